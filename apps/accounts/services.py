@@ -1,0 +1,280 @@
+"""Writes about people's credentials: API tokens and per-organization SSO."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from allauth.socialaccount.models import SocialApp
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from apps.audit.models import AuditEvent
+from apps.audit.services import audit_record
+from apps.core.tokens import new_secret, secret_hash
+from apps.orgs.models import Organization
+
+from .models import ApiToken, OrgSsoConnection
+
+Action = AuditEvent.Action
+TOKEN_PREFIX = "hip"
+_TOKEN_RE = re.compile(rf"^{TOKEN_PREFIX}_([A-Za-z0-9]{{12}})_([A-Za-z0-9_-]{{43}})$")
+_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$")
+
+
+@transaction.atomic
+def api_token_create(
+    *,
+    org: Organization,
+    name: str,
+    scopes: list[str],
+    expires_at: datetime | None,
+    actor,
+    request: HttpRequest | None = None,
+    now: datetime | None = None,
+) -> tuple[ApiToken, str]:
+    """Create a token and return it with its secret, which is never stored."""
+    now = now or timezone.now()
+    errors = {}
+    name = name.strip()
+    if not name:
+        errors["name"] = "Name the token after what will use it."
+    unknown = sorted(set(scopes) - set(ApiToken.Scope.values))
+    if unknown:
+        errors["scopes"] = f"Unknown scopes: {', '.join(unknown)}."
+    elif not scopes:
+        errors["scopes"] = "Choose at least one scope."
+    if expires_at is not None and expires_at <= now:
+        errors["expires_at"] = "The expiry must be in the future."
+    if errors:
+        raise ValidationError(errors)
+    prefix = "".join(c for c in new_secret(16) if c.isalnum())[:12]
+    secret = new_secret(32)
+    raw = f"{TOKEN_PREFIX}_{prefix}_{secret}"
+    token = ApiToken.objects.create(
+        org=org,
+        name=name,
+        prefix=prefix,
+        token_hash=secret_hash(raw),
+        scopes=sorted(set(scopes)),
+        created_by=actor,
+        created_at=now,
+        expires_at=expires_at,
+    )
+    audit_record(
+        action=Action.TOKEN_CREATED,
+        actor=actor,
+        org=org,
+        target=token,
+        request=request,
+        details={
+            "name": name,
+            "scopes": token.scopes,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+    )
+    return token, raw
+
+
+@transaction.atomic
+def api_token_revoke(
+    *, token: ApiToken, actor, request: HttpRequest | None = None
+) -> ApiToken:
+    if token.revoked_at is not None:
+        raise ValidationError("This token is already revoked.")
+    token.revoked_at = timezone.now()
+    token.revoked_by = actor
+    token.save(update_fields=["revoked_at", "revoked_by"])
+    audit_record(
+        action=Action.TOKEN_REVOKED,
+        actor=actor,
+        org=token.org,
+        target=token,
+        request=request,
+        details={"name": token.name},
+    )
+    return token
+
+
+def api_token_revoke_all_by(
+    *, org: Organization, user, actor, request: HttpRequest | None = None
+) -> int:
+    """Revoke what a person created when they leave, so nothing outlives them."""
+    tokens = list(
+        ApiToken.objects.for_org(org).filter(created_by=user, revoked_at__isnull=True)
+    )
+    for token in tokens:
+        api_token_revoke(token=token, actor=actor, request=request)
+    return len(tokens)
+
+
+def api_token_authenticate(*, raw: str, now: datetime | None = None) -> ApiToken | None:
+    """The active token this secret belongs to, or None."""
+    now = now or timezone.now()
+    match = _TOKEN_RE.match(raw or "")
+    if not match:
+        return None
+    token = (
+        ApiToken.objects.select_related("org")
+        .filter(prefix=match.group(1), token_hash=secret_hash(raw))
+        .first()
+    )
+    if token is None or not token.is_active_at(now):
+        return None
+    resolution = timedelta(seconds=settings.API_TOKEN_LAST_USED_RESOLUTION_SECONDS)
+    if token.last_used_at is None or now - token.last_used_at >= resolution:
+        # One write a minute at most per token, not one per request.
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+def _clean_domains(domains: list[str]) -> list[str]:
+    cleaned = sorted({d.strip().lower() for d in domains if d.strip()})
+    bad = [d for d in cleaned if not _DOMAIN_RE.match(d)]
+    if bad:
+        raise ValidationError({"email_domains": f"Not a domain: {', '.join(bad)}."})
+    if not cleaned:
+        raise ValidationError({"email_domains": "Give at least one email domain."})
+    return cleaned
+
+
+@transaction.atomic
+def org_sso_configure(
+    *,
+    org: Organization,
+    issuer_url: str,
+    client_id: str,
+    client_secret: str,
+    email_domains: list[str],
+    enabled: bool,
+    actor,
+    request: HttpRequest | None = None,
+) -> OrgSsoConnection:
+    """Point the organization at its OpenID Connect provider."""
+    errors = {}
+    issuer_url = issuer_url.strip().rstrip("/")
+    if not issuer_url.startswith(("https://", "http://")):
+        errors["issuer_url"] = "The issuer must be an http(s) URL."
+    elif settings.PRODUCTION and not issuer_url.startswith("https://"):
+        errors["issuer_url"] = "The issuer must use https."
+    if not client_id.strip():
+        errors["client_id"] = "The client id is required."
+    try:
+        domains = _clean_domains(email_domains)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+        domains = []
+    taken = (
+        OrgSsoConnection.objects.exclude(org=org)
+        .filter(enabled=True)
+        .values_list("email_domains", flat=True)
+    )
+    clash = sorted({d for row in taken for d in row} & set(domains))
+    if clash:
+        errors["email_domains"] = (
+            f"Already claimed by another organization: {', '.join(clash)}."
+        )
+    existing = (
+        OrgSsoConnection.objects.filter(org=org).select_related("social_app").first()
+    )
+    if not client_secret and existing is None:
+        errors["client_secret"] = "The client secret is required."
+    if errors:
+        raise ValidationError(errors)
+    if existing is None:
+        app = SocialApp.objects.create(
+            provider="openid_connect",
+            provider_id=f"org-{org.slug}",
+            name=f"{org.name} SSO",
+            client_id=client_id.strip(),
+            secret=client_secret,
+            settings={"server_url": issuer_url},
+        )
+        connection = OrgSsoConnection.objects.create(
+            org=org, social_app=app, email_domains=domains, enabled=enabled
+        )
+    else:
+        connection = existing
+        app = connection.social_app
+        app.client_id = client_id.strip()
+        if client_secret:
+            app.secret = client_secret
+        app.settings = {**app.settings, "server_url": issuer_url}
+        app.save()
+        connection.email_domains = domains
+        connection.enabled = enabled
+        connection.save()
+    audit_record(
+        action=Action.SSO_CONFIGURED,
+        actor=actor,
+        org=org,
+        target=connection,
+        request=request,
+        details={
+            "issuer_url": issuer_url,
+            "client_id": client_id.strip(),
+            "email_domains": domains,
+            "enabled": enabled,
+            "secret_changed": bool(client_secret),
+        },
+    )
+    return connection
+
+
+def org_sso_for_email(*, email: str) -> OrgSsoConnection | None:
+    domain = email.rpartition("@")[2].strip().lower()
+    if not domain:
+        return None
+    for connection in OrgSsoConnection.objects.filter(enabled=True).select_related(
+        "org", "social_app"
+    ):
+        if domain in connection.email_domains:
+            return connection
+    return None
+
+
+def user_has_mfa(user) -> bool:
+    from allauth.mfa.models import Authenticator
+
+    return Authenticator.objects.filter(
+        user=user, type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
+    ).exists()
+
+
+@transaction.atomic
+def org_sso_join(*, user, provider_id: str, request: HttpRequest | None = None):
+    """Make a person who signed in through an organization's SSO its member."""
+    from apps.orgs.models import Membership, Role
+
+    connection = (
+        OrgSsoConnection.objects.filter(social_app__provider_id=provider_id)
+        .select_related("org")
+        .first()
+    )
+    if connection is None:
+        return None
+    membership, created = Membership.objects.get_or_create(
+        org=connection.org, user=user, defaults={"role": Role.MEMBER}
+    )
+    audit_record(
+        action=Action.SSO_LOGIN,
+        actor=user,
+        org=connection.org,
+        target=membership,
+        request=request,
+        details={"provider_id": provider_id, "joined": created},
+    )
+    if created:
+        audit_record(
+            action=Action.MEMBER_JOINED,
+            actor=user,
+            org=connection.org,
+            target=membership,
+            request=request,
+            details={"role": membership.role, "via": "sso"},
+        )
+    return membership

@@ -1,0 +1,126 @@
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect
+from django.views import View
+from django.views.generic import FormView, TemplateView
+
+from apps.orgs.mixins import OrgMixin
+from apps.orgs.permissions import Perm
+
+from . import selectors, services
+from .forms import ApiTokenForm, SsoLoginForm, SsoSettingsForm
+from .models import ApiToken
+
+
+def _apply_errors(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+class TokensView(OrgMixin, TemplateView):
+    permission = Perm.TOKENS_MANAGE
+    template_name = "accounts/tokens.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["tokens"] = selectors.api_token_list(org=self.org)
+        context["form"] = kwargs.get("form") or ApiTokenForm()
+        return context
+
+    def post(self, request, *args, **kwargs):
+        form = ApiTokenForm(request.POST)
+        if form.is_valid():
+            try:
+                token, raw = services.api_token_create(
+                    org=self.org,
+                    actor=request.user,
+                    request=request,
+                    **form.cleaned_data,
+                )
+            except ValidationError as exc:
+                _apply_errors(form, exc)
+            else:
+                # Rendered once, never stored: the page after a redirect could not
+                # show it, so this response shows it directly.
+                context = self.get_context_data()
+                context["new_token"] = token
+                context["new_secret"] = raw
+                response = self.render_to_response(context, status=201)
+                response["Cache-Control"] = "no-store"
+                return response
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class TokenRevokeView(OrgMixin, View):
+    permission = Perm.TOKENS_MANAGE
+
+    def post(self, request, org_slug, pk):
+        token = get_object_or_404(self.scoped(ApiToken.objects), pk=pk)
+        try:
+            services.api_token_revoke(token=token, actor=request.user, request=request)
+            messages.success(request, f"Token {token.name} revoked.")
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect("accounts:tokens", org_slug=self.org.slug)
+
+
+class SsoSettingsView(OrgMixin, TemplateView):
+    permission = Perm.ORG_MANAGE
+    template_name = "accounts/sso_settings.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        connection = selectors.org_sso_get(org=self.org)
+        context["connection"] = connection
+        initial = {}
+        if connection is not None:
+            initial = {
+                "issuer_url": connection.social_app.settings.get("server_url", ""),
+                "client_id": connection.social_app.client_id,
+                "email_domains": ", ".join(connection.email_domains),
+                "enabled": connection.enabled,
+            }
+        context["form"] = kwargs.get("form") or SsoSettingsForm(initial=initial)
+        return context
+
+    def post(self, request, *args, **kwargs):
+        form = SsoSettingsForm(request.POST)
+        if form.is_valid():
+            try:
+                services.org_sso_configure(
+                    org=self.org,
+                    actor=request.user,
+                    request=request,
+                    **form.cleaned_data,
+                )
+            except ValidationError as exc:
+                _apply_errors(form, exc)
+            else:
+                messages.success(request, "Single sign-on saved.")
+                return redirect("accounts:sso", org_slug=self.org.slug)
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class SsoLoginView(FormView):
+    """Start SSO from a work email: find the organization, go to its provider."""
+
+    template_name = "accounts/sso_login.html"
+    form_class = SsoLoginForm
+
+    def form_valid(self, form):
+        connection = services.org_sso_for_email(email=form.cleaned_data["email"])
+        if connection is None:
+            form.add_error(
+                "email", "No organization has single sign-on for this email domain."
+            )
+            return self.form_invalid(form)
+        provider = connection.social_app.get_provider(self.request)
+        return provider.redirect(self.request, process="login")
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        response.status_code = 400
+        return response

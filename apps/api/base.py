@@ -1,0 +1,36 @@
+"""Deny by default: every API view is scoped to the token's organization."""
+
+from rest_framework import permissions, viewsets
+
+from apps.accounts.models import ApiToken
+
+
+class HasTokenScope(permissions.BasePermission):
+    """The request carries an API token with the scope this action declares."""
+
+    message = "This token lacks the scope this endpoint needs."
+
+    def has_permission(self, request, view):
+        token = request.auth
+        if not isinstance(token, ApiToken):
+            return False
+        scope = view.required_scopes.get(getattr(view, "action", None) or "")
+        if scope is None:
+            return False
+        return token.has_scope(scope)
+
+
+class OrgScopedViewSet(viewsets.GenericViewSet):
+    """Querysets come from ``base_queryset`` narrowed to the token's organization,
+    so another tenant's object is simply not found (404)."""
+
+    permission_classes = [HasTokenScope]
+    required_scopes: dict[str, str] = {}
+    base_queryset = None
+
+    @property
+    def org(self):
+        return self.request.auth.org
+
+    def get_queryset(self):
+        return self.base_queryset.all().for_org(self.org)

@@ -1,0 +1,79 @@
+from django.conf import settings
+from django.db import models
+
+from apps.core.tenancy import OrgScopedQuerySet
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEvent(models.Model):
+    """One append-only, hash-chained record of something a person or the system did."""
+
+    class Action(models.TextChoices):
+        SIGNUP = "user.signup", "Signed up"
+        LOGIN = "user.login", "Logged in"
+        LOGIN_FAILED = "user.login_failed", "Login failed"
+        LOGOUT = "user.logout", "Logged out"
+        PASSWORD_CHANGED = "user.password_changed", "Password changed"
+        PASSWORD_RESET = "user.password_reset", "Password reset"
+        EMAIL_CONFIRMED = "user.email_confirmed", "Email confirmed"
+        MFA_ADDED = "mfa.added", "MFA method added"
+        MFA_REMOVED = "mfa.removed", "MFA method removed"
+        MFA_RESET = "mfa.reset", "Recovery codes regenerated"
+        SESSION_ENDED = "session.ended", "Other sessions signed out"
+        ORG_CREATED = "org.created", "Organization created"
+        ORG_UPDATED = "org.updated", "Organization settings changed"
+        OWNERSHIP_TRANSFERRED = "org.ownership_transferred", "Ownership transferred"
+        SSO_CONFIGURED = "org.sso_configured", "SSO configured"
+        SSO_LOGIN = "org.sso_login", "Signed in through SSO"
+        MEMBER_JOINED = "member.joined", "Member joined"
+        MEMBER_ROLE_CHANGED = "member.role_changed", "Member role changed"
+        MEMBER_REMOVED = "member.removed", "Member removed"
+        MEMBER_LEFT = "member.left", "Member left"
+        INVITATION_CREATED = "invitation.created", "Invitation sent"
+        INVITATION_ACCEPTED = "invitation.accepted", "Invitation accepted"
+        INVITATION_REVOKED = "invitation.revoked", "Invitation revoked"
+        TOKEN_CREATED = "token.created", "API token created"
+        TOKEN_REVOKED = "token.revoked", "API token revoked"
+        AUDITOR_GRANTED = "auditor.granted", "Auditor access granted"
+        AUDITOR_REVOKED = "auditor.revoked", "Auditor access revoked"
+
+    created_at = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    actor_email = models.CharField(max_length=254, blank=True)
+    org = models.ForeignKey(
+        "orgs.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    action = models.CharField(max_length=64, choices=Action.choices, db_index=True)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_repr = models.CharField(max_length=255, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["org", "-id"], name="audit_org_recent"),
+            models.Index(fields=["actor", "-id"], name="audit_actor_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor_email}"
+        )

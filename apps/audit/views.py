@@ -1,0 +1,127 @@
+import csv
+
+from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from django.views.generic import TemplateView
+
+from apps.orgs.mixins import OrgMixin
+from apps.orgs.permissions import Perm
+
+from .forms import AuditFilterForm, StaffAuditFilterForm
+from .selectors import AuditFilter, audit_event_list, audit_event_page
+
+CSV_COLUMNS = [
+    "id",
+    "created_at",
+    "org",
+    "actor_email",
+    "action",
+    "target_type",
+    "target_id",
+    "target_repr",
+    "ip",
+    "user_agent",
+    "details",
+    "prev_hash",
+    "hash",
+]
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _filters(form) -> AuditFilter:
+    if not form.is_valid():
+        return AuditFilter()
+    data = {k: v for k, v in form.cleaned_data.items() if k != "before" and v}
+    return AuditFilter(**data)
+
+
+def _csv_response(events, filename: str) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(CSV_COLUMNS)
+        for e in events.iterator(chunk_size=2000):
+            yield writer.writerow(
+                [
+                    e.id,
+                    e.created_at.isoformat(),
+                    e.org_id or "",
+                    e.actor_email,
+                    e.action,
+                    e.target_type,
+                    e.target_id,
+                    e.target_repr,
+                    e.ip or "",
+                    e.user_agent,
+                    e.details,
+                    e.prev_hash,
+                    e.hash,
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class _AuditListMixin:
+    form_class = AuditFilterForm
+    template_name = "audit/event_list.html"
+    partial_template_name = "audit/_event_table.html"
+
+    def get_org(self):
+        return getattr(self, "org", None)
+
+    def get_template_names(self):
+        if self.request.headers.get("HX-Request"):
+            return [self.partial_template_name]
+        return [self.template_name]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form = self.form_class(self.request.GET or None)
+        events = audit_event_list(org=self.get_org(), filters=_filters(form))
+        before = form.cleaned_data.get("before") if form.is_valid() else None
+        rows, next_before = audit_event_page(events=events, before=before)
+        query = self.request.GET.copy()
+        query.pop("before", None)
+        context.update(
+            form=form, events=rows, next_before=next_before, query=query.urlencode()
+        )
+        return context
+
+
+class OrgAuditLogView(OrgMixin, _AuditListMixin, TemplateView):
+    permission = Perm.AUDIT_VIEW
+
+    def get(self, request, *args, **kwargs):
+        if request.GET.get("format") == "csv":
+            form = self.form_class(request.GET)
+            events = audit_event_list(org=self.org, filters=_filters(form)).order_by(
+                "id"
+            )
+            stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+            return _csv_response(events, f"audit-{self.org.slug}-{stamp}.csv")
+        return super().get(request, *args, **kwargs)
+
+
+class StaffAuditLogView(
+    LoginRequiredMixin, UserPassesTestMixin, _AuditListMixin, TemplateView
+):
+    form_class = StaffAuditFilterForm
+
+    def test_func(self):
+        return self.request.user.is_staff
+
+    def get(self, request, *args, **kwargs):
+        if request.GET.get("format") == "csv":
+            form = self.form_class(request.GET)
+            events = audit_event_list(filters=_filters(form)).order_by("id")
+            stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+            return _csv_response(events, f"audit-all-{stamp}.csv")
+        return super().get(request, *args, **kwargs)

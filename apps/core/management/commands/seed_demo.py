@@ -1,0 +1,105 @@
+"""Load demo data through the services, and print logins that work."""
+
+import secrets
+from datetime import timedelta
+
+from allauth.account.models import EmailAddress
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import ApiToken, User
+from apps.accounts.services import api_token_create
+from apps.orgs import services as org_services
+from apps.orgs.models import Membership, Organization, Role
+
+DEMO_DOMAIN = "demo.example"
+
+
+def _user(email: str, password: str, *, staff: bool = False) -> User:
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        user = User.objects.create_user(email=email, password=password, is_staff=staff)
+    else:
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    EmailAddress.objects.update_or_create(
+        user=user, email=email, defaults={"verified": True, "primary": True}
+    )
+    return user
+
+
+class Command(BaseCommand):
+    help = (
+        "Create demo organizations and people; print their logins (development only)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--password",
+            help="Password for every demo login (default: a new random one each run).",
+        )
+
+    def handle(self, *args, **options):
+        password = options["password"] or secrets.token_urlsafe(12)
+        with transaction.atomic():
+            people = self._seed(password)
+        # After the transaction, so the logins print below the demo emails.
+        line = "-" * 64
+        self.stdout.write(line)
+        self.stdout.write(
+            self.style.SUCCESS("Demo data ready. Sign in at http://127.0.0.1:8000/")
+        )
+        for label, user in people:
+            self.stdout.write(f"  {label:<10} {user.email:<28} password: {password}")
+        self.stdout.write(line)
+
+    def _seed(self, password: str) -> list[tuple[str, User]]:
+        owner = _user(f"owner@{DEMO_DOMAIN}", password)
+        admin = _user(f"admin@{DEMO_DOMAIN}", password)
+        member = _user(f"member@{DEMO_DOMAIN}", password)
+        staff = _user(f"staff@{DEMO_DOMAIN}", password, staff=True)
+        auditor = _user(f"auditor@{DEMO_DOMAIN}", password)
+
+        org = Organization.objects.filter(slug="acme").first()
+        if org is None:
+            org = org_services.org_create(name="Acme", owner=owner)
+            owner_m = Membership.objects.get(org=org, user=owner)
+            for person, role in ((admin, Role.ADMIN), (member, Role.MEMBER)):
+                _, token = org_services.invitation_create(
+                    org=org, email=person.email, role=role, actor_membership=owner_m
+                )
+                # The demo skips the mailbox: accept as the invited person would.
+                org_services.invitation_accept(raw_token=token, user=person)
+            org_services.invitation_create(
+                org=org,
+                email=f"new.hire@{DEMO_DOMAIN}",
+                role=Role.MEMBER,
+                actor_membership=owner_m,
+            )
+            api_token_create(
+                org=org,
+                name="CI pipeline",
+                scopes=[ApiToken.Scope.ORG_READ, ApiToken.Scope.MEMBERS_READ],
+                expires_at=timezone.now() + timedelta(days=90),
+                actor=owner,
+            )
+            today = timezone.now().date()
+            org_services.auditor_grant_create(
+                org=org,
+                email=auditor.email,
+                window_start=today - timedelta(days=365),
+                window_end=today,
+                access_expires_at=timezone.now() + timedelta(days=30),
+                actor=owner,
+            )
+            other_owner = _user(f"owner@globex.{DEMO_DOMAIN}", password)
+            org_services.org_create(name="Globex", owner=other_owner)
+
+        return [
+            ("org owner", owner),
+            ("org admin", admin),
+            ("org member", member),
+            ("auditor", auditor),
+            ("staff", staff),
+        ]

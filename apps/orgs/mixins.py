@@ -1,0 +1,57 @@
+"""The one place a web request is tied to an organization and checked."""
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect
+
+from apps.accounts.services import user_has_mfa
+
+from .models import Organization
+from .permissions import ROLE_PERMISSIONS, Perm
+from .selectors import org_access_get
+
+
+class OrgMixin(LoginRequiredMixin):
+    """Resolve ``org_slug``, require access with ``permission``, enforce org MFA.
+
+    Another tenant's organization is a 404, never a 403: its existence is not
+    ours to confirm. Inside an organization, a role without the permission is a
+    403.
+    """
+
+    permission: Perm = Perm.ORG_VIEW
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        org = get_object_or_404(Organization, slug=kwargs["org_slug"])
+        access = org_access_get(user=request.user, org=org)
+        if access is None:
+            raise Http404("No such organization.")
+        if org.require_mfa and not user_has_mfa(request.user):
+            messages.warning(
+                request,
+                f"{org.name} requires two-factor authentication. "
+                "Set it up to continue.",
+            )
+            return redirect("mfa_activate_totp")
+        if not access.can(self.permission):
+            raise PermissionDenied("Your role does not allow this.")
+        self.org = org
+        self.access = access
+        if request.session.get("last_org") != org.slug:
+            request.session["last_org"] = org.slug
+        return super().dispatch(request, *args, **kwargs)
+
+    def scoped(self, queryset):
+        """This organization's rows of a tenant-owned model, for object lookups."""
+        return queryset.for_org(self.org)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["org"] = self.org
+        context["access"] = self.access
+        context["org_perms"] = {str(p) for p in ROLE_PERMISSIONS[self.access.role]}
+        return context

@@ -1,0 +1,32 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from apps.accounts.views import SsoLoginView
+from apps.audit.views import StaffAuditLogView
+from apps.core import views as core_views
+from apps.orgs import views as org_views
+
+org_patterns = [
+    path("", include("apps.orgs.urls")),
+    path("", include("apps.accounts.urls")),
+    path("", include("apps.audit.urls")),
+]
+
+urlpatterns = [
+    path("", org_views.HomeView.as_view(), name="home"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("readyz", core_views.readyz, name="readyz"),
+    path("orgs/", org_views.OrgListView.as_view(), name="org_list"),
+    path("o/<slug:org_slug>/", include(org_patterns)),
+    path(
+        "invitations/<str:token>/",
+        org_views.InvitationAcceptView.as_view(),
+        name="invitation_accept",
+    ),
+    path("auditor/", org_views.AuditorHomeView.as_view(), name="auditor_home"),
+    path("staff/audit/", StaffAuditLogView.as_view(), name="staff_audit"),
+    path("sso/", SsoLoginView.as_view(), name="sso_login"),
+    path("accounts/", include("allauth.urls")),
+    path("api/v1/", include("apps.api.urls")),
+    path("admin/", admin.site.urls),
+]

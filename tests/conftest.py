@@ -1,0 +1,88 @@
+import os
+
+import pytest
+from django.test import Client
+
+from apps.orgs.models import Role
+
+from .factories import MembershipFactory, OrganizationFactory, UserFactory
+
+
+def require_service(name: str, reason: str):
+    """Skip when a service is absent, except in CI, where that is a failure."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is required in CI: {reason}")
+    pytest.skip(f"{name} unavailable: {reason}")
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # Rate limits live in the cache: one test's failed logins must not leak.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def org(db):
+    return OrganizationFactory(name="Acme", slug="acme")
+
+
+@pytest.fixture
+def other_org(db):
+    return OrganizationFactory(name="Globex", slug="globex")
+
+
+def _member(org, role):
+    return MembershipFactory(org=org, role=role)
+
+
+@pytest.fixture
+def owner(org):
+    return _member(org, Role.OWNER)
+
+
+@pytest.fixture
+def admin(org):
+    return _member(org, Role.ADMIN)
+
+
+@pytest.fixture
+def member(org):
+    return _member(org, Role.MEMBER)
+
+
+@pytest.fixture
+def billing(org):
+    return _member(org, Role.BILLING)
+
+
+@pytest.fixture
+def outsider(other_org):
+    return _member(other_org, Role.OWNER)
+
+
+def login(client: Client, user) -> Client:
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def client_for():
+    def make(user):
+        return login(Client(), user)
+
+    return make
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()

@@ -1,0 +1,60 @@
+from datetime import timedelta
+
+import factory
+from allauth.account.models import EmailAddress
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.orgs.models import AuditorGrant, Membership, Organization, Role
+
+PASSWORD = "correct-horse-battery-9"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"person{n}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def verified(obj, create, extracted, **kwargs):
+        obj.save()
+        if create and extracted is not False:
+            EmailAddress.objects.create(
+                user=obj, email=obj.email, verified=True, primary=True
+            )
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+
+    name = factory.Sequence(lambda n: f"Org {n}")
+    slug = factory.Sequence(lambda n: f"org-{n}")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    org = factory.SubFactory(OrganizationFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Role.MEMBER
+
+
+class AuditorGrantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AuditorGrant
+
+    org = factory.SubFactory(OrganizationFactory)
+    email = factory.Sequence(lambda n: f"auditor{n}@audit.example")
+    window_start = factory.LazyFunction(
+        lambda: timezone.now().date() - timedelta(days=90)
+    )
+    window_end = factory.LazyFunction(lambda: timezone.now().date())
+    access_expires_at = factory.LazyFunction(
+        lambda: timezone.now() + timedelta(days=30)
+    )
+    created_by = factory.SubFactory(UserFactory)

@@ -1,7 +1,11 @@
+from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
+from django.core.validators import MaxLengthValidator
 from django.utils import timezone
 
 from .models import ApiToken
+
+EMAIL_MAX_LENGTH = 254
 
 
 class ApiTokenForm(forms.Form):
@@ -49,3 +53,14 @@ class SsoSettingsForm(forms.Form):
 
 class SsoLoginForm(forms.Form):
     email = forms.EmailField(label="Work email", max_length=254)
+
+
+class SignupForm(AllauthSignupForm):
+    """allauth's signup form, held to the User model's 254-character email column."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["email"]
+        field.max_length = EMAIL_MAX_LENGTH
+        field.validators.append(MaxLengthValidator(EMAIL_MAX_LENGTH))
+        field.widget.attrs["maxlength"] = str(EMAIL_MAX_LENGTH)

@@ -185,11 +185,13 @@ def org_sso_configure(
         errors["client_secret"] = "The client secret is required."
     if errors:
         raise ValidationError(errors)
+    # SocialApp.name is 40 characters; an organization's name may be 100.
+    app_name = f"{org.name[: SocialApp._meta.get_field('name').max_length - 4]} SSO"
     if existing is None:
         app = SocialApp.objects.create(
             provider="openid_connect",
             provider_id=f"org-{org.slug}",
-            name=f"{org.name} SSO",
+            name=app_name,
             client_id=client_id.strip(),
             secret=client_secret,
             settings={"server_url": issuer_url},
@@ -200,6 +202,7 @@ def org_sso_configure(
     else:
         connection = existing
         app = connection.social_app
+        app.name = app_name
         app.client_id = client_id.strip()
         if client_secret:
             app.secret = client_secret

@@ -1,3 +1,6 @@
+import logging
+
+import requests
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect
@@ -10,6 +13,8 @@ from apps.orgs.permissions import Perm
 from . import selectors, services
 from .forms import ApiTokenForm, SsoLoginForm, SsoSettingsForm
 from .models import ApiToken
+
+logger = logging.getLogger(__name__)
 
 
 def _apply_errors(form, exc: ValidationError) -> None:
@@ -118,7 +123,19 @@ class SsoLoginView(FormView):
             )
             return self.form_invalid(form)
         provider = connection.social_app.get_provider(self.request)
-        return provider.redirect(self.request, process="login")
+        try:
+            # Reads the provider's discovery document over HTTP.
+            return provider.redirect(self.request, process="login")
+        except (requests.RequestException, KeyError):
+            logger.warning(
+                "SSO discovery failed for %s", connection.provider_id, exc_info=True
+            )
+            form.add_error(
+                "email",
+                "Your organization's identity provider cannot be reached right "
+                "now. Try again later or sign in with your email and password.",
+            )
+            return self.render_to_response(self.get_context_data(form=form), status=502)
 
     def form_invalid(self, form):
         response = super().form_invalid(form)

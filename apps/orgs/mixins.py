@@ -21,7 +21,8 @@ class OrgMixin(LoginRequiredMixin):
     403.
     """
 
-    permission: Perm = Perm.ORG_VIEW
+    # None admits anyone with access, auditors included; the view then decides.
+    permission: Perm | None = Perm.ORG_VIEW
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
@@ -37,7 +38,7 @@ class OrgMixin(LoginRequiredMixin):
                 "Set it up to continue.",
             )
             return redirect("mfa_activate_totp")
-        if not access.can(self.permission):
+        if self.permission is not None and not access.can(self.permission):
             raise PermissionDenied("Your role does not allow this.")
         self.org = org
         self.access = access

@@ -87,6 +87,7 @@ class AuditorHomeView(LoginRequiredMixin, TemplateView):
 
 
 class DashboardView(OrgMixin, TemplateView):
+    permission = None
     template_name = "orgs/dashboard.html"
 
     def get(self, request, *args, **kwargs):

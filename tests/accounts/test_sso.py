@@ -428,9 +428,12 @@ def test_disabled_connection_is_not_offered_and_refuses_callbacks(
 # --- (b) nobody claims the domain -----------------------------------------------
 
 
-def test_sso_start_with_unclaimed_domain_is_400(acme, acme_sso, provider):
+@pytest.mark.parametrize(
+    "email", ["someone@nobody-claims.example", f"someone@eu.{DOMAIN}"]
+)
+def test_sso_start_with_unclaimed_domain_is_400(acme, acme_sso, provider, email):
     browser = Client()
-    response = browser.post("/sso/", {"email": "someone@nobody-claims.example"})
+    response = browser.post("/sso/", {"email": email})
     assert response.status_code == 400
     form = response.context["form"]
     assert form.errors["email"] == [
@@ -445,6 +448,18 @@ def test_sso_start_with_bad_email_is_400(acme, acme_sso, provider, email):
     response = Client().post("/sso/", {"email": email})
     assert response.status_code == 400
     assert "email" in response.context["form"].errors
+
+
+def test_sso_start_with_unreachable_provider_is_502_not_500(acme, acme_sso, provider):
+    """An organization whose issuer does not answer gets a message, not a crash."""
+    app = acme_sso.social_app
+    app.settings = {"server_url": f"http://127.0.0.1:{_free_port()}"}
+    app.save()
+    browser = Client(raise_request_exception=False)
+    response = browser.post("/sso/", {"email": f"alice@{DOMAIN}"})
+    assert response.status_code == 502
+    assert "cannot be reached" in " ".join(response.context["form"].errors["email"])
+    assert _logged_in_user(browser) is None
 
 
 def test_sso_start_page_renders(db):
@@ -473,7 +488,7 @@ def _state():
         pytest.param(
             {"issuer_url": "ftp://idp.example"},
             "issuer_url",
-            "valid URL",
+            "must be an http(s) URL",
             id="issuer-ftp",
         ),
         pytest.param(

@@ -164,6 +164,7 @@ def test_owner_onboards_invites_a_member_and_requires_mfa(new_tab, live_server):
 
     # 8. The member, without TOTP, is sent to set it up.
     cpage.reload()
+    print("AFTER RELOAD", cpage.url); cpage.screenshot(path="/tmp/dbg.png", full_page=True)
     cpage.wait_for_url(re.compile(r"/accounts/2fa/totp/activate/$"))
     assert (
         f"{ORG_NAME} requires two-factor authentication. Set it up to continue."

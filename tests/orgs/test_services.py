@@ -86,7 +86,7 @@ def test_invitation_for_someone_else_is_refused(org, owner):
         org=org, email="intended@example.com", role=Role.MEMBER, actor_membership=owner
     )
     stranger = UserFactory(email="stranger@example.com")
-    with pytest.raises(ValidationError, match="intended@example.com"):
+    with pytest.raises(ValidationError, match=r"intended@example\.com"):
         services.invitation_accept(raw_token=token, user=stranger)
     assert Invitation.objects.get().accepted_at is None
 
@@ -104,7 +104,7 @@ def test_unknown_and_revoked_invitation_tokens_are_refused(org, owner):
 
 
 def test_reinviting_replaces_the_pending_invitation(org, owner):
-    first, first_token = services.invitation_create(
+    first, _ = services.invitation_create(
         org=org, email="twice@example.com", role=Role.MEMBER, actor_membership=owner
     )
     services.invitation_create(

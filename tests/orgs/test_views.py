@@ -1,4 +1,4 @@
-"""The organization pages with good and bad input: clear errors, nothing half-written."""
+"""Organization pages with good and bad input: clear errors, nothing half-written."""
 
 import csv
 import io

@@ -1,6 +1,6 @@
 """gunicorn settings for the portal's web process.
 
-    gunicorn -c deploy/gunicorn.conf.py portal.wsgi
+gunicorn -c deploy/gunicorn.conf.py portal.wsgi
 """
 
 import multiprocessing

@@ -13,7 +13,7 @@ class UserManager(BaseUserManager):
         if not email:
             raise ValueError("An email address is required")
         user = self.model(email=self.normalize_email(email).lower(), **extra)
-        user.set_password(password)
+        user.set_password(password)  # type: ignore[attr-defined]
         user.save(using=self._db)
         return user
 
@@ -30,13 +30,13 @@ class UserManager(BaseUserManager):
 class User(AbstractUser):
     """A person who signs in with an email address."""
 
-    username = None
+    username = None  # type: ignore[assignment]
     email = models.EmailField("email address", unique=True)
 
-    objects = UserManager()
+    objects = UserManager()  # type: ignore[misc,assignment]
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS = []  # type: ignore[misc]
 
     class Meta:
         ordering = ["email"]

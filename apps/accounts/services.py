@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import Any
 
 from allauth.socialaccount.models import SocialApp
 from django.conf import settings
@@ -155,7 +156,7 @@ def org_sso_configure(
     request: HttpRequest | None = None,
 ) -> OrgSsoConnection:
     """Point the organization at its OpenID Connect provider."""
-    errors = {}
+    errors: dict[str, Any] = {}
     issuer_url = issuer_url.strip().rstrip("/")
     if not issuer_url.startswith(("https://", "http://")):
         errors["issuer_url"] = "The issuer must be an http(s) URL."

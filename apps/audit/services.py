@@ -146,7 +146,8 @@ def audit_chain_verify(*, chunk_size: int = 2000) -> ChainReport:
         "user_agent",
         "details",
     )
-    for row in rows.iterator(chunk_size=chunk_size):
+    for values in rows.iterator(chunk_size=chunk_size):
+        row: dict[str, Any] = dict(values)
         event_id = row.pop("id")
         stored_hash = row.pop("hash")
         if row["prev_hash"] != expected_prev:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from django.db import models
 
@@ -16,6 +16,6 @@ class OrgScopedQuerySet(models.QuerySet):
     Models set ``org_lookup`` when the path to the organization is not ``org``.
     """
 
-    def for_org(self, org: Organization) -> OrgScopedQuerySet:
+    def for_org(self, org: Organization) -> Self:
         lookup = getattr(self.model, "org_lookup", "org")
         return self.filter(**{lookup: org})

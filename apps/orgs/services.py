@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -82,7 +83,7 @@ def org_update(
     name = name.strip()
     if not name:
         raise ValidationError({"name": "Give the organization a name."})
-    changes = {}
+    changes: dict[str, list[Any]] = {}
     if org.name != name:
         changes["name"] = [org.name, name]
     if org.require_mfa != require_mfa:

@@ -29,7 +29,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         if (
             connection is None
             or not emails
-            or not domains <= set(connection.email_domains)
+            or not all(connection.vouches_for(d) for d in domains)
         ):
             messages.error(
                 request,

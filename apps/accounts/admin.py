@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from .models import ApiToken, OrgSsoConnection, User
+from .services import org_sso_verify_domains
 
 
 @admin.register(User)
@@ -43,5 +44,22 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(OrgSsoConnection)
 class OrgSsoConnectionAdmin(admin.ModelAdmin):
-    list_display = ["org", "enabled", "updated_at"]
+    list_display = ["org", "email_domains", "verified_domains", "enabled", "updated_at"]
     list_select_related = ["org"]
+    readonly_fields = ["org", "social_app", "email_domains", "verified_domains"]
+    actions = ["verify_claimed_domains"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Verify every claimed domain (ownership checked)")
+    def verify_claimed_domains(self, request, queryset):
+        for connection in queryset.select_related("org"):
+            if connection.pending_domains:
+                org_sso_verify_domains(
+                    connection=connection,
+                    domains=connection.pending_domains,
+                    actor=request.user,
+                    request=request,
+                )
+        self.message_user(request, "Claimed domains verified.")

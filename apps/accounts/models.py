@@ -116,6 +116,11 @@ class OrgSsoConnection(models.Model):
         default=list,
         help_text="Email domains whose people join this organization through SSO.",
     )
+    verified_domains = models.JSONField(
+        default=list,
+        help_text="The claimed domains publisher staff confirmed this organization "
+        "owns. SSO answers for these only.",
+    )
     enabled = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -127,3 +132,11 @@ class OrgSsoConnection(models.Model):
     @property
     def provider_id(self) -> str:
         return self.social_app.provider_id
+
+    @property
+    def pending_domains(self) -> list[str]:
+        return [d for d in self.email_domains if d not in self.verified_domains]
+
+    def vouches_for(self, domain: str) -> bool:
+        """Whether this organization's provider is trusted for addresses in domain."""
+        return self.enabled and domain.lower() in self.verified_domains

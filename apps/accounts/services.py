@@ -8,7 +8,7 @@ from typing import Any
 
 from allauth.socialaccount.models import SocialApp
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -210,6 +210,10 @@ def org_sso_configure(
         app.settings = {**app.settings, "server_url": issuer_url}
         app.save()
         connection.email_domains = domains
+        # A domain keeps its verification only while it stays claimed.
+        connection.verified_domains = [
+            d for d in connection.verified_domains if d in domains
+        ]
         connection.enabled = enabled
         connection.save()
     audit_record(
@@ -229,14 +233,54 @@ def org_sso_configure(
     return connection
 
 
+@transaction.atomic
+def org_sso_verify_domains(
+    *,
+    connection: OrgSsoConnection,
+    domains: list[str],
+    actor,
+    request: HttpRequest | None = None,
+) -> OrgSsoConnection:
+    """Publisher staff confirm the organization owns these claimed domains.
+
+    Until then the organization's provider is trusted for no address: otherwise
+    any organization could claim a domain it does not own and mint accounts in
+    it (for example the address another organization granted auditor access).
+    """
+    if not getattr(actor, "is_staff", False):
+        raise PermissionDenied("Only publisher staff verify SSO domains.")
+    domains = sorted({d.strip().lower() for d in domains})
+    unclaimed = [d for d in domains if d not in connection.email_domains]
+    if unclaimed or not domains:
+        raise ValidationError(
+            {"domains": f"Not claimed by {connection.org}: {', '.join(unclaimed)}."}
+            if unclaimed
+            else {"domains": "Choose at least one claimed domain."}
+        )
+    connection.verified_domains = sorted(
+        set(connection.verified_domains) | set(domains)
+    )
+    connection.save(update_fields=["verified_domains", "updated_at"])
+    audit_record(
+        action=Action.SSO_DOMAINS_VERIFIED,
+        actor=actor,
+        org=connection.org,
+        target=connection,
+        request=request,
+        details={"domains": domains},
+    )
+    return connection
+
+
 def org_sso_for_email(*, email: str) -> OrgSsoConnection | None:
+    """The connection whose provider is trusted for this address, if any."""
     domain = email.rpartition("@")[2].strip().lower()
     if not domain:
         return None
     for connection in OrgSsoConnection.objects.filter(enabled=True).select_related(
         "org", "social_app"
     ):
-        if domain in connection.email_domains:
+        if connection.vouches_for(domain):
             return connection
     return None
 

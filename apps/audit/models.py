@@ -25,6 +25,7 @@ class AuditEvent(models.Model):
         ORG_UPDATED = "org.updated", "Organization settings changed"
         OWNERSHIP_TRANSFERRED = "org.ownership_transferred", "Ownership transferred"
         SSO_CONFIGURED = "org.sso_configured", "SSO configured"
+        SSO_DOMAINS_VERIFIED = "org.sso_domains_verified", "SSO domains verified"
         SSO_LOGIN = "org.sso_login", "Signed in through SSO"
         MEMBER_JOINED = "member.joined", "Member joined"
         MEMBER_ROLE_CHANGED = "member.role_changed", "Member role changed"

@@ -189,7 +189,11 @@ def acme_sso(acme, acme_owner, provider, client_for):
     """Acme's SSO, configured the way an owner does it: through the settings page."""
     response = _configure(client_for(acme_owner), acme, provider)
     assert response.status_code == 302, response.content.decode()
-    return OrgSsoConnection.objects.select_related("social_app").get(org=acme)
+    connection = OrgSsoConnection.objects.select_related("social_app").get(org=acme)
+    # Publisher staff confirm Acme owns its domain; until then SSO answers nobody.
+    return services.org_sso_verify_domains(
+        connection=connection, domains=[DOMAIN], actor=UserFactory(is_staff=True)
+    )
 
 
 def _start(client: Client, email: str, provider: OidcProvider) -> str:
@@ -484,6 +488,11 @@ def test_long_organization_name_fits_the_social_app(provider, client_for, db):
     assert len(app.name) <= SocialApp._meta.get_field("name").max_length
     assert app.name.startswith("Initech ")
     assert app.name.endswith(" SSO")
+    services.org_sso_verify_domains(
+        connection=app.org_sso,
+        domains=["initech.example"],
+        actor=UserFactory(is_staff=True),
+    )
 
     provider.set_user("ivy-sub", email="ivy@initech.example", email_verified=True)
     browser = Client()
@@ -496,15 +505,10 @@ def test_long_organization_name_fits_the_social_app(provider, client_for, db):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known hole: email domains are claimed without proof of ownership, so "
-    "an organization's provider can mint an account for an address another "
-    "organization granted auditor access to.",
-)
 def test_sso_cannot_mint_an_auditor_of_another_org(
-    acme, acme_owner, provider, client_for
+    acme, acme_sso, acme_owner, provider, client_for
 ):
+    """Claiming a domain is not owning it: unverified claims vouch for nobody."""
     from apps.orgs.selectors import org_access_get
     from tests.factories import AuditorGrantFactory
 
@@ -518,15 +522,70 @@ def test_sso_cannot_mint_an_auditor_of_another_org(
         email_domains=f"{DOMAIN}, audit-firm.example",
     )
     assert response.status_code == 302
+    acme_sso.refresh_from_db()
+    assert acme_sso.verified_domains == [DOMAIN]
+    assert acme_sso.pending_domains == ["audit-firm.example"]
+    # Starting SSO for the claimed but unverified domain finds no provider...
+    assert (
+        Client().post("/sso/", {"email": "auditor@audit-firm.example"}).status_code
+        == 400
+    )
+    # ...and a provider vouching for it mid-flow is refused.
     provider.set_user(
         "fake-auditor", email="auditor@audit-firm.example", email_verified=True
     )
     browser = Client()
-    _sso_login(
-        browser, provider, email="auditor@audit-firm.example", sub="fake-auditor"
+    response = _sso_login(
+        browser, provider, email=f"someone@{DOMAIN}", sub="fake-auditor"
     )
+    assert response["Location"] == "/accounts/login/"
+    assert _logged_in_user(browser) is None
     minted = User.objects.filter(email="auditor@audit-firm.example").first()
     assert minted is None or org_access_get(user=minted, org=victim) is None
+
+
+def test_unverified_connection_vouches_for_nobody(
+    acme, acme_owner, provider, client_for
+):
+    response = _configure(client_for(acme_owner), acme, provider)
+    assert response.status_code == 302
+    response = Client().post("/sso/", {"email": f"alice@{DOMAIN}"})
+    assert response.status_code == 400
+    page = client_for(acme_owner).get(_settings_url(acme)).content.decode()
+    assert "awaiting verification" in page
+
+
+def test_only_staff_verify_and_only_claimed_domains(acme, acme_sso, acme_owner):
+    from django.core.exceptions import PermissionDenied, ValidationError
+
+    with pytest.raises(PermissionDenied):
+        services.org_sso_verify_domains(
+            connection=acme_sso, domains=[DOMAIN], actor=acme_owner
+        )
+    with pytest.raises(ValidationError, match="Not claimed"):
+        services.org_sso_verify_domains(
+            connection=acme_sso,
+            domains=["gmail.com"],
+            actor=UserFactory(is_staff=True),
+        )
+    acme_sso.refresh_from_db()
+    assert acme_sso.verified_domains == [DOMAIN]
+    assert AuditEvent.objects.filter(action=Action.SSO_DOMAINS_VERIFIED).count() == 1
+
+
+def test_dropping_a_domain_drops_its_verification(
+    acme, acme_sso, acme_owner, provider, client_for
+):
+    response = _configure(
+        client_for(acme_owner), acme, provider, email_domains="other.example"
+    )
+    assert response.status_code == 302
+    acme_sso.refresh_from_db()
+    assert acme_sso.verified_domains == []
+    # Claiming it back later needs a new verification.
+    _configure(client_for(acme_owner), acme, provider)
+    acme_sso.refresh_from_db()
+    assert acme_sso.verified_domains == []
 
 
 # --- (b) nobody claims the domain -----------------------------------------------

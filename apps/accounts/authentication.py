@@ -16,8 +16,11 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         parts = header.split()
-        if parts[0] != self.keyword:
-            return None
+        # The scheme is case-insensitive (RFC 9110 11.1); this API has no other.
+        if parts and parts[0].lower() != self.keyword.lower():
+            raise exceptions.AuthenticationFailed(
+                "Unsupported authorization scheme; expected 'Bearer <token>'."
+            )
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed(
                 "Malformed Authorization header; expected 'Bearer <token>'."

@@ -1,6 +1,6 @@
 """Deny by default: every API view is scoped to the token's organization."""
 
-from rest_framework import permissions, viewsets
+from rest_framework import exceptions, permissions, viewsets
 
 from apps.accounts.models import ApiToken
 
@@ -14,7 +14,13 @@ class HasTokenScope(permissions.BasePermission):
         token = request.auth
         if not isinstance(token, ApiToken):
             return False
-        scope = view.required_scopes.get(getattr(view, "action", None) or "")
+        action = getattr(view, "action", None)
+        if action is None and not hasattr(view, request.method.lower()):
+            # No action answers this method on this URL: say so (405) rather
+            # than blame the token's scopes. Checked after authentication, as
+            # Django REST framework's own views do.
+            raise exceptions.MethodNotAllowed(request.method)
+        scope = view.required_scopes.get(action or "")
         if scope is None:
             return False
         return token.has_scope(scope)

@@ -22,7 +22,7 @@ class OrganizationViewSet(OrgScopedViewSet):
 
     @extend_schema(responses=s.OrganizationOut)
     @action(detail=False, methods=["get"], url_path="current")
-    def current(self, request):
+    def current(self, request, format=None):
         """The organization the token belongs to."""
         return Response(s.OrganizationOut(self.org).data)
 
@@ -54,7 +54,7 @@ class AuditorGrantViewSet(
     base_queryset = AuditorGrant.objects.all()
 
     @extend_schema(request=s.AuditorGrantIn, responses={201: s.AuditorGrantOut})
-    def create(self, request):
+    def create(self, request, format=None):
         data = s.AuditorGrantIn(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -67,7 +67,7 @@ class AuditorGrantViewSet(
 
     @extend_schema(request=None, responses=s.AuditorGrantOut)
     @action(detail=True, methods=["post"])
-    def revoke(self, request, pk=None):
+    def revoke(self, request, pk=None, format=None):
         grant = self.get_object()
         try:
             org_services.auditor_grant_revoke(

@@ -119,11 +119,14 @@ def api_token_authenticate(*, raw: str, now: datetime | None = None) -> ApiToken
     if not match:
         return None
     token = (
-        ApiToken.objects.select_related("org")
+        ApiToken.objects.select_related("org", "created_by")
         .filter(prefix=match.group(1), token_hash=secret_hash(raw))
         .first()
     )
     if token is None or not token.is_active_at(now):
+        return None
+    if not token.created_by.is_active:
+        # A deactivated person's tokens stop with them.
         return None
     resolution = timedelta(seconds=settings.API_TOKEN_LAST_USED_RESOLUTION_SECONDS)
     if token.last_used_at is None or now - token.last_used_at >= resolution:

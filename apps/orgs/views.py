@@ -39,12 +39,13 @@ class HomeView(LoginRequiredMixin, View):
     """Send a person to the organization they used last, or to the list."""
 
     def get(self, request):
-        memberships = list(selectors.user_memberships(user=request.user)[:2])
+        memberships = selectors.user_memberships(user=request.user)
         last = request.session.get("last_org")
-        if last and any(m.org.slug == last for m in memberships):
+        if last and memberships.filter(org__slug=last).exists():
             return redirect("orgs:dashboard", org_slug=last)
-        if len(memberships) == 1:
-            return redirect(memberships[0].org)
+        first_two = list(memberships[:2])
+        if len(first_two) == 1:
+            return redirect(first_two[0].org)
         return redirect("org_list")
 
 

@@ -526,3 +526,19 @@ def test_unserved_methods_are_405_and_change_nothing(client, org, owner, method)
     assert grant.revoked_at is None
     # Without a token the answer is still 401: authentication comes first.
     assert getattr(client, method)(urls[0]).status_code == 401
+
+
+@pytest.mark.django_db
+def test_token_of_a_deactivated_person_stops_working(client):
+    from apps.accounts.services import api_token_create
+    from tests.factories import MembershipFactory
+
+    owner = MembershipFactory(role="owner")
+    _, raw = api_token_create(
+        org=owner.org, name="ci", scopes=["org:read"], expires_at=None, actor=owner.user
+    )
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    assert client.get("/api/v1/org/current/", **auth).status_code == 200
+    owner.user.is_active = False
+    owner.user.save()
+    assert client.get("/api/v1/org/current/", **auth).status_code == 401

@@ -339,3 +339,16 @@ def test_home_goes_to_the_only_org(client, owner):
 def test_home_without_orgs_goes_to_the_list(client, user):
     client.force_login(user)
     assert client.get("/")["Location"] == "/orgs/"
+
+
+def test_home_goes_to_the_last_used_org_among_many(client, user):
+    from tests.factories import MembershipFactory, OrganizationFactory
+
+    for name in ("Alpha", "Beta", "Gamma"):
+        MembershipFactory(
+            org=OrganizationFactory(name=name, slug=name.lower()), user=user
+        )
+    client.force_login(user)
+    assert client.get("/")["Location"] == "/orgs/"
+    client.get("/o/gamma/")
+    assert client.get("/")["Location"] == "/o/gamma/"

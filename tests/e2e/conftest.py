@@ -1,9 +1,17 @@
 """Browser tests: Debian's chromium driven by Playwright against ``live_server``.
 
 Playwright's sync API runs an asyncio event loop in the test thread, so Django
-would refuse ORM calls made from the test itself (reading the outbox is fine,
-creating data is not) with SynchronousOnlyOperation. The live server's own
-thread is unaffected; only the test thread needs this.
+refuses ORM calls made from the test while the browser is open with
+SynchronousOnlyOperation. DJANGO_ALLOW_ASYNC_UNSAFE is therefore set, but only
+while a browser test runs: set at import time it would leak into the rest of the
+session, and into subprocesses such as `manage.py check --deploy`, which rightly
+fails when it sees it (async.E001).
+
+Even so, create test data before the browser starts: request data fixtures
+before ``new_tab`` (``def test_x(acme, new_tab)``). A connection opened while
+Playwright's loop runs lives in that context and is never closed, and on
+PostgreSQL the test database then cannot be dropped at the end of the session.
+The live server's own threads are unaffected.
 """
 
 import os
@@ -17,8 +25,6 @@ import pytest
 
 from tests.conftest import require_service
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = [
     "--no-sandbox",
@@ -29,6 +35,11 @@ LAUNCH_ARGS = [
 # Generous for a loaded CI machine, short enough that a hang fails fast.
 TIMEOUT_MS = 15_000
 VIEWPORT = {"width": 1280, "height": 860}
+
+
+@pytest.fixture(autouse=True)
+def _allow_orm_beside_playwright(monkeypatch):
+    monkeypatch.setitem(os.environ, "DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture
@@ -67,6 +78,23 @@ class Tab:
         )
         return response
 
+    def submit(self, label: str, *, status: int | None = 200):
+        """Press a button of the page's content and wait for the page it leads to.
+
+        Waiting for the navigation, not for a URL: a form that redirects to its
+        own page would otherwise be asserted on before the new page arrives.
+        """
+        button = self.page.locator("main").get_by_role("button", name=label, exact=True)
+        with self.page.expect_navigation() as navigation:
+            button.click()
+        response = navigation.value
+        if status is not None:
+            assert response is not None, label
+            assert response.status == status, (
+                f"{label}: HTTP {response.status} at {self.path()}, expected {status}"
+            )
+        return response
+
     def path(self) -> str:
         return self.page.url.removeprefix(self.base_url)
 
@@ -95,6 +123,15 @@ def new_tab(browser, live_server) -> Callable[[], Tab]:
         return tab
 
     return make
+
+
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+def snap(page, name: str) -> None:
+    """Save a full-page screenshot as test-artifacts/screenshots/<name>.png."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def wait_for_mail(outbox, to: str, subject_contains: str = "", timeout: float = 5):

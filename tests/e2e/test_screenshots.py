@@ -1,0 +1,340 @@
+"""Open every page as the person who uses it and keep a full-page screenshot.
+
+Each page must answer 200 (201 for the page that shows a new API token, 400 for a
+form sent back with errors), carry a title and its heading, be styled, fit the
+window without a horizontal scrollbar, and log nothing to the console: the
+site's CSP forbids inline scripts and styles, and chromium reports every
+violation there. The PNGs land in test-artifacts/screenshots/ for a person to
+look at.
+"""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from apps.accounts.models import ApiToken
+from apps.accounts.services import (
+    api_token_create,
+    api_token_revoke,
+    org_sso_configure,
+    org_sso_verify_domains,
+)
+from apps.audit.models import AuditEvent
+from apps.audit.services import audit_record
+from apps.orgs import services as org_services
+from apps.orgs.models import Membership, Role
+from tests.factories import PASSWORD, UserFactory
+
+from .conftest import snap, totp_now
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+SITE_NAME = settings.SITE_NAME
+
+
+@pytest.fixture
+def acme():
+    """An organization with people in every role, history and pending work."""
+    owner = UserFactory(email="dana.owner@acme.example")
+    admin = UserFactory(email="sam.admin@acme.example")
+    member = UserFactory(email="lee.member@acme.example")
+    billing = UserFactory(email="finance@acme.example")
+    newcomer = UserFactory(email="new.hire@acme.example")
+    auditor = UserFactory(email="r.ortiz@audit-partners.example")
+    staff = UserFactory(email="support@publisher.example", is_staff=True)
+
+    org = org_services.org_create(name="Acme Corporation", owner=owner)
+    owner_m = Membership.objects.get(org=org, user=owner)
+    for person, role in (
+        (admin, Role.ADMIN),
+        (member, Role.MEMBER),
+        (billing, Role.MEMBER),
+    ):
+        _, token = org_services.invitation_create(
+            org=org, email=person.email, role=role, actor_membership=owner_m
+        )
+        org_services.invitation_accept(raw_token=token, user=person)
+    org_services.membership_change_role(
+        membership=Membership.objects.get(org=org, user=billing),
+        role=Role.BILLING,
+        actor_membership=owner_m,
+    )
+    _, newcomer_token = org_services.invitation_create(
+        org=org, email=newcomer.email, role=Role.MEMBER, actor_membership=owner_m
+    )
+    org_services.invitation_create(
+        org=org,
+        email="contractor@partner.example",
+        role=Role.ADMIN,
+        actor_membership=owner_m,
+    )
+    api_token_create(
+        org=org,
+        name="CI pipeline",
+        scopes=[ApiToken.Scope.ORG_READ, ApiToken.Scope.MEMBERS_READ],
+        expires_at=timezone.now() + timedelta(days=90),
+        actor=owner,
+    )
+    old, _ = api_token_create(
+        org=org,
+        name="Legacy SIEM export",
+        scopes=[ApiToken.Scope.AUDIT_READ],
+        expires_at=None,
+        actor=admin,
+    )
+    api_token_revoke(token=old, actor=owner)
+    today = timezone.now().date()
+    org_services.auditor_grant_create(
+        org=org,
+        email=auditor.email,
+        window_start=today - timedelta(days=365),
+        window_end=today,
+        access_expires_at=timezone.now() + timedelta(days=30),
+        actor=owner,
+    )
+    connection = org_sso_configure(
+        org=org,
+        issuer_url="https://login.acme.example/realms/acme",
+        client_id="hardened-images-portal",
+        client_secret="not-a-real-secret",
+        email_domains=["acme.example", "acme-labs.example"],
+        enabled=True,
+        actor=owner,
+    )
+    org_sso_verify_domains(connection=connection, domains=["acme.example"], actor=staff)
+    org_services.org_update(
+        org=org, actor=owner, name="Acme Corporation", require_mfa=False
+    )
+    audit_record(
+        action=AuditEvent.Action.LOGIN_FAILED,
+        actor_email="dana.owner@acme.example",
+        details={"email": "dana.owner@acme.example"},
+    )
+    globex_owner = UserFactory(email="it@globex.example")
+    org_services.org_create(name="Globex", owner=globex_owner)
+    return {
+        "org": org,
+        "owner": owner,
+        "auditor": auditor,
+        "staff": staff,
+        "newcomer": newcomer,
+        "newcomer_token": newcomer_token,
+    }
+
+
+class Shooter:
+    def __init__(self, tab):
+        self.tab = tab
+        self.page = tab.page
+        self.seen: list[str] = []
+
+    def shot(self, name: str, *, h1: str | None = None, status: int = 200) -> None:
+        """Check the page on screen and save it as <name>.png.
+
+        ``status`` is what the page itself answered: chromium logs a console
+        error for a 4xx document (a form with errors), which is expected then.
+        """
+        page = self.page
+        if status >= 400:
+            self.tab.errors[:] = [
+                e
+                for e in self.tab.errors
+                if f"status of {status}" not in e or "Failed to load resource" not in e
+            ]
+        page.wait_for_load_state("load")
+        title = page.title()
+        assert title.endswith(SITE_NAME), f"{name}: title {title!r}"
+        assert not title.startswith(" ·"), f"{name}: page without a title"
+        heading = page.locator("main h1").first.inner_text().strip()
+        if h1 is not None:
+            assert h1 in heading, f"{name}: h1 {heading!r}, expected {h1!r}"
+        # The stylesheet loaded and applied (an unstyled page is transparent).
+        background = page.evaluate(
+            "getComputedStyle(document.documentElement).backgroundColor"
+        )
+        assert background == "rgb(245, 247, 250)", f"{name}: unstyled ({background})"
+        # Nothing wider than the window, and no table spilling out of the content.
+        overflow = page.evaluate(
+            """() => {
+              const main = document.querySelector("main");
+              return [document.documentElement.scrollWidth - window.innerWidth,
+                      main.scrollWidth - main.clientWidth];
+            }"""
+        )
+        assert overflow == [0, 0], f"{name}: horizontal overflow {overflow}"
+        snap(page, name)
+        self.tab.assert_no_errors(name)
+        self.seen.append(name)
+
+    def visit(self, name: str, path: str, *, h1: str | None = None) -> None:
+        self.tab.goto(path, status=200)
+        assert self.tab.path() == path, f"{name}: {path} went to {self.tab.path()}"
+        self.shot(name, h1=h1)
+
+    def log_in(self, email: str) -> None:
+        page = self.page
+        self.tab.goto("/accounts/login/")
+        page.fill("input[name=login]", email)
+        page.fill("input[name=password]", PASSWORD)
+        self.tab.submit("Sign In")
+        assert not self.tab.path().startswith("/accounts/login/")
+        assert page.locator("header.topbar").get_by_text(email).is_visible()
+
+
+def test_public_pages(new_tab):
+    s = Shooter(new_tab())
+    s.visit("login", "/accounts/login/", h1="Sign In")
+    s.visit("signup", "/accounts/signup/", h1="Sign Up")
+    s.visit("password_reset", "/accounts/password/reset/", h1="Password Reset")
+    s.visit("sso_login", "/sso/", h1="Single sign-on")
+
+    # The pages after a form, and a form's errors.
+    s.page.fill("input[name=email]", "someone@unknown-domain.example")
+    s.tab.submit("Continue", status=400)
+    assert "No organization has single sign-on" in s.page.locator("main").inner_text()
+    s.shot("sso_login_error", status=400)
+    s.tab.goto("/accounts/login/")
+    s.page.fill("input[name=login]", "nobody@example.com")
+    s.page.fill("input[name=password]", "wrong-password-123")
+    s.tab.submit("Sign In")  # allauth answers a failed login with 200
+    assert "not correct" in s.page.locator("main").inner_text()
+    s.shot("login_error")
+
+
+def test_owner_pages(acme, new_tab):
+    slug = acme["org"].slug
+    s = Shooter(new_tab())
+    s.log_in(acme["owner"].email)
+
+    s.visit("org_list", "/orgs/", h1="Organizations")
+    s.visit("org_dashboard", f"/o/{slug}/", h1="Acme Corporation")
+    s.visit("members", f"/o/{slug}/members/", h1="Members")
+    pending = s.page.locator("#invitations tbody").inner_text()
+    assert "new.hire@acme.example" in pending
+    assert "contractor@partner.example" in pending
+    s.visit("settings", f"/o/{slug}/settings/", h1="Settings")
+    s.visit("sso_settings", f"/o/{slug}/sso/", h1="Single sign-on")
+    assert "Enabled" in s.page.locator("main").inner_text()
+    s.visit("api_tokens", f"/o/{slug}/tokens/", h1="API tokens")
+
+    # Creating a token shows its secret once (the response is a 201).
+    s.page.fill("#id_name", "Release dashboard")
+    s.page.check("input[value='org:read']")
+    s.page.check("input[value='audit:read']")
+    s.tab.submit("Create token", status=201)
+    secret = s.page.locator("#new-token").inner_text().strip()
+    assert re.fullmatch(r"hip_[A-Za-z0-9]{12}_[A-Za-z0-9_-]{43}", secret), secret
+    s.shot("api_token_created", h1="API tokens")
+
+    s.visit("audit_log", f"/o/{slug}/audit/", h1="Audit log")
+    log = s.page.locator("#audit-table tbody").inner_text()
+    for action in (
+        "Organization created",
+        "Invitation sent",
+        "Invitation accepted",
+        "Member role changed",
+        "API token created",
+        "API token revoked",
+        "Auditor access granted",
+        "SSO configured",
+    ):
+        assert action in log, action
+    s.visit("auditors", f"/o/{slug}/auditors/", h1="Auditors")
+    assert "r.ortiz@audit-partners.example" in s.page.locator("#grants").inner_text()
+    s.visit("leave", f"/o/{slug}/leave/", h1="Leave Acme Corporation")
+    s.visit("transfer", f"/o/{slug}/transfer/", h1="Transfer ownership")
+
+    s.visit("account_email", "/accounts/email/", h1="Email Addresses")
+    s.visit("password_change", "/accounts/password/change/", h1="Change Password")
+    s.visit("mfa_index", "/accounts/2fa/", h1="Two-Factor Authentication")
+    # allauth asks for the password again before any two-factor change.
+    s.tab.goto("/accounts/2fa/totp/activate/")
+    assert s.tab.path().startswith("/accounts/reauthenticate/")
+    s.shot("reauthenticate", h1="Confirm Access")
+    s.page.fill("input[name=password]", PASSWORD)
+    s.tab.submit("Confirm")
+    assert s.tab.path() == "/accounts/2fa/totp/activate/"
+    s.shot("totp_activate", h1="Activate")
+    assert s.page.locator("#authenticator_secret").is_visible()
+    s.visit("sessions", "/accounts/sessions/", h1="Sessions")
+    assert len(s.seen) == 17
+
+
+def test_auditor_pages(acme, new_tab):
+    slug = acme["org"].slug
+    s = Shooter(new_tab())
+    s.log_in(acme["auditor"].email)
+    s.visit("auditor_home", "/auditor/", h1="Auditor access")
+    assert "Acme Corporation" in s.page.locator("main table").inner_text()
+    s.visit("evidence_auditor", f"/o/{slug}/evidence/", h1="Evidence and reports")
+    assert "read-only auditor access" in s.page.locator("main").inner_text()
+    # An auditor's link to the organization lands on the evidence page.
+    s.tab.goto(f"/o/{slug}/")
+    assert s.tab.path() == f"/o/{slug}/evidence/"
+
+
+def test_invitation_and_staff_pages(acme, new_tab):
+    s = Shooter(new_tab())
+    s.log_in(acme["newcomer"].email)
+    s.visit(
+        "invitation_accept",
+        f"/invitations/{acme['newcomer_token']}/",
+        h1="Invitation",
+    )
+    assert s.page.locator("main").get_by_role("button", name="Accept and join").count()
+
+    staff = Shooter(new_tab())
+    staff.log_in(acme["staff"].email)
+    staff.visit("staff_audit_log", "/staff/audit/", h1="Audit log")
+    table = staff.page.locator("#audit-table").inner_text()
+    assert "Acme Corporation" in table
+    assert "Globex" in table
+
+
+@pytest.fixture
+def totp_user(db):
+    """A person with an authenticator app and recovery codes."""
+    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    user = UserFactory(email="kim.security@acme.example")
+    secret = generate_totp_secret()
+    TOTP.activate(user, secret)
+    RecoveryCodes.activate(user)
+    return user, secret
+
+
+def test_two_factor_pages(totp_user, new_tab):
+    user, secret = totp_user
+    s = Shooter(new_tab())
+    s.tab.goto("/accounts/login/")
+    s.page.fill("input[name=login]", user.email)
+    s.page.fill("input[name=password]", PASSWORD)
+    s.tab.submit("Sign In")
+    assert s.tab.path() == "/accounts/2fa/authenticate/"
+    s.shot("mfa_authenticate", h1="Two-Factor Authentication")
+    s.page.fill("input[name=code]", totp_now(secret))
+    s.tab.submit("Sign In")
+    assert s.tab.path() == "/orgs/"
+
+    s.visit("mfa_index_active", "/accounts/2fa/", h1="Two-Factor Authentication")
+    assert "Authentication using an authenticator app is active." in (
+        s.page.locator("main").inner_text()
+    )
+    # Recovery codes are behind a fresh check of the password (or a TOTP code).
+    s.tab.goto("/accounts/2fa/recovery-codes/")
+    if s.tab.path().startswith("/accounts/reauthenticate/"):
+        s.shot("reauthenticate_with_mfa", h1="Confirm Access")
+        s.page.fill("input[name=password]", PASSWORD)
+        s.tab.submit("Confirm")
+    assert s.tab.path() == "/accounts/2fa/recovery-codes/"
+    s.shot("recovery_codes_view", h1="Recovery Codes")
+    s.visit("totp_deactivate", "/accounts/2fa/totp/deactivate/", h1="Deactivate")
+    s.visit("webauthn_add", "/accounts/2fa/webauthn/add/", h1="Add Security Key")
+    s.visit("logout", "/accounts/logout/", h1="Sign Out")
+    s.tab.submit("Sign Out")
+    assert s.tab.path() == "/accounts/login/"
+    s.shot("signed_out", h1="Sign In")

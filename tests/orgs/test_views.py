@@ -352,3 +352,16 @@ def test_home_goes_to_the_last_used_org_among_many(client, user):
     assert client.get("/")["Location"] == "/orgs/"
     client.get("/o/gamma/")
     assert client.get("/")["Location"] == "/o/gamma/"
+
+
+def test_audit_log_shows_details_as_json_values(client, owner):
+    from apps.accounts.services import api_token_create
+
+    api_token_create(
+        org=owner.org, name="ci", scopes=["org:read"], expires_at=None, actor=owner.user
+    )
+    client.force_login(owner.user)
+    content = client.get("/o/acme/audit/").content.decode()
+    assert "expires_at: null" in content
+    assert "scopes: [&quot;org:read&quot;]" in content
+    assert "name: ci" in content

@@ -15,6 +15,15 @@ def require_service(name: str, reason: str):
     pytest.skip(f"{name} unavailable: {reason}")
 
 
+@pytest.fixture
+def require_postgres():
+    """For tests of what only PostgreSQL does; in CI its absence is a failure."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        require_service("PostgreSQL", "DATABASE_URL does not point at PostgreSQL")
+
+
 @pytest.fixture(autouse=True)
 def _fast_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.template.loader import render_to_string
@@ -17,6 +16,7 @@ from django.utils.text import slugify
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
+from apps.core.tasks import deliver_email
 from apps.core.tokens import new_secret, secret_hash
 
 from .models import AuditorGrant, Invitation, Membership, Organization, Role
@@ -40,12 +40,12 @@ def _unique_slug(name: str) -> str:
 
 def _send(*, to: str, subject: str, template: str, context: dict) -> None:
     body = render_to_string(template, {**context, "SITE_URL": settings.SITE_URL})
+    # After the commit, so a rolled-back invitation never reaches anyone.
     transaction.on_commit(
-        lambda: send_mail(
-            f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{subject}",
-            body,
-            settings.DEFAULT_FROM_EMAIL,
-            [to],
+        lambda: deliver_email.delay(
+            subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{subject}",
+            body=body,
+            to=[to],
         )
     )
 

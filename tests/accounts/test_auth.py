@@ -156,3 +156,19 @@ def test_sessions_page_lists_sessions(client, user):
         b"Sign Out Other Sessions" in response.content
         or b"sessions" in response.content
     )
+
+
+def test_signing_out_other_sessions_ends_them(user):
+    from django.test import Client
+
+    laptop, phone = Client(), Client()
+    for device in (laptop, phone):
+        device.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
+        assert device.get("/orgs/").status_code == 200
+    listing = laptop.get("/accounts/sessions/")
+    assert listing.status_code == 200
+    assert len(listing.context["sessions"]) == 2
+    response = laptop.post("/accounts/sessions/")
+    assert response.status_code == 302
+    assert laptop.get("/orgs/").status_code == 200
+    assert phone.get("/orgs/").status_code == 302

@@ -10,9 +10,8 @@ from apps.audit.services import audit_chain_verify, audit_record
 
 Action = AuditEvent.Action
 
-on_postgres = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="the trigger exists on PostgreSQL only"
-)
+# The trigger and the advisory lock exist on PostgreSQL only.
+on_postgres = pytest.mark.usefixtures("require_postgres")
 
 
 def _record(n, org=None, actor=None):

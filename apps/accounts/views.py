@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
+from apps.core.forms import apply_validation_error
 from apps.orgs.mixins import OrgMixin
 from apps.orgs.permissions import Perm
 
@@ -15,14 +16,6 @@ from .forms import ApiTokenForm, SsoLoginForm, SsoSettingsForm
 from .models import ApiToken
 
 logger = logging.getLogger(__name__)
-
-
-def _apply_errors(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 class TokensView(OrgMixin, TemplateView):
@@ -46,7 +39,7 @@ class TokensView(OrgMixin, TemplateView):
                     **form.cleaned_data,
                 )
             except ValidationError as exc:
-                _apply_errors(form, exc)
+                apply_validation_error(form, exc)
             else:
                 # Rendered once, never stored: the page after a redirect could not
                 # show it, so this response shows it directly.
@@ -102,7 +95,7 @@ class SsoSettingsView(OrgMixin, TemplateView):
                     **form.cleaned_data,
                 )
             except ValidationError as exc:
-                _apply_errors(form, exc)
+                apply_validation_error(form, exc)
             else:
                 messages.success(request, "Single sign-on saved.")
                 return redirect("accounts:sso", org_slug=self.org.slug)

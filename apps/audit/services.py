@@ -18,6 +18,21 @@ from .models import GENESIS_HASH, AuditEvent
 # Any 64-bit number that no other advisory lock in the project uses.
 _CHAIN_LOCK_KEY = 0x6175646974  # "audit"
 _USER_AGENT_MAX = 512
+# The columns an event's hash covers, in audit_event_hash's keyword names.
+HASHED_FIELDS = (
+    "prev_hash",
+    "created_at",
+    "actor_id",
+    "actor_email",
+    "org_id",
+    "action",
+    "target_type",
+    "target_id",
+    "target_repr",
+    "ip",
+    "user_agent",
+    "details",
+)
 
 
 def _canonical_ip(value: str | None) -> str | None:
@@ -130,22 +145,7 @@ def audit_chain_verify(*, chunk_size: int = 2000) -> ChainReport:
     """Walk the whole chain in id order and report the first broken link."""
     expected_prev = GENESIS_HASH
     checked = 0
-    rows = AuditEvent.objects.order_by("id").values(
-        "id",
-        "prev_hash",
-        "hash",
-        "created_at",
-        "actor_id",
-        "actor_email",
-        "org_id",
-        "action",
-        "target_type",
-        "target_id",
-        "target_repr",
-        "ip",
-        "user_agent",
-        "details",
-    )
+    rows = AuditEvent.objects.order_by("id").values("id", "hash", *HASHED_FIELDS)
     for values in rows.iterator(chunk_size=chunk_size):
         row: dict[str, Any] = dict(values)
         event_id = row.pop("id")

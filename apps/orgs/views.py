@@ -8,6 +8,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from apps.accounts.selectors import api_token_list
+from apps.core.forms import apply_validation_error
 
 from . import selectors, services
 from .forms import (
@@ -25,14 +26,6 @@ from .permissions import ASSIGNABLE_ROLES, Perm
 
 def _errors(exc: ValidationError) -> str:
     return " ".join(exc.messages)
-
-
-def _form_from_error(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 class HomeView(LoginRequiredMixin, View):
@@ -68,7 +61,7 @@ class OrgListView(LoginRequiredMixin, TemplateView):
                     name=form.cleaned_data["name"], owner=request.user, request=request
                 )
             except ValidationError as exc:
-                _form_from_error(form, exc)
+                apply_validation_error(form, exc)
             else:
                 messages.success(request, f"Created {org.name}.")
                 return redirect(org)
@@ -155,7 +148,7 @@ class MembersView(OrgMixin, TemplateView):
                     request=request,
                 )
             except ValidationError as exc:
-                _form_from_error(form, exc)
+                apply_validation_error(form, exc)
             else:
                 messages.success(request, f"Invitation sent to {invitation.email}.")
                 return redirect("orgs:members", org_slug=self.org.slug)
@@ -272,7 +265,7 @@ class TransferView(OrgMixin, TemplateView):
                     request=request,
                 )
             except ValidationError as exc:
-                _form_from_error(form, exc)
+                apply_validation_error(form, exc)
             else:
                 messages.success(
                     request, f"{target.user.email} now owns {self.org.name}."
@@ -303,7 +296,7 @@ class SettingsView(OrgMixin, TemplateView):
                     **form.cleaned_data,
                 )
             except ValidationError as exc:
-                _form_from_error(form, exc)
+                apply_validation_error(form, exc)
             else:
                 messages.success(request, "Settings saved.")
                 return redirect("orgs:settings", org_slug=self.org.slug)
@@ -331,7 +324,7 @@ class AuditorsView(OrgMixin, TemplateView):
                     **form.cleaned_data,
                 )
             except ValidationError as exc:
-                _form_from_error(form, exc)
+                apply_validation_error(form, exc)
             else:
                 messages.success(request, f"Auditor access granted to {grant.email}.")
                 return redirect("orgs:auditors", org_slug=self.org.slug)

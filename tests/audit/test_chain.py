@@ -94,26 +94,9 @@ def test_verify_detects_a_rehashed_row_that_breaks_the_next_link(user):
     events = _record(3, actor=user)
     # A forger who recomputes the altered row's own hash still breaks the link
     # the next row holds.
-    from apps.audit.services import audit_event_hash
+    from apps.audit.services import HASHED_FIELDS, audit_event_hash
 
-    row = (
-        AuditEvent.objects.filter(pk=events[1].pk)
-        .values(
-            "prev_hash",
-            "created_at",
-            "actor_id",
-            "actor_email",
-            "org_id",
-            "action",
-            "target_type",
-            "target_id",
-            "target_repr",
-            "ip",
-            "user_agent",
-            "details",
-        )
-        .get()
-    )
+    row = AuditEvent.objects.filter(pk=events[1].pk).values(*HASHED_FIELDS).get()
     row["actor_email"] = "forger@example.com"
     forged = audit_event_hash(**row)
     with transaction.atomic():

@@ -542,3 +542,19 @@ def test_token_of_a_deactivated_person_stops_working(client):
     owner.user.is_active = False
     owner.user.save()
     assert client.get("/api/v1/org/current/", **auth).status_code == 401
+
+
+@pytest.mark.django_db
+def test_requests_beyond_the_token_rate_are_throttled(client, monkeypatch):
+    from apps.accounts.services import api_token_create
+    from apps.api.throttling import TokenRateThrottle
+    from tests.factories import MembershipFactory
+
+    monkeypatch.setattr(TokenRateThrottle, "rate", "3/min", raising=False)
+    owner = MembershipFactory(role="owner")
+    _, raw = api_token_create(
+        org=owner.org, name="ci", scopes=["org:read"], expires_at=None, actor=owner.user
+    )
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    statuses = [client.get("/api/v1/org/current/", **auth).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]

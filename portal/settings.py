@@ -68,6 +68,8 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.accounts",
     "apps.orgs",
+    "apps.catalog",
+    "apps.vulns",
     "apps.api",
 ]
 
@@ -272,6 +274,7 @@ CONTENT_SECURITY_POLICY = {
 # Domain settings.
 INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=7)
 API_TOKEN_LAST_USED_RESOLUTION_SECONDS = 60
+EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=50 * 1024 * 1024)
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,253 @@
+"""The catalog: repositories, version lines, variants, immutable builds, evidence."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+NEARING_EOL_DAYS = 90
+
+
+class Repository(models.Model):
+    """An image repository of the catalog, e.g. ``python`` or ``nginx``."""
+
+    class Category(models.TextChoices):
+        BASE = "base", "Base OS"
+        LANGUAGE = "language", "Language runtime"
+        DATABASE = "database", "Database"
+        WEB = "web", "Web server and proxy"
+        MESSAGING = "messaging", "Messaging"
+        TOOL = "tool", "Tool"
+        APPLICATION = "application", "Application"
+
+    name = models.SlugField(max_length=100, unique=True)
+    display_name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    category = models.CharField(max_length=20, choices=Category.choices)
+    tags = models.JSONField(default=list, blank=True)
+    is_generated = models.BooleanField(
+        default=False, help_text="Generated for scale in demo data, not a real image."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "repositories"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:repository", kwargs={"name": self.name})
+
+
+class Series(models.Model):
+    """A version line of a repository (``3.12``) with its lifecycle dates."""
+
+    class Status(models.TextChoices):
+        SUPPORTED = "supported", "Supported"
+        NEARING_EOL = "nearing_eol", "Nearing end of support"
+        ELS_ONLY = "els_only", "Extended lifecycle support only"
+        EOL = "eol", "End of life"
+
+    repository = models.ForeignKey(
+        Repository, on_delete=models.CASCADE, related_name="series"
+    )
+    name = models.CharField(max_length=50)
+    upstream_ga = models.DateField(null=True, blank=True)
+    upstream_eol = models.DateField(null=True, blank=True)
+    support_end = models.DateField(
+        null=True, blank=True, help_text="Last day the publisher patches this line."
+    )
+    els_end = models.DateField(
+        null=True, blank=True, help_text="Last day of extended lifecycle support."
+    )
+
+    class Meta:
+        ordering = ["repository__name", "-upstream_ga", "name"]
+        verbose_name_plural = "series"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["repository", "name"],
+                name="series_unique_per_repository",
+                violation_error_message="This repository already has that series.",
+            ),
+            models.CheckConstraint(
+                condition=Q(els_end__isnull=True)
+                | Q(support_end__isnull=True)
+                | Q(els_end__gte=models.F("support_end")),
+                name="series_els_after_support",
+                violation_error_message="ELS ends on or after publisher support ends.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository.name}:{self.name}"
+
+    def status_on(self, day: date) -> str:
+        """Lifecycle status on a given day."""
+        if self.support_end is None or day <= self.support_end:
+            if self.support_end and day > self.support_end - timedelta(
+                days=NEARING_EOL_DAYS
+            ):
+                return self.Status.NEARING_EOL
+            return self.Status.SUPPORTED
+        if self.els_end is not None and day <= self.els_end:
+            return self.Status.ELS_ONLY
+        return self.Status.EOL
+
+    @property
+    def status(self) -> str:
+        return self.status_on(timezone.now().date())
+
+
+class Variant(models.Model):
+    """A flavour of a series: runtime, dev or compat, optionally FIPS and/or STIG."""
+
+    class Flavor(models.TextChoices):
+        RUNTIME = "runtime", "Runtime"
+        DEV = "dev", "Dev"
+        COMPAT = "compat", "Compat"
+
+    series = models.ForeignKey(
+        Series, on_delete=models.CASCADE, related_name="variants"
+    )
+    flavor = models.CharField(max_length=10, choices=Flavor.choices)
+    fips = models.BooleanField(default=False)
+    stig = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["series", "flavor", "fips", "stig"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["series", "flavor", "fips", "stig"],
+                name="variant_unique_per_series",
+                violation_error_message="This series already has that variant.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series}-{self.suffix}" if self.suffix else str(self.series)
+
+    @property
+    def suffix(self) -> str:
+        parts = [] if self.flavor == self.Flavor.RUNTIME else [self.flavor]
+        parts += ["fips"] if self.fips else []
+        parts += ["stig"] if self.stig else []
+        return "-".join(parts)
+
+
+class ImageDigest(models.Model):
+    """One immutable build of a variant, named by its sha256 manifest digest."""
+
+    variant = models.ForeignKey(
+        Variant, on_delete=models.CASCADE, related_name="digests"
+    )
+    digest = models.CharField(max_length=71, unique=True)
+    architectures = models.JSONField(default=list)
+    built_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-built_at"]
+        indexes = [
+            models.Index(fields=["variant", "-built_at"], name="digest_variant_recent")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(digest__regex=r"^sha256:[0-9a-f]{64}$"),
+                name="digest_is_sha256",
+                violation_error_message="A digest is sha256: and 64 lowercase hex digits.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.variant}@{self.digest[:19]}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:digest", kwargs={"digest": self.digest})
+
+
+class TagEvent(models.Model):
+    """A tag pointing at a digest from ``assigned_at`` until ``removed_at``.
+
+    Tags never silently disappear: a removal or move keeps the row, with when
+    and why.
+    """
+
+    repository = models.ForeignKey(
+        Repository, on_delete=models.CASCADE, related_name="tag_events"
+    )
+    tag = models.CharField(max_length=128)
+    digest = models.ForeignKey(
+        ImageDigest, on_delete=models.PROTECT, related_name="tag_events"
+    )
+    assigned_at = models.DateTimeField(default=timezone.now)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removal_reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["repository", "tag", "-assigned_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["repository", "tag"],
+                condition=Q(removed_at__isnull=True),
+                name="tag_one_current_digest",
+                violation_error_message="A tag points at one digest at a time.",
+            ),
+            models.CheckConstraint(
+                condition=Q(removed_at__isnull=True) | ~Q(removal_reason=""),
+                name="tag_removal_has_reason",
+                violation_error_message="A tag removal records its reason.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository.name}:{self.tag} -> {self.digest.digest[:19]}"
+
+
+class Attestation(models.Model):
+    """A piece of evidence attached to a digest, stored byte for byte."""
+
+    class Kind(models.TextChoices):
+        SBOM_CYCLONEDX = "sbom-cyclonedx", "SBOM (CycloneDX)"
+        SBOM_SPDX = "sbom-spdx", "SBOM (SPDX)"
+        SLSA_PROVENANCE = "slsa-provenance", "SLSA provenance"
+        OPENVEX = "openvex", "OpenVEX"
+        STIG_SCAN = "stig-scan", "STIG scan"
+        FIPS = "fips", "FIPS"
+
+    digest = models.ForeignKey(
+        ImageDigest, on_delete=models.CASCADE, related_name="attestations"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    document = models.FileField(upload_to="evidence/%Y/%m/")
+    media_type = models.CharField(max_length=100, default="application/json")
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    spec_version = models.CharField(max_length=32, blank=True)
+    signer_key_id = models.CharField(max_length=255, blank=True)
+    signature_verified = models.BooleanField(default=False)
+    summary = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What was read from the document (builder, materials, counts).",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["digest", "kind", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["digest", "sha256"],
+                name="attestation_once_per_digest",
+                violation_error_message="This document is already attached.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.digest}"

@@ -1,0 +1,193 @@
+"""Writes to the catalog: repositories, series, variants, digests, tags, evidence."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date, datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Attestation, ImageDigest, Repository, Series, TagEvent, Variant
+
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def normalize_digest(value: str) -> str:
+    """``sha256:<64 hex>``, lowercased; a bare 64-hex string gets the prefix."""
+    value = (value or "").strip().lower()
+    if re.fullmatch(r"[0-9a-f]{64}", value):
+        value = f"sha256:{value}"
+    if not DIGEST_RE.match(value):
+        raise ValidationError({"digest": f"Not a sha256 digest: {value[:80]!r}."})
+    return value
+
+
+@transaction.atomic
+def repository_upsert(
+    *,
+    name: str,
+    display_name: str = "",
+    description: str = "",
+    category: str = Repository.Category.APPLICATION,
+    tags: list[str] | None = None,
+    is_generated: bool = False,
+) -> Repository:
+    if category not in Repository.Category.values:
+        raise ValidationError({"category": f"Unknown category {category!r}."})
+    repository, _ = Repository.objects.update_or_create(
+        name=name,
+        defaults={
+            "display_name": display_name or name,
+            "description": description,
+            "category": category,
+            "tags": sorted(set(tags or [])),
+            "is_generated": is_generated,
+        },
+    )
+    return repository
+
+
+@transaction.atomic
+def series_upsert(
+    *,
+    repository: Repository,
+    name: str,
+    upstream_ga: date | None = None,
+    upstream_eol: date | None = None,
+    support_end: date | None = None,
+    els_end: date | None = None,
+) -> Series:
+    if support_end and els_end and els_end < support_end:
+        raise ValidationError({"els_end": "ELS ends on or after publisher support."})
+    series, _ = Series.objects.update_or_create(
+        repository=repository,
+        name=name,
+        defaults={
+            "upstream_ga": upstream_ga,
+            "upstream_eol": upstream_eol,
+            "support_end": support_end,
+            "els_end": els_end,
+        },
+    )
+    return series
+
+
+def variant_get_or_create(
+    *, series: Series, flavor: str = Variant.Flavor.RUNTIME, fips=False, stig=False
+) -> Variant:
+    if flavor not in Variant.Flavor.values:
+        raise ValidationError({"flavor": f"Unknown flavor {flavor!r}."})
+    variant, _ = Variant.objects.get_or_create(
+        series=series, flavor=flavor, fips=fips, stig=stig
+    )
+    return variant
+
+
+@transaction.atomic
+def digest_register(
+    *,
+    variant: Variant,
+    digest: str,
+    built_at: datetime,
+    architectures: list[str] | None = None,
+    tags: list[str] | None = None,
+) -> ImageDigest:
+    """Record a build; idempotent by digest. Given tags move to it."""
+    digest = normalize_digest(digest)
+    image, created = ImageDigest.objects.get_or_create(
+        digest=digest,
+        defaults={
+            "variant": variant,
+            "built_at": built_at,
+            "architectures": sorted(set(architectures or ["amd64"])),
+        },
+    )
+    if not created and image.variant_id != variant.pk:
+        raise ValidationError(
+            {"digest": f"{digest} is already registered for {image.variant}."}
+        )
+    for tag in tags or []:
+        tag_move(image=image, tag=tag, at=built_at)
+    return image
+
+
+@transaction.atomic
+def tag_move(*, image: ImageDigest, tag: str, at: datetime | None = None) -> TagEvent:
+    """Point a tag at a digest; the tag's previous digest keeps its history."""
+    at = at or timezone.now()
+    repository = image.variant.series.repository
+    current = (
+        TagEvent.objects.select_for_update()
+        .filter(repository=repository, tag=tag, removed_at__isnull=True)
+        .first()
+    )
+    if current is not None:
+        if current.digest_id == image.pk:
+            return current
+        current.removed_at = at
+        current.removal_reason = f"moved to {image.digest}"
+        current.save(update_fields=["removed_at", "removal_reason"])
+    return TagEvent.objects.create(
+        repository=repository, tag=tag, digest=image, assigned_at=at
+    )
+
+
+@transaction.atomic
+def tag_remove(
+    *, repository: Repository, tag: str, reason: str, at: datetime | None = None
+) -> TagEvent:
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the tag is removed."})
+    current = (
+        TagEvent.objects.select_for_update()
+        .filter(repository=repository, tag=tag, removed_at__isnull=True)
+        .first()
+    )
+    if current is None:
+        raise ValidationError({"tag": f"{repository.name}:{tag} points at nothing."})
+    current.removed_at = at or timezone.now()
+    current.removal_reason = reason
+    current.save(update_fields=["removed_at", "removal_reason"])
+    return current
+
+
+def attestation_store(
+    *,
+    image: ImageDigest,
+    kind: str,
+    content: bytes,
+    spec_version: str = "",
+    media_type: str = "application/json",
+    signer_key_id: str = "",
+    signature_verified: bool = False,
+    summary: dict[str, Any] | None = None,
+) -> tuple[Attestation, bool]:
+    """Attach a document to a digest, content-addressed; returns (row, created).
+
+    The same bytes attached twice are one row: importing a document again is a
+    no-op. Call inside the importing transaction.
+    """
+    sha256 = hashlib.sha256(content).hexdigest()
+    existing = Attestation.objects.filter(digest=image, sha256=sha256).first()
+    if existing is not None:
+        return existing, False
+    attestation = Attestation(
+        digest=image,
+        kind=kind,
+        sha256=sha256,
+        size=len(content),
+        spec_version=spec_version,
+        media_type=media_type,
+        signer_key_id=signer_key_id,
+        signature_verified=signature_verified,
+        summary=summary or {},
+    )
+    attestation.document.save(f"{sha256}.json", ContentFile(content), save=False)
+    attestation.save()
+    return attestation, True

@@ -1,0 +1,306 @@
+"""Vulnerabilities, the components builds carry, findings and the publisher's VEX."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Severity(models.TextChoices):
+    CRITICAL = "critical", "Critical"
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+    NONE = "none", "None"
+    UNKNOWN = "unknown", "Unknown"
+
+
+SEVERITY_ORDER = {
+    Severity.CRITICAL: 0,
+    Severity.HIGH: 1,
+    Severity.MEDIUM: 2,
+    Severity.LOW: 3,
+    Severity.NONE: 4,
+    Severity.UNKNOWN: 5,
+}
+
+
+class Component(models.Model):
+    """A package at a version, named by its package URL."""
+
+    purl = models.TextField()
+    purl_sha256 = models.CharField(max_length=64, unique=True)
+    type = models.CharField(max_length=32, db_index=True)
+    namespace = models.CharField(max_length=255, blank=True)
+    name = models.CharField(max_length=255)
+    version = models.CharField(max_length=255, blank=True)
+    # The package a vulnerability database names: the source package for
+    # distro binaries (purl qualifier ``upstream``), else the name.
+    source_name = models.CharField(max_length=255)
+    distro = models.CharField(max_length=64, blank=True)
+    licenses = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["type", "namespace", "name", "version"]
+        indexes = [
+            models.Index(fields=["type", "source_name"], name="component_match_key"),
+        ]
+
+    def __str__(self) -> str:
+        return self.purl
+
+
+class DigestComponent(models.Model):
+    """A component found in a digest's SBOM."""
+
+    digest = models.ForeignKey(
+        "catalog.ImageDigest", on_delete=models.CASCADE, related_name="contents"
+    )
+    component = models.ForeignKey(
+        Component, on_delete=models.PROTECT, related_name="appearances"
+    )
+    attestation = models.ForeignKey(
+        "catalog.Attestation", on_delete=models.CASCADE, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["digest", "component"], name="component_once_per_digest"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.component} in {self.digest_id}"
+
+
+class Vulnerability(models.Model):
+    """An advisory (CVE, GHSA, distro or publisher id) with its scores and KEV status."""
+
+    vuln_id = models.CharField(max_length=100, unique=True)
+    aliases = models.JSONField(default=list, blank=True)
+    summary = models.TextField(blank=True)
+    details = models.TextField(blank=True)
+    disclosed_at = models.DateTimeField(null=True, blank=True)
+    modified_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    cvss_v4_vector = models.CharField(max_length=255, blank=True)
+    cvss_v4_score = models.DecimalField(
+        max_digits=3, decimal_places=1, null=True, blank=True
+    )
+    cvss_v3_vector = models.CharField(max_length=255, blank=True)
+    cvss_v3_score = models.DecimalField(
+        max_digits=3, decimal_places=1, null=True, blank=True
+    )
+    vendor_severity = models.CharField(
+        max_length=20, choices=Severity.choices, blank=True
+    )
+    severity = models.CharField(
+        max_length=10, choices=Severity.choices, default=Severity.UNKNOWN, db_index=True
+    )
+    kev = models.BooleanField(default=False, db_index=True)
+    kev_date_added = models.DateField(null=True, blank=True)
+    kev_due_date = models.DateField(null=True, blank=True)
+    kev_ransomware = models.BooleanField(default=False)
+    references = models.JSONField(default=list, blank=True)
+    source_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of the record last imported."
+    )
+
+    class Meta:
+        ordering = ["-disclosed_at", "vuln_id"]
+        verbose_name_plural = "vulnerabilities"
+
+    def __str__(self) -> str:
+        return self.vuln_id
+
+
+class AffectedPackage(models.Model):
+    """One ``affected`` entry of an advisory: a package and its vulnerable ranges."""
+
+    vulnerability = models.ForeignKey(
+        Vulnerability, on_delete=models.CASCADE, related_name="affected"
+    )
+    ecosystem = models.CharField(max_length=100)
+    # purl type and package name, in the form components are matched on.
+    purl_type = models.CharField(max_length=32)
+    package_name = models.CharField(max_length=255)
+    distro = models.CharField(max_length=64, blank=True)
+    ranges = models.JSONField(default=list, blank=True)
+    versions = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["purl_type", "package_name"], name="affected_match_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vulnerability_id}: {self.ecosystem}/{self.package_name}"
+
+
+class Finding(models.Model):
+    """A vulnerability in a component of a digest, with every timestamp the SLA needs."""
+
+    class Status(models.TextChoices):
+        AFFECTED = "affected", "Affected"
+        FIXED = "fixed", "Fixed"
+        NOT_AFFECTED = "not_affected", "Not affected"
+        UNDER_INVESTIGATION = "under_investigation", "Under investigation"
+
+    digest = models.ForeignKey(
+        "catalog.ImageDigest", on_delete=models.CASCADE, related_name="findings"
+    )
+    vulnerability = models.ForeignKey(
+        Vulnerability, on_delete=models.PROTECT, related_name="findings"
+    )
+    component = models.ForeignKey(
+        Component, on_delete=models.PROTECT, related_name="findings"
+    )
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.AFFECTED, db_index=True
+    )
+    severity = models.CharField(max_length=10, choices=Severity.choices, db_index=True)
+    disclosed_at = models.DateTimeField(null=True, blank=True)
+    upstream_fix_at = models.DateTimeField(null=True, blank=True)
+    fixed_version = models.CharField(max_length=255, blank=True)
+    detected_at = models.DateTimeField(default=timezone.now)
+    fixed_published_at = models.DateTimeField(null=True, blank=True)
+    fixed_in = models.ForeignKey(
+        "catalog.ImageDigest",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="fixes",
+    )
+
+    class Meta:
+        ordering = ["digest", "severity", "vulnerability"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["digest", "vulnerability", "component"],
+                name="finding_once_per_digest_vuln_component",
+            ),
+            models.CheckConstraint(
+                condition=Q(fixed_published_at__isnull=True) | Q(status="fixed"),
+                name="finding_fixed_published_only_when_fixed",
+                violation_error_message="Only a fixed finding has a fix publication time.",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["digest", "status", "severity"], name="finding_digest_view"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vulnerability_id} in {self.component} ({self.digest_id})"
+
+
+class VexDocument(models.Model):
+    """A VEX document as published or imported: OpenVEX or CycloneDX."""
+
+    class Format(models.TextChoices):
+        OPENVEX = "openvex", "OpenVEX"
+        CYCLONEDX = "cyclonedx", "CycloneDX VEX"
+        AUTHORED = "authored", "Authored in the portal"
+
+    format = models.CharField(max_length=20, choices=Format.choices)
+    spec_version = models.CharField(max_length=32, blank=True)
+    document_id = models.CharField(max_length=500, blank=True)
+    author = models.CharField(max_length=255, blank=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    sha256 = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    raw = models.JSONField(null=True, blank=True)
+    imported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.document_id or f"VEX document {self.pk}"
+
+
+class VexStatement(models.Model):
+    """What the publisher says about one vulnerability in one product (and component)."""
+
+    class Status(models.TextChoices):
+        NOT_AFFECTED = "not_affected", "Not affected"
+        AFFECTED = "affected", "Affected"
+        FIXED = "fixed", "Fixed"
+        UNDER_INVESTIGATION = "under_investigation", "Under investigation"
+
+    class Justification(models.TextChoices):
+        COMPONENT_NOT_PRESENT = "component_not_present", "Component not present"
+        VULNERABLE_CODE_NOT_PRESENT = (
+            "vulnerable_code_not_present",
+            "Vulnerable code not present",
+        )
+        VULNERABLE_CODE_NOT_IN_EXECUTE_PATH = (
+            "vulnerable_code_not_in_execute_path",
+            "Vulnerable code not in execute path",
+        )
+        VULNERABLE_CODE_CANNOT_BE_CONTROLLED_BY_ADVERSARY = (
+            "vulnerable_code_cannot_be_controlled_by_adversary",
+            "Vulnerable code cannot be controlled by adversary",
+        )
+        INLINE_MITIGATIONS_ALREADY_EXIST = (
+            "inline_mitigations_already_exist",
+            "Inline mitigations already exist",
+        )
+
+    document = models.ForeignKey(
+        VexDocument, on_delete=models.CASCADE, related_name="statements"
+    )
+    vulnerability = models.ForeignKey(
+        Vulnerability, on_delete=models.PROTECT, related_name="vex_statements"
+    )
+    product = models.TextField(help_text="Product identifier: an image purl or digest.")
+    subcomponent = models.TextField(blank=True, help_text="Component purl, if any.")
+    repository = models.ForeignKey(
+        "catalog.Repository",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="vex_statements",
+    )
+    digest = models.ForeignKey(
+        "catalog.ImageDigest",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="vex_statements",
+    )
+    status = models.CharField(max_length=20, choices=Status.choices)
+    justification = models.CharField(
+        max_length=60, choices=Justification.choices, blank=True
+    )
+    impact_statement = models.TextField(blank=True)
+    action_statement = models.TextField(blank=True)
+    status_notes = models.TextField(blank=True)
+    author = models.CharField(max_length=255, blank=True)
+    timestamp = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="not_affected")
+                | ~Q(justification="")
+                | ~Q(impact_statement=""),
+                name="vex_not_affected_is_justified",
+                violation_error_message=(
+                    "A not_affected statement needs a justification or an impact "
+                    "statement."
+                ),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["vulnerability", "-timestamp"], name="vex_by_vuln"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vulnerability_id} {self.status} for {self.product}"

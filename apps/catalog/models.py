@@ -161,7 +161,7 @@ class ImageDigest(models.Model):
             models.CheckConstraint(
                 condition=Q(digest__regex=r"^sha256:[0-9a-f]{64}$"),
                 name="digest_is_sha256",
-                violation_error_message="A digest is sha256: and 64 lowercase hex digits.",
+                violation_error_message="A digest is sha256: and 64 lowercase hex.",
             ),
         ]
 

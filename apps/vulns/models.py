@@ -76,7 +76,7 @@ class DigestComponent(models.Model):
 
 
 class Vulnerability(models.Model):
-    """An advisory (CVE, GHSA, distro or publisher id) with its scores and KEV status."""
+    """An advisory (CVE, GHSA, distro or publisher id), its scores and KEV status."""
 
     vuln_id = models.CharField(max_length=100, unique=True)
     aliases = models.JSONField(default=list, blank=True)
@@ -142,7 +142,7 @@ class AffectedPackage(models.Model):
 
 
 class Finding(models.Model):
-    """A vulnerability in a component of a digest, with every timestamp the SLA needs."""
+    """A vulnerability in a component of a digest, with the timestamps SLAs need."""
 
     class Status(models.TextChoices):
         AFFECTED = "affected", "Affected"
@@ -186,7 +186,7 @@ class Finding(models.Model):
             models.CheckConstraint(
                 condition=Q(fixed_published_at__isnull=True) | Q(status="fixed"),
                 name="finding_fixed_published_only_when_fixed",
-                violation_error_message="Only a fixed finding has a fix publication time.",
+                violation_error_message="Only a fixed finding has a fix time.",
             ),
         ]
         indexes = [
@@ -225,7 +225,7 @@ class VexDocument(models.Model):
 
 
 class VexStatement(models.Model):
-    """What the publisher says about one vulnerability in one product (and component)."""
+    """The publisher's word on one vulnerability in one product (and component)."""
 
     class Status(models.TextChoices):
         NOT_AFFECTED = "not_affected", "Not affected"

@@ -20,6 +20,15 @@ class ApiTokenForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
 
+    def __init__(self, *args, staff: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not staff:
+            self.fields["scopes"].choices = [
+                choice
+                for choice in ApiToken.Scope.choices
+                if choice[0] != ApiToken.Scope.CATALOG_WRITE
+            ]
+
     def clean_expires_at(self):
         value = self.cleaned_data.get("expires_at")
         if value is not None and value <= timezone.now():

@@ -55,6 +55,8 @@ class ApiToken(models.Model):
         AUDITORS_READ = "auditors:read", "Read auditor grants"
         AUDITORS_WRITE = "auditors:write", "Manage auditor grants"
         TOKENS_READ = "tokens:read", "Read API tokens"
+        # Publisher staff only: load SBOMs, provenance, advisories and VEX.
+        CATALOG_WRITE = "catalog:write", "Load catalog evidence (staff)"
 
     org = models.ForeignKey(
         "orgs.Organization", on_delete=models.PROTECT, related_name="api_tokens"

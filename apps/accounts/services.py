@@ -48,6 +48,8 @@ def api_token_create(
         errors["scopes"] = f"Unknown scopes: {', '.join(unknown)}."
     elif not scopes:
         errors["scopes"] = "Choose at least one scope."
+    elif ApiToken.Scope.CATALOG_WRITE in scopes and not actor.is_staff:
+        errors["scopes"] = "Only publisher staff may load catalog evidence."
     if expires_at is not None and expires_at <= now:
         errors["expires_at"] = "The expiry must be in the future."
     if errors:

@@ -25,11 +25,13 @@ class TokensView(OrgMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["tokens"] = selectors.api_token_list(org=self.org)
-        context["form"] = kwargs.get("form") or ApiTokenForm()
+        context["form"] = kwargs.get("form") or ApiTokenForm(
+            staff=self.request.user.is_staff
+        )
         return context
 
     def post(self, request, *args, **kwargs):
-        form = ApiTokenForm(request.POST)
+        form = ApiTokenForm(request.POST, staff=request.user.is_staff)
         if form.is_valid():
             try:
                 token, raw = services.api_token_create(

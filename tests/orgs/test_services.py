@@ -251,3 +251,23 @@ def test_token_secret_is_never_stored(org, owner):
     row = ApiToken.objects.filter(pk=token.pk).values().get()
     assert all(raw not in str(value) for value in row.values())
     assert raw.startswith(f"hip_{token.prefix}_")
+
+
+def test_only_staff_tokens_may_load_catalog_evidence(org, owner):
+    with pytest.raises(ValidationError, match="publisher staff"):
+        api_token_create(
+            org=org,
+            name="loader",
+            scopes=[ApiToken.Scope.CATALOG_WRITE],
+            expires_at=None,
+            actor=owner.user,
+        )
+    staff = UserFactory(is_staff=True)
+    token, _ = api_token_create(
+        org=org,
+        name="loader",
+        scopes=[ApiToken.Scope.CATALOG_WRITE],
+        expires_at=None,
+        actor=staff,
+    )
+    assert token.scopes == ["catalog:write"]

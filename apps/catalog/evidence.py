@@ -1,0 +1,440 @@
+"""Evidence ingestion: SBOMs and SLSA provenance attached to an image digest.
+
+One document is one transaction. Everything that can refuse a document (size,
+JSON, format, schema, purls, subjects) runs before the first write, so a refused
+document leaves no row and no stored file behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from apps.vulns.models import Component, DigestComponent
+from apps.vulns.sbom import (
+    CYCLONEDX,
+    SbomComponent,
+    document_json,
+    refuse,
+    sbom_parse,
+)
+
+from .models import Attestation, ImageDigest
+from .services import attestation_store
+
+SBOM_KINDS = {
+    CYCLONEDX: Attestation.Kind.SBOM_CYCLONEDX,
+    "spdx": Attestation.Kind.SBOM_SPDX,
+}
+
+
+@dataclass(frozen=True)
+class SbomImportResult:
+    """What an SBOM import stored; ``created`` is False for a repeat (a no-op)."""
+
+    attestation: Attestation
+    created: bool
+    format: str
+    spec_version: str
+    components: int
+    components_created: int
+    links_created: int
+    skipped_without_purl: int
+
+
+def evidence_file_read(path: str | Path) -> bytes:
+    """A document from disk for a command, refusing oversize files unread."""
+    path = Path(path)
+    limit = settings.EVIDENCE_MAX_BYTES
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise refuse(
+                f"{path} is {size:,} bytes; the limit is {limit:,} bytes.",
+                "too_large",
+            )
+        with path.open("rb") as handle:
+            # One byte past the limit is enough for the parser to refuse it.
+            return handle.read(limit + 1)
+    except OSError as exc:
+        raise refuse(f"Cannot read {path}: {exc.strerror}.", "unreadable") from None
+
+
+@transaction.atomic
+def sbom_import(*, image: ImageDigest, content: bytes) -> SbomImportResult:
+    """Attach a CycloneDX or SPDX SBOM to a digest and record its components.
+
+    The same bytes again are a no-op; another SBOM of the same digest adds the
+    components it names that the digest did not have yet.
+    """
+    parsed = sbom_parse(content)
+    attestation, created = attestation_store(
+        image=image,
+        kind=SBOM_KINDS[parsed.format],
+        content=content,
+        spec_version=parsed.spec_version,
+        media_type=parsed.media_type,
+        summary=parsed.summary,
+    )
+    components_created = links_created = 0
+    if created:
+        try:
+            components_created, links_created = _components_attach(
+                image=image, attestation=attestation, components=parsed.components
+            )
+        except BaseException:
+            # The rows roll back with the transaction; the file would not.
+            attestation.document.delete(save=False)
+            raise
+    return SbomImportResult(
+        attestation=attestation,
+        created=created,
+        format=parsed.format,
+        spec_version=parsed.spec_version,
+        components=len(parsed.components),
+        components_created=components_created,
+        links_created=links_created,
+        skipped_without_purl=parsed.without_purl,
+    )
+
+
+def _components_attach(
+    *,
+    image: ImageDigest,
+    attestation: Attestation,
+    components: Sequence[SbomComponent],
+) -> tuple[int, int]:
+    """Upsert components and link them to the digest in a fixed number of queries.
+
+    Returns (components created, links created). Counts are what this import
+    inserted; a concurrent import of the same packages may win some of them.
+    """
+    if not components:
+        return 0, 0
+    ids = _component_ids(c.purl_sha256 for c in components)
+    missing = [c for c in components if c.purl_sha256 not in ids]
+    if missing:
+        Component.objects.bulk_create(
+            [
+                Component(
+                    purl=c.purl,
+                    purl_sha256=c.purl_sha256,
+                    type=c.type,
+                    namespace=c.namespace,
+                    name=c.name,
+                    version=c.version,
+                    source_name=c.source_name,
+                    distro=c.distro,
+                    licenses=list(c.licenses),
+                )
+                for c in missing
+            ],
+            # A concurrent import may insert the same purl first; its row serves.
+            ignore_conflicts=True,
+        )
+        ids |= _component_ids(c.purl_sha256 for c in missing)
+    linked = set(
+        DigestComponent.objects.filter(digest=image).values_list(
+            "component_id", flat=True
+        )
+    )
+    links = [
+        DigestComponent(digest=image, component_id=pk, attestation=attestation)
+        for pk in ids.values()
+        if pk not in linked
+    ]
+    DigestComponent.objects.bulk_create(links, ignore_conflicts=True)
+    return len(missing), len(links)
+
+
+def _component_ids(hashes: Iterable[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for batch in _batches(list(hashes)):
+        found.update(
+            Component.objects.filter(purl_sha256__in=batch).values_list(
+                "purl_sha256", "id"
+            )
+        )
+    return found
+
+
+def _batches(items: list[str]) -> Iterator[list[str]]:
+    # SQLite allows 999 parameters a query; PostgreSQL has no such cap.
+    size = connection.features.max_query_params or 10_000
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# --- SLSA provenance ------------------------------------------------------------
+
+DSSE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
+IN_TOTO_MEDIA_TYPE = "application/vnd.in-toto+json"
+STATEMENT_TYPES = {
+    "https://in-toto.io/Statement/v0.1": "0.1",
+    "https://in-toto.io/Statement/v1": "1",
+}
+SLSA_PREDICATES = {
+    "https://slsa.dev/provenance/v0.2": "0.2",
+    "https://slsa.dev/provenance/v1": "1",
+}
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """An in-toto statement carrying SLSA provenance, as read from its document."""
+
+    spec_version: str
+    media_type: str
+    signer_key_id: str
+    subject_sha256: frozenset[str]
+    summary: dict[str, Any]
+
+
+@transaction.atomic
+def provenance_import(*, image: ImageDigest, content: bytes) -> Attestation:
+    """Attach SLSA provenance (bare statement or DSSE envelope) to a digest.
+
+    The digest must be one of the statement's subjects. Signatures are recorded
+    by key id, not verified: ``signature_verified`` stays False.
+    """
+    provenance = provenance_parse(content)
+    sha256 = image.digest.removeprefix("sha256:")
+    if sha256 not in provenance.subject_sha256:
+        count = len(provenance.summary["subjects"])
+        raise refuse(
+            f"This provenance is not about {image.digest}: no subject of the "
+            f"statement ({count} in all) has that sha256 digest.",
+            "digest_mismatch",
+        )
+    attestation, _ = attestation_store(
+        image=image,
+        kind=Attestation.Kind.SLSA_PROVENANCE,
+        content=content,
+        spec_version=provenance.spec_version,
+        media_type=provenance.media_type,
+        signer_key_id=provenance.signer_key_id,
+        signature_verified=False,
+        summary=provenance.summary,
+    )
+    return attestation
+
+
+def provenance_parse(content: bytes) -> Provenance:
+    """Read a DSSE envelope or a bare in-toto statement; refuse anything else."""
+    doc = document_json(content)
+    envelope: dict[str, Any] | None = None
+    prefix = "$"
+    if isinstance(doc, dict) and "payloadType" in doc and "payload" in doc:
+        envelope = doc
+        doc = _dsse_payload(envelope)
+        prefix = "$.payload(decoded)"
+    if not isinstance(doc, dict) or "_type" not in doc:
+        raise refuse(
+            "Not SLSA provenance this portal reads: expected an in-toto statement "
+            '("_type") or a DSSE envelope ("payloadType", "payload").',
+            "unknown_format",
+        )
+    reader = _Reader(prefix)
+    statement_type = reader.text(doc, "_type")
+    if statement_type not in STATEMENT_TYPES:
+        raise reader.refuse("_type", f"unsupported statement type {statement_type!r}")
+    predicate_type = reader.text(doc, "predicateType")
+    if predicate_type not in SLSA_PREDICATES:
+        raise reader.refuse(
+            "predicateType",
+            f"{predicate_type!r} is not SLSA provenance "
+            f"({' or '.join(SLSA_PREDICATES)})",
+        )
+    subjects = _subjects(reader, doc)
+    predicate = reader.obj(doc, "predicate")
+    if SLSA_PREDICATES[predicate_type] == "0.2":
+        build = _slsa_v02(reader.at("predicate"), predicate)
+    else:
+        build = _slsa_v1(reader.at("predicate"), predicate)
+    key_ids = _key_ids(envelope) if envelope is not None else []
+    summary = {
+        "statement_type": statement_type,
+        "predicate_type": predicate_type,
+        **build,
+        "subjects": subjects,
+        "envelope": "dsse" if envelope is not None else "",
+        "signatures": len(envelope["signatures"]) if envelope is not None else 0,
+        "key_ids": key_ids,
+    }
+    return Provenance(
+        spec_version=SLSA_PREDICATES[predicate_type],
+        media_type=DSSE_MEDIA_TYPE if envelope is not None else IN_TOTO_MEDIA_TYPE,
+        signer_key_id=", ".join(key_ids)[:255],
+        subject_sha256=frozenset(
+            s["digest"]["sha256"] for s in subjects if "sha256" in s["digest"]
+        ),
+        summary=summary,
+    )
+
+
+def _dsse_payload(envelope: dict[str, Any]) -> Any:
+    reader = _Reader("$")
+    payload_type = reader.text(envelope, "payloadType")
+    if payload_type != IN_TOTO_MEDIA_TYPE:
+        raise reader.refuse(
+            "payloadType", f"expected {IN_TOTO_MEDIA_TYPE}, got {payload_type!r}"
+        )
+    signatures = envelope.get("signatures")
+    if not isinstance(signatures, list) or not all(
+        isinstance(s, dict) and isinstance(s.get("sig"), str) for s in signatures
+    ):
+        raise reader.refuse("signatures", "expected a list of {keyid, sig} objects")
+    raw = reader.text(envelope, "payload")
+    try:
+        payload = _base64(raw)
+    except ValueError:
+        raise reader.refuse("payload", "not base64") from None
+    try:
+        return json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise reader.refuse("payload", "the decoded payload is not JSON") from None
+
+
+def _base64(value: str) -> bytes:
+    """Standard or URL-safe base64 (DSSE implementations write either)."""
+    data = "".join(value.split())
+    data += "=" * (-len(data) % 4)
+    for altchars in (None, b"-_"):
+        try:
+            return base64.b64decode(data, altchars=altchars, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+    raise ValueError("not base64")
+
+
+def _key_ids(envelope: dict[str, Any]) -> list[str]:
+    key_ids = (s.get("keyid") for s in envelope["signatures"])
+    return list(dict.fromkeys(k for k in key_ids if isinstance(k, str) and k))
+
+
+def _subjects(reader: _Reader, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    subjects = doc.get("subject")
+    if not isinstance(subjects, list) or not subjects:
+        raise reader.refuse("subject", "the statement names no subjects")
+    out = []
+    for i, subject in enumerate(subjects):
+        at = reader.at(f"subject[{i}]")
+        if not isinstance(subject, dict):
+            raise reader.refuse(f"subject[{i}]", "expected an object")
+        digest = at.digests(subject, "digest", required=True)
+        if "sha256" in digest and not SHA256_RE.match(digest["sha256"]):
+            raise at.refuse("digest.sha256", "not a sha256 digest (64 hex digits)")
+        out.append({"name": at.text(subject, "name", required=False), "digest": digest})
+    return out
+
+
+def _slsa_v02(reader: _Reader, predicate: dict[str, Any]) -> dict[str, Any]:
+    builder = reader.obj(predicate, "builder")
+    invocation = reader.obj(predicate, "invocation", required=False)
+    config = reader.at("invocation").obj(invocation, "configSource", required=False)
+    metadata = reader.obj(predicate, "metadata", required=False)
+    at_meta = reader.at("metadata")
+    return {
+        "builder_id": reader.at("builder").text(builder, "id"),
+        # Required by SLSA v0.2, yet absent from real documents (Kubernetes'
+        # kubectl release provenance): recorded as empty rather than refused.
+        "build_type": reader.text(predicate, "buildType", required=False),
+        "materials": _materials(reader, predicate, "materials"),
+        "config_source": {
+            key: value
+            for key, value in config.items()
+            if key in ("uri", "digest", "entryPoint")
+        },
+        "invocation_id": at_meta.text(metadata, "buildInvocationID", required=False),
+        "started_on": at_meta.text(metadata, "buildStartedOn", required=False),
+        "finished_on": at_meta.text(metadata, "buildFinishedOn", required=False),
+    }
+
+
+def _slsa_v1(reader: _Reader, predicate: dict[str, Any]) -> dict[str, Any]:
+    definition = reader.obj(predicate, "buildDefinition")
+    run = reader.obj(predicate, "runDetails")
+    at_run = reader.at("runDetails")
+    builder = at_run.obj(run, "builder")
+    metadata = at_run.obj(run, "metadata", required=False)
+    at_meta = at_run.at("metadata")
+    return {
+        "builder_id": at_run.at("builder").text(builder, "id"),
+        "build_type": reader.at("buildDefinition").text(definition, "buildType"),
+        "materials": _materials(
+            reader.at("buildDefinition"), definition, "resolvedDependencies"
+        ),
+        "invocation_id": at_meta.text(metadata, "invocationId", required=False),
+        "started_on": at_meta.text(metadata, "startedOn", required=False),
+        "finished_on": at_meta.text(metadata, "finishedOn", required=False),
+    }
+
+
+def _materials(reader: _Reader, parent: dict[str, Any], key: str) -> list[dict]:
+    items = parent.get(key) or []
+    if not isinstance(items, list):
+        raise reader.refuse(key, "expected a list")
+    out = []
+    for i, item in enumerate(items):
+        at = reader.at(f"{key}[{i}]")
+        if not isinstance(item, dict):
+            raise reader.refuse(f"{key}[{i}]", "expected an object")
+        uri = at.text(item, "uri", required=False) or at.text(
+            item, "name", required=False
+        )
+        out.append({"uri": uri, "digest": at.digests(item, "digest", required=False)})
+    return out
+
+
+class _Reader:
+    """Typed reads from a JSON object that refuse with the path of what is wrong."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def at(self, key: str) -> _Reader:
+        return _Reader(f"{self.path}.{key}")
+
+    def refuse(self, key: str, problem: str):
+        # Problems quote the document; a quote is no place for a megabyte.
+        if len(problem) > 300:
+            problem = problem[:300] + "..."
+        return refuse(
+            f"Not valid SLSA provenance at {self.path}.{key}: {problem}.", "schema"
+        )
+
+    def text(self, obj: dict[str, Any], key: str, required: bool = True) -> str:
+        value = obj.get(key)
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str) or (required and not value):
+            raise self.refuse(key, "expected a non-empty string")
+        return value
+
+    def obj(
+        self, obj: dict[str, Any], key: str, required: bool = True
+    ) -> dict[str, Any]:
+        value = obj.get(key)
+        if value is None and not required:
+            return {}
+        if not isinstance(value, dict):
+            raise self.refuse(key, "expected an object")
+        return value
+
+    def digests(self, obj: dict[str, Any], key: str, required: bool) -> dict:
+        value = self.obj(obj, key, required=required)
+        if required and not value:
+            raise self.refuse(key, "expected at least one digest")
+        if not all(isinstance(v, str) for v in value.values()):
+            raise self.refuse(key, "expected algorithm: hex digest pairs")
+        return {alg: hexdigest.lower() for alg, hexdigest in value.items()}

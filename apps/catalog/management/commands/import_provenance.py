@@ -1,0 +1,38 @@
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.catalog.evidence import provenance_import
+
+from .import_sbom import image_for, read
+
+
+class Command(BaseCommand):
+    help = (
+        "Attach SLSA provenance (an in-toto statement, bare or in a DSSE envelope) "
+        "to a digest that is one of its subjects."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("digest", help="sha256:<64 hex> of a registered build")
+        parser.add_argument("file", help="the statement or DSSE envelope, JSON")
+
+    def handle(self, *args, digest, file, **options):
+        image = image_for(digest)
+        content = read(file)
+        try:
+            attestation = provenance_import(image=image, content=content)
+        except ValidationError as exc:
+            raise CommandError(f"{file}: {' '.join(exc.messages)}") from None
+        summary = attestation.summary
+        signed = (
+            f", signed by key {attestation.signer_key_id} (not verified)"
+            if attestation.signer_key_id
+            else ""
+        )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Attached SLSA {attestation.spec_version} provenance to "
+                f"{image.digest}: builder {summary['builder_id']!r}, "
+                f"{len(summary['materials'])} materials{signed}."
+            )
+        )

@@ -1,0 +1,28 @@
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.vulns.services import osv_import
+
+
+class Command(BaseCommand):
+    help = (
+        "Import OSV vulnerability records from a directory of OSV JSON files or a "
+        ".zip of them (as osv.dev publishes per ecosystem), offline. Every record "
+        "is checked first; one bad record refuses the whole import."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", help="a directory or .zip of OSV JSON records")
+
+    def handle(self, *args, path, **options):
+        try:
+            report = osv_import(path=path)
+        except ValidationError as exc:
+            raise CommandError("\n".join(exc.messages)) from None
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{report.records} OSV records: {report.created} new, "
+                f"{report.updated} updated, {report.unchanged} unchanged; "
+                f"{report.affected_packages} affected packages written."
+            )
+        )

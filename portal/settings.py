@@ -125,6 +125,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_TIME_LIMIT = 600
 CELERY_TASK_SOFT_TIME_LIMIT = 540
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ROUTES = {"vulns.*": {"queue": "ingest"}}
 
 _cache_url = env.str("CACHE_URL", default="")
 if not _cache_url and CELERY_BROKER_URL.startswith("redis"):
@@ -207,12 +208,22 @@ REST_FRAMEWORK = {
         "token": env.str("API_THROTTLE_RATE", default="600/min")
     },
     "UNAUTHENTICATED_USER": None,
+    # Anonymous callers (the public catalog) are throttled by address: the
+    # socket's, or the one the proxy in front appended; never an address the
+    # client wrote into X-Forwarded-For itself.
+    "NUM_PROXIES": 1 if env.bool("USE_X_FORWARDED_PROTO", default=False) else 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Hardened Images Compliance Portal API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status" (and a severity twice): name each set.
+    "ENUM_NAME_OVERRIDES": {
+        "SeriesStatusEnum": "apps.catalog.models.Series.Status",
+        "FindingStatusEnum": "apps.vulns.models.Finding.Status",
+        "SeverityEnum": "apps.vulns.models.Severity",
+    },
 }
 
 LANGUAGE_CODE = "en-us"

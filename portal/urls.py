@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from apps.accounts.views import SsoLoginView
 from apps.audit.views import StaffAuditLogView
+from apps.catalog.staff import EvidenceUploadView
 from apps.core import views as core_views
 from apps.orgs import views as org_views
 
@@ -16,6 +17,7 @@ urlpatterns = [
     path("", org_views.HomeView.as_view(), name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    path("catalog/", include("apps.catalog.urls")),
     path("orgs/", org_views.OrgListView.as_view(), name="org_list"),
     path("o/<slug:org_slug>/", include(org_patterns)),
     path(
@@ -25,6 +27,7 @@ urlpatterns = [
     ),
     path("auditor/", org_views.AuditorHomeView.as_view(), name="auditor_home"),
     path("staff/audit/", StaffAuditLogView.as_view(), name="staff_audit"),
+    path("staff/evidence/", EvidenceUploadView.as_view(), name="staff_evidence"),
     path("sso/", SsoLoginView.as_view(), name="sso_login"),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include("apps.api.urls")),

@@ -47,6 +47,7 @@ from apps.accounts.services import api_token_create
 from apps.audit.models import AuditEvent
 from apps.orgs.models import AuditorGrant, Invitation, Membership, Organization, Role
 from apps.orgs.services import invitation_create
+from tests.catalog import builders as catalog
 from tests.factories import AuditorGrantFactory, MembershipFactory, UserFactory
 from tests.walker import Route, discover_routes
 
@@ -90,6 +91,13 @@ EXCLUDED_FAMILIES = {
         "organization-scoped, are tested by allauth and by tests/accounts; "
         "test_allauth_family_holds_only_allauth_views checks the family",
         lambda r: r.includes[:1] == ("allauth.urls",),
+    ),
+    "staff-evidence-api": Family(
+        "the publisher staff's evidence-loading endpoint is not organization-"
+        "scoped: it takes only a staff-created token with catalog:write; "
+        "tests/catalog/test_ingest_door.py walks anonymous, session, org tokens "
+        "and staff tokens through it",
+        lambda r: r.name == "api:evidence-import",
     ),
     "static-media": Family(
         "static files and uploaded media are served by whitenoise / the web "
@@ -157,6 +165,36 @@ def _populate(org: Organization, owner: Membership, tag: str, invitee: str) -> d
     }
 
 
+def _catalog_refs() -> dict:
+    """The public catalog: one of each thing its pages and API show. It belongs
+    to no organization, so every principal sees the same."""
+    repo = catalog.repository("python")
+    series = catalog.series(repo, "3.12", els=1200)
+    image = catalog.build(series, tags=["3.12"])
+    attestation = catalog.sbom(image)
+    component = catalog.component("zlib")
+    catalog.contains(image, component, attestation)
+    vuln = catalog.vulnerability("CVE-2024-0001")
+    finding = catalog.finding(image, vuln, component)
+    statement = catalog.vex(vuln, image=image)
+    return {
+        "repository_name": repo.name,
+        "series_pk": series.pk,
+        "digest": image.digest,
+        "attestation_pk": attestation.pk,
+        "component_pk": component.pk,
+        "vuln_id": vuln.vuln_id,
+        "finding_pk": finding.pk,
+        "vex_statement_pk": statement.pk,
+    }
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    # Catalog evidence is stored as files.
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
 @pytest.fixture
 def world(org, other_org, owner, admin, member, billing, outsider) -> World:
     auditor = UserFactory(email="auditor@audit.example")
@@ -165,6 +203,7 @@ def world(org, other_org, owner, admin, member, billing, outsider) -> World:
     stranger = UserFactory(email="newcomer@example.net")
     staff = UserFactory(email="staff@portal.example", is_staff=True)
     refs = _populate(org, owner, "acme", invitee=stranger.email)
+    refs.update(_catalog_refs())
     other_refs = _populate(
         other_org, outsider, "globex", invitee="newcomer-globex@example.net"
     )
@@ -614,6 +653,12 @@ WEB_SITE_ROUTES = [
         post=lambda p: Expect(405) if p == "staff" else Expect(403),
     ),
     SiteRoute(
+        "staff_evidence",
+        get=lambda p: Expect(200) if p == "staff" else Expect(403),
+        # Staff posting nothing get the form back with errors; nothing is loaded.
+        post=lambda p: Expect(400) if p == "staff" else Expect(403),
+    ),
+    SiteRoute(
         "invitation_accept",
         kwargs={"token": "invitation_token"},
         get=_invitation_get,
@@ -641,6 +686,27 @@ PUBLIC_ROUTES = [
         post=lambda p: Expect(400),
         requires_login=False,
     ),
+]
+
+
+def _catalog_page(route_name: str, **kwargs) -> SiteRoute:
+    """A public catalog page: anyone reads it; it takes no POST."""
+    return SiteRoute(
+        route_name,
+        kwargs=kwargs,
+        get=lambda p: Expect(200),
+        post=lambda p: Expect(405),
+        requires_login=False,
+    )
+
+
+PUBLIC_ROUTES += [
+    _catalog_page("catalog:list"),
+    _catalog_page("catalog:lifecycle"),
+    _catalog_page("catalog:lifecycle_ics"),
+    _catalog_page("catalog:repository", name="repository_name"),
+    _catalog_page("catalog:digest", digest="digest"),
+    _catalog_page("catalog:attestation_download", pk="attestation_pk"),
 ]
 
 POST_BODIES = {
@@ -772,6 +838,21 @@ API_ROUTES = [
         kwargs={"pk": "token_pk"},
         get=ApiOp(Scope.TOKENS_READ),
     ),
+]
+
+# The public catalog API: read by anyone (GET 200, POST 405), token or not.
+API_ROUTES += [
+    ApiRoute(f"api:{basename}-{kind}", kwargs=kwargs, public=True)
+    for basename, lookup in [
+        ("repository", {"name": "repository_name"}),
+        ("series", {"pk": "series_pk"}),
+        ("digest", {"digest": "digest"}),
+        ("component", {"pk": "component_pk"}),
+        ("vulnerability", {"vuln_id": "vuln_id"}),
+        ("finding", {"pk": "finding_pk"}),
+        ("vexstatement", {"pk": "vex_statement_pk"}),
+    ]
+    for kind, kwargs in [("list", {}), ("detail", lookup)]
 ]
 
 ALL_SPECS = [*WEB_ORG_ROUTES, *WEB_SITE_ROUTES, *PUBLIC_ROUTES, *API_ROUTES]

@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
-from . import views
+from . import catalog_views, evidence_views, views
 
 app_name = "api"
 
@@ -14,6 +14,18 @@ router.register("members", views.MemberViewSet, basename="member")
 router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
 router.register("auditor-grants", views.AuditorGrantViewSet, basename="auditorgrant")
 router.register("tokens", views.ApiTokenViewSet, basename="token")
+# The public catalog: read by anyone, no token needed.
+router.register("repositories", catalog_views.RepositoryViewSet, basename="repository")
+router.register("series", catalog_views.SeriesViewSet, basename="series")
+router.register("digests", catalog_views.DigestViewSet, basename="digest")
+router.register("components", catalog_views.ComponentViewSet, basename="component")
+router.register(
+    "vulnerabilities", catalog_views.VulnerabilityViewSet, basename="vulnerability"
+)
+router.register("findings", catalog_views.FindingViewSet, basename="finding")
+router.register(
+    "vex-statements", catalog_views.VexStatementViewSet, basename="vexstatement"
+)
 
 urlpatterns = [
     path(
@@ -22,6 +34,10 @@ urlpatterns = [
             authentication_classes=[], permission_classes=[AllowAny]
         ),
         name="schema",
+    ),
+    # Publisher staff only: load catalog evidence.
+    path(
+        "evidence/", evidence_views.EvidenceImportView.as_view(), name="evidence-import"
     ),
     *router.urls,
 ]

@@ -38,6 +38,7 @@ class AuditEvent(models.Model):
         TOKEN_REVOKED = "token.revoked", "API token revoked"
         AUDITOR_GRANTED = "auditor.granted", "Auditor access granted"
         AUDITOR_REVOKED = "auditor.revoked", "Auditor access revoked"
+        EVIDENCE_IMPORTED = "evidence.imported", "Evidence imported"
 
     created_at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(

@@ -15,6 +15,8 @@ from django.utils import timezone
 from .models import Attestation, ImageDigest, Repository, Series, TagEvent, Variant
 
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+# Names the catalog's own pages take under /catalog/.
+RESERVED_REPOSITORY_NAMES = frozenset({"lifecycle", "lifecycle.ics", "digest"})
 
 
 def normalize_digest(value: str) -> str:
@@ -39,6 +41,8 @@ def repository_upsert(
 ) -> Repository:
     if category not in Repository.Category.values:
         raise ValidationError({"category": f"Unknown category {category!r}."})
+    if name in RESERVED_REPOSITORY_NAMES:
+        raise ValidationError({"name": f"{name!r} is reserved by the catalog pages."})
     repository, _ = Repository.objects.update_or_create(
         name=name,
         defaults={

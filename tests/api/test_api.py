@@ -480,6 +480,23 @@ def test_schema_renders_and_lists_every_endpoint(client):
         "/api/v1/auditor-grants/{id}/revoke/",
         "/api/v1/tokens/",
         "/api/v1/tokens/{id}/",
+        # The public catalog (tests/catalog/test_api.py).
+        "/api/v1/repositories/",
+        "/api/v1/repositories/{name}/",
+        "/api/v1/series/",
+        "/api/v1/series/{id}/",
+        "/api/v1/digests/",
+        "/api/v1/digests/{digest}/",
+        "/api/v1/components/",
+        "/api/v1/components/{id}/",
+        "/api/v1/vulnerabilities/",
+        "/api/v1/vulnerabilities/{vuln_id}/",
+        "/api/v1/findings/",
+        "/api/v1/findings/{id}/",
+        "/api/v1/vex-statements/",
+        "/api/v1/vex-statements/{id}/",
+        # Publisher staff load evidence (tests/catalog/test_ingest_door.py).
+        "/api/v1/evidence/",
     }
     assert set(paths["/api/v1/auditor-grants/"]) == {"get", "post"}
     assert set(paths["/api/v1/auditor-grants/{id}/revoke/"]) == {"post"}

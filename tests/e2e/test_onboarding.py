@@ -188,9 +188,9 @@ def test_owner_onboards_invites_a_member_and_requires_mfa(new_tab, live_server):
         assert hits, f"no {action!r} row with {words} in:\n{joined}"
 
     row("Organization created", OWNER_EMAIL)
-    row("Member joined", OWNER_EMAIL, "role=owner")
-    row("Invitation sent", OWNER_EMAIL, f"email={MEMBER_EMAIL}", "role=member")
-    row("Invitation accepted", MEMBER_EMAIL, "role=member")
+    row("Member joined", OWNER_EMAIL, "role: owner")
+    row("Invitation sent", OWNER_EMAIL, f"email: {MEMBER_EMAIL}", "role: member")
+    row("Invitation accepted", MEMBER_EMAIL, "role: member")
     row("Organization settings changed", OWNER_EMAIL, "require_mfa", "True")
     # Newest first: the settings change is the last thing that happened.
     assert "Organization settings changed" in log[0], joined

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from apps.accounts.models import ApiToken, User
 from apps.accounts.services import api_token_create
+from apps.catalog.demo import demo_catalog_load
 from apps.orgs import services as org_services
 from apps.orgs.models import Membership, Organization, Role
 
@@ -44,6 +45,14 @@ class Command(BaseCommand):
         password = options["password"] or secrets.token_urlsafe(12)
         with transaction.atomic():
             people = self._seed(password)
+        staff = next(user for label, user in people if label == "staff")
+        self.stdout.write("Loading the demo catalog (real SBOMs, VEX, OSV and KEV)...")
+        loaded = demo_catalog_load(actor=staff)
+        self.stdout.write(
+            f"  {loaded['real_images']} real images, "
+            f"{loaded['generated_repositories']} generated repositories, "
+            f"{loaded['findings_created']} new findings"
+        )
         # After the transaction, so the logins print below the demo emails.
         line = "-" * 64
         self.stdout.write(line)

@@ -1,0 +1,459 @@
+"""The public catalog API: output serializers, and the query filters each list takes.
+
+Filters are serializers too, so a bad value is a 400 naming the parameter, and
+the OpenAPI schema lists every parameter with its type and choices.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.catalog.models import (
+    Attestation,
+    ImageDigest,
+    Repository,
+    Series,
+    TagEvent,
+    Variant,
+)
+from apps.catalog.services import normalize_digest
+from apps.vulns.models import (
+    Component,
+    Finding,
+    Severity,
+    VexDocument,
+    VexStatement,
+    Vulnerability,
+)
+
+# --------------------------------------------------------------------------
+# Query filters
+# --------------------------------------------------------------------------
+
+
+class DigestParam(serializers.CharField):
+    """A ``sha256:<64 hex>`` digest (a bare 64-hex string is accepted too)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            return normalize_digest(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(
+                "Not a sha256 digest: expected sha256: and 64 hex digits."
+            ) from exc
+
+
+def _choice(choices) -> serializers.ChoiceField:
+    return serializers.ChoiceField(choices=choices, required=False)
+
+
+class RepositoryFilterIn(serializers.Serializer):
+    q = serializers.CharField(
+        required=False,
+        max_length=200,
+        help_text="Words that must all appear in the name, description or tags.",
+    )
+    category = _choice(Repository.Category.choices)
+    flavor = serializers.ChoiceField(
+        choices=Variant.Flavor.choices,
+        required=False,
+        help_text="Only repositories with a variant of this flavor.",
+    )
+    fips = serializers.BooleanField(
+        required=False, help_text="true: only those with a FIPS variant."
+    )
+    stig = serializers.BooleanField(
+        required=False, help_text="true: only those with a STIG variant."
+    )
+    els = serializers.BooleanField(
+        required=False,
+        help_text="true: only those with extended lifecycle support running.",
+    )
+
+
+class SeriesFilterIn(serializers.Serializer):
+    repository = serializers.SlugField(required=False, help_text="Repository name.")
+    status = serializers.ChoiceField(
+        choices=Series.Status.choices,
+        required=False,
+        help_text="Lifecycle status today.",
+    )
+
+
+class DigestFilterIn(serializers.Serializer):
+    repository = serializers.SlugField(required=False, help_text="Repository name.")
+    series = serializers.IntegerField(
+        required=False, min_value=1, help_text="Series id."
+    )
+    flavor = _choice(Variant.Flavor.choices)
+    fips = serializers.BooleanField(required=False, allow_null=True, default=None)
+    stig = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+class ComponentFilterIn(serializers.Serializer):
+    digest = DigestParam(required=False, help_text="Components a build's SBOM lists.")
+    type = serializers.CharField(
+        required=False, max_length=32, help_text="Package URL type."
+    )
+    name = serializers.CharField(
+        required=False, max_length=255, help_text="Exact package name."
+    )
+
+
+class VulnerabilityFilterIn(serializers.Serializer):
+    id = serializers.CharField(
+        required=False, max_length=100, help_text="Advisory id or one of its aliases."
+    )
+    severity = _choice(Severity.choices)
+    kev = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Listed in CISA's Known Exploited Vulnerabilities catalog.",
+    )
+
+
+class FindingFilterIn(serializers.Serializer):
+    repository = serializers.SlugField(required=False, help_text="Repository name.")
+    series = serializers.IntegerField(
+        required=False, min_value=1, help_text="Series id."
+    )
+    digest = DigestParam(required=False)
+    severity = _choice(Severity.choices)
+    status = _choice(Finding.Status.choices)
+    kev = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The vulnerability is in CISA's KEV catalog.",
+    )
+    vulnerability = serializers.CharField(
+        required=False, max_length=100, help_text="Advisory id."
+    )
+
+
+class VexStatementFilterIn(serializers.Serializer):
+    vulnerability = serializers.CharField(
+        required=False, max_length=100, help_text="Advisory id."
+    )
+    repository = serializers.SlugField(required=False, help_text="Repository name.")
+    digest = DigestParam(required=False)
+    status = _choice(VexStatement.Status.choices)
+
+
+# --------------------------------------------------------------------------
+# Repositories, series, variants
+# --------------------------------------------------------------------------
+
+
+class VariantOut(serializers.ModelSerializer):
+    suffix = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Variant
+        fields = ["id", "flavor", "fips", "stig", "suffix"]
+
+
+class SeriesStatusMixin(serializers.Serializer):
+    status = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.ChoiceField(choices=Series.Status.choices))
+    def get_status(self, obj: Series) -> str:
+        return obj.status_on(self.context.get("today") or timezone.now().date())
+
+
+class SeriesInRepositoryOut(SeriesStatusMixin, serializers.ModelSerializer):
+    variants = VariantOut(many=True, read_only=True)
+
+    class Meta:
+        model = Series
+        fields = [
+            "id",
+            "name",
+            "upstream_ga",
+            "upstream_eol",
+            "support_end",
+            "els_end",
+            "status",
+            "variants",
+        ]
+
+
+class SeriesOut(SeriesInRepositoryOut):
+    repository = serializers.SlugRelatedField(slug_field="name", read_only=True)
+
+    class Meta(SeriesInRepositoryOut.Meta):
+        fields = ["id", "repository", *SeriesInRepositoryOut.Meta.fields[1:]]
+
+
+class RepositoryOut(serializers.ModelSerializer):
+    has_fips = serializers.BooleanField(read_only=True)
+    has_stig = serializers.BooleanField(read_only=True)
+    has_dev = serializers.BooleanField(read_only=True)
+    has_els = serializers.BooleanField(
+        read_only=True, help_text="Extended lifecycle support runs for some series."
+    )
+    page = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Repository
+        fields = [
+            "name",
+            "display_name",
+            "description",
+            "category",
+            "tags",
+            "is_generated",
+            "has_fips",
+            "has_stig",
+            "has_dev",
+            "has_els",
+            "created_at",
+            "page",
+        ]
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_page(self, obj: Repository) -> str:
+        return _absolute(self, obj.get_absolute_url())
+
+
+class RepositoryDetailOut(RepositoryOut):
+    series = SeriesInRepositoryOut(many=True, read_only=True)
+
+    class Meta(RepositoryOut.Meta):
+        fields = [*RepositoryOut.Meta.fields, "series"]
+
+
+def _absolute(serializer, path: str) -> str:
+    request = serializer.context.get("request")
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+# --------------------------------------------------------------------------
+# Digests and their evidence
+# --------------------------------------------------------------------------
+
+
+class AttestationOut(serializers.ModelSerializer):
+    download = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Attestation
+        fields = [
+            "id",
+            "kind",
+            "media_type",
+            "spec_version",
+            "sha256",
+            "size",
+            "signer_key_id",
+            "signature_verified",
+            "summary",
+            "created_at",
+            "download",
+        ]
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_download(self, obj: Attestation) -> str:
+        return _absolute(
+            self, reverse("catalog:attestation_download", kwargs={"pk": obj.pk})
+        )
+
+
+class TagEventOut(serializers.ModelSerializer):
+    class Meta:
+        model = TagEvent
+        fields = ["tag", "assigned_at", "removed_at", "removal_reason"]
+
+
+class DigestOut(serializers.ModelSerializer):
+    repository = serializers.CharField(
+        source="variant.series.repository.name", read_only=True
+    )
+    series = serializers.CharField(source="variant.series.name", read_only=True)
+    series_id = serializers.IntegerField(source="variant.series_id", read_only=True)
+    variant = VariantOut(read_only=True)
+    tags = serializers.SerializerMethodField(help_text="Tags pointing at it now.")
+    page = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ImageDigest
+        fields = [
+            "digest",
+            "repository",
+            "series",
+            "series_id",
+            "variant",
+            "architectures",
+            "built_at",
+            "tags",
+            "page",
+        ]
+
+    def get_tags(self, obj: ImageDigest) -> list[str]:
+        return [t.tag for t in obj.current_tags]
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_page(self, obj: ImageDigest) -> str:
+        return _absolute(self, obj.get_absolute_url())
+
+
+class DigestDetailOut(DigestOut):
+    tag_history = TagEventOut(many=True, read_only=True)
+    attestations = AttestationOut(many=True, read_only=True)
+
+    class Meta(DigestOut.Meta):
+        fields = [*DigestOut.Meta.fields, "tag_history", "attestations"]
+
+
+# --------------------------------------------------------------------------
+# Components, vulnerabilities, findings, VEX
+# --------------------------------------------------------------------------
+
+
+class ComponentOut(serializers.ModelSerializer):
+    class Meta:
+        model = Component
+        fields = [
+            "id",
+            "purl",
+            "type",
+            "namespace",
+            "name",
+            "version",
+            "source_name",
+            "distro",
+            "licenses",
+        ]
+
+
+VULNERABILITY_FIELDS = [
+    "vuln_id",
+    "aliases",
+    "summary",
+    "disclosed_at",
+    "modified_at",
+    "withdrawn_at",
+    "severity",
+    "vendor_severity",
+    "cvss_v4_vector",
+    "cvss_v4_score",
+    "cvss_v3_vector",
+    "cvss_v3_score",
+    "kev",
+    "kev_date_added",
+    "kev_due_date",
+    "kev_ransomware",
+    "references",
+]
+
+
+class VulnerabilityOut(serializers.ModelSerializer):
+    class Meta:
+        model = Vulnerability
+        fields = VULNERABILITY_FIELDS
+
+
+class VulnerabilityDetailOut(serializers.ModelSerializer):
+    class Meta:
+        model = Vulnerability
+        fields = [*VULNERABILITY_FIELDS[:3], "details", *VULNERABILITY_FIELDS[3:]]
+
+
+class FindingComponentOut(serializers.ModelSerializer):
+    class Meta:
+        model = Component
+        fields = ["id", "purl", "type", "name", "version"]
+
+
+class FindingOut(serializers.ModelSerializer):
+    digest = serializers.CharField(source="digest.digest", read_only=True)
+    repository = serializers.CharField(
+        source="digest.variant.series.repository.name", read_only=True
+    )
+    series = serializers.CharField(source="digest.variant.series.name", read_only=True)
+    series_id = serializers.IntegerField(
+        source="digest.variant.series_id", read_only=True
+    )
+    vulnerability = serializers.CharField(
+        source="vulnerability.vuln_id", read_only=True
+    )
+    kev = serializers.BooleanField(source="vulnerability.kev", read_only=True)
+    component = FindingComponentOut(read_only=True)
+    fixed_in = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Finding
+        fields = [
+            "id",
+            "digest",
+            "repository",
+            "series",
+            "series_id",
+            "vulnerability",
+            "severity",
+            "kev",
+            "status",
+            "component",
+            "fixed_version",
+            "disclosed_at",
+            "upstream_fix_at",
+            "detected_at",
+            "fixed_published_at",
+            "fixed_in",
+        ]
+
+    def get_fixed_in(self, obj: Finding) -> str | None:
+        return obj.fixed_in.digest if obj.fixed_in is not None else None
+
+
+class VexDocumentOut(serializers.ModelSerializer):
+    class Meta:
+        model = VexDocument
+        fields = [
+            "id",
+            "format",
+            "spec_version",
+            "document_id",
+            "author",
+            "issued_at",
+            "version",
+        ]
+
+
+class VexStatementOut(serializers.ModelSerializer):
+    vulnerability = serializers.CharField(
+        source="vulnerability.vuln_id", read_only=True
+    )
+    repository = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, allow_null=True
+    )
+    digest = serializers.SlugRelatedField(
+        slug_field="digest", read_only=True, allow_null=True
+    )
+    document = VexDocumentOut(read_only=True)
+
+    class Meta:
+        model = VexStatement
+        fields = [
+            "id",
+            "vulnerability",
+            "product",
+            "subcomponent",
+            "repository",
+            "digest",
+            "status",
+            "justification",
+            "impact_statement",
+            "action_statement",
+            "status_notes",
+            "author",
+            "timestamp",
+            "document",
+        ]

@@ -1,0 +1,185 @@
+"""The public catalog API: read-only, open to anyone, like the catalog pages.
+
+No organization is involved, so these views do not use ``OrgScopedViewSet``.
+A request with a token is still authenticated (a bad token is a 401) and
+throttled per token; one without is throttled per client address.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.permissions import AllowAny
+
+from apps.catalog import selectors as catalog
+from apps.vulns import selectors as vulns
+
+from . import catalog_serializers as s
+from .pagination import CursorPagination
+
+# Query parameters every list understands besides its filters.
+PAGING_PARAMS = frozenset({"cursor", "page_size", "format"})
+
+
+def _cursor(field: str) -> type[CursorPagination]:
+    """Cursor pagination on one unique, unchanging field."""
+    return type(
+        f"CursorBy{field.strip('-').title()}", (CursorPagination,), {"ordering": field}
+    )
+
+
+class PublicCatalogViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """List and retrieve for everyone. ``filter_class`` validates the list's
+    query parameters; ``list_queryset`` and ``detail_queryset`` call selectors."""
+
+    permission_classes = [AllowAny]
+    filter_class: type[serializers.Serializer] = serializers.Serializer
+    detail_serializer_class: type[serializers.Serializer] | None = None
+
+    def filters(self) -> dict:
+        params = self.request.query_params
+        known = set(self.filter_class().fields)
+        # A mistyped filter must not silently answer everything.
+        unknown = sorted(set(params) - known - PAGING_PARAMS)
+        if unknown:
+            raise serializers.ValidationError(
+                {
+                    name: [f"Unknown parameter; filters: {', '.join(sorted(known))}."]
+                    for name in unknown
+                }
+            )
+        data = self.filter_class(data=params)
+        data.is_valid(raise_exception=True)
+        return {k: v for k, v in data.validated_data.items() if v not in ("", None)}
+
+    def list_queryset(self, filters: dict):
+        raise NotImplementedError
+
+    def detail_queryset(self):
+        return self.list_queryset({})
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.detail_queryset().none()
+        if self.action == "list":
+            return self.list_queryset(self.filters())
+        return self.detail_queryset()
+
+    def get_serializer_class(self):
+        if self.action == "retrieve" and self.detail_serializer_class is not None:
+            return self.detail_serializer_class
+        return self.serializer_class
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "today": timezone.now().date()}
+
+
+def _filtered(filter_class):
+    return extend_schema_view(list=extend_schema(parameters=[filter_class]))
+
+
+@_filtered(s.RepositoryFilterIn)
+class RepositoryViewSet(PublicCatalogViewSet):
+    """Image repositories, by name."""
+
+    serializer_class = s.RepositoryOut
+    detail_serializer_class = s.RepositoryDetailOut
+    filter_class = s.RepositoryFilterIn
+    pagination_class = _cursor("name")
+    lookup_field = "name"
+
+    def list_queryset(self, filters):
+        return catalog.repository_list(filters=catalog.RepositoryFilter(**filters))
+
+    def detail_queryset(self):
+        return catalog.repository_list_detailed()
+
+
+@_filtered(s.SeriesFilterIn)
+class SeriesViewSet(PublicCatalogViewSet):
+    """Version lines with their lifecycle dates, status today and variants."""
+
+    serializer_class = s.SeriesOut
+    filter_class = s.SeriesFilterIn
+    pagination_class = _cursor("-id")
+
+    def list_queryset(self, filters):
+        return catalog.series_list(filters=catalog.SeriesFilter(**filters))
+
+
+@_filtered(s.DigestFilterIn)
+class DigestViewSet(PublicCatalogViewSet):
+    """Builds, by ``sha256:`` digest; the detail adds tag history and attestations."""
+
+    serializer_class = s.DigestOut
+    detail_serializer_class = s.DigestDetailOut
+    filter_class = s.DigestFilterIn
+    pagination_class = _cursor("-id")
+    lookup_field = "digest"
+
+    def list_queryset(self, filters):
+        return catalog.digest_list(filters=catalog.DigestFilter(**filters))
+
+    def detail_queryset(self):
+        return catalog.digest_list_detailed()
+
+    def get_object(self):
+        digest = catalog.digest_lookup(self.kwargs[self.lookup_field])
+        if digest is None:
+            raise Http404("Not a sha256 digest.")
+        self.kwargs[self.lookup_field] = digest
+        return super().get_object()
+
+
+@_filtered(s.ComponentFilterIn)
+class ComponentViewSet(PublicCatalogViewSet):
+    """Packages found in SBOMs, by package URL."""
+
+    serializer_class = s.ComponentOut
+    filter_class = s.ComponentFilterIn
+    pagination_class = _cursor("-id")
+
+    def list_queryset(self, filters):
+        return vulns.component_list(filters=vulns.ComponentFilter(**filters))
+
+
+@_filtered(s.VulnerabilityFilterIn)
+class VulnerabilityViewSet(PublicCatalogViewSet):
+    """Advisories (CVE, GHSA, distribution ids), by id."""
+
+    serializer_class = s.VulnerabilityOut
+    detail_serializer_class = s.VulnerabilityDetailOut
+    filter_class = s.VulnerabilityFilterIn
+    pagination_class = _cursor("-id")
+    lookup_field = "vuln_id"
+
+    def list_queryset(self, filters):
+        return vulns.vulnerability_list(filters=vulns.VulnerabilityFilter(**filters))
+
+
+@_filtered(s.FindingFilterIn)
+class FindingViewSet(PublicCatalogViewSet):
+    """A vulnerability in a component of a build, with its SLA timestamps."""
+
+    serializer_class = s.FindingOut
+    filter_class = s.FindingFilterIn
+    pagination_class = _cursor("-id")
+
+    def list_queryset(self, filters):
+        return vulns.finding_list(filters=vulns.FindingFilter(**filters))
+
+
+@_filtered(s.VexStatementFilterIn)
+class VexStatementViewSet(PublicCatalogViewSet):
+    """The publisher's VEX statements, newest first."""
+
+    serializer_class = s.VexStatementOut
+    filter_class = s.VexStatementFilterIn
+    pagination_class = _cursor("-id")
+
+    def list_queryset(self, filters):
+        return vulns.vex_statement_list(filters=vulns.VexStatementFilter(**filters))

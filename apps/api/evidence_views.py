@@ -1,0 +1,69 @@
+"""Staff-only ingestion: the API side of the evidence door (apps.catalog.ingest)."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import parsers, permissions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.models import ApiToken
+from apps.catalog.ingest import EvidenceKind, evidence_import
+
+
+class CatalogWriter(permissions.BasePermission):
+    """A token with the catalog:write scope, created by publisher staff."""
+
+    message = "Loading evidence needs a publisher staff token with catalog:write."
+
+    def has_permission(self, request, view):
+        token = request.auth
+        return (
+            isinstance(token, ApiToken)
+            and token.has_scope(ApiToken.Scope.CATALOG_WRITE)
+            and token.created_by.is_staff
+        )
+
+
+class EvidenceIn(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=EvidenceKind.choices)
+    digest = serializers.CharField(required=False, allow_blank=True, max_length=71)
+    document = serializers.FileField()
+
+    def validate_document(self, value):
+        limit = settings.EVIDENCE_MAX_BYTES
+        if value.size > limit:
+            raise serializers.ValidationError(
+                f"The file is {value.size} bytes; the limit is {limit}."
+            )
+        return value
+
+
+class EvidenceImportView(APIView):
+    permission_classes = [CatalogWriter]
+    parser_classes = [parsers.MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": EvidenceIn},
+        responses={
+            201: inline_serializer(
+                "EvidenceImported", {"kind": serializers.CharField()}
+            )
+        },
+        summary="Load an SBOM, provenance, VEX, OSV advisories or the KEV catalog",
+    )
+    def post(self, request, format=None):
+        data = EvidenceIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            summary = evidence_import(
+                kind=data.validated_data["kind"],
+                content=data.validated_data["document"].read(),
+                digest=data.validated_data.get("digest", ""),
+                actor=request.user,
+                request=request,
+            )
+        except DjangoValidationError as exc:
+            detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+            raise serializers.ValidationError(detail) from exc
+        return Response(summary, status=status.HTTP_201_CREATED)

@@ -1,0 +1,191 @@
+"""Staff manage the catalog here: repositories, their series and variants.
+
+Builds, tags, evidence and findings arrive through the import services and
+commands, so their pages are for looking, not editing: a digest keeps its
+identity, a tag's history is never rewritten, a stored document is exactly
+what was imported. (VEX statements are authored in apps/vulns/admin.py.)
+"""
+
+from django.contrib import admin
+from django.db.models import Count
+
+from apps.vulns.models import Component, Finding, Vulnerability
+
+from .models import Attestation, ImageDigest, Repository, Series, TagEvent, Variant
+
+
+class ReadOnlyAdminMixin:
+    """Rows written by import services only."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class SeriesInline(admin.TabularInline):
+    model = Series
+    extra = 0
+    fields = ["name", "upstream_ga", "upstream_eol", "support_end", "els_end"]
+    show_change_link = True
+
+
+@admin.register(Repository)
+class RepositoryAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "display_name",
+        "category",
+        "series_count",
+        "is_generated",
+        "created_at",
+    ]
+    list_filter = ["category", "is_generated"]
+    search_fields = ["name", "display_name", "description"]
+    inlines = [SeriesInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(series_count=Count("series"))
+
+    @admin.display(description="series", ordering="series_count")
+    def series_count(self, obj):
+        return obj.series_count
+
+
+class VariantInline(admin.TabularInline):
+    model = Variant
+    extra = 0
+    fields = ["flavor", "fips", "stig"]
+
+
+@admin.register(Series)
+class SeriesAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "upstream_ga",
+        "upstream_eol",
+        "support_end",
+        "els_end",
+        "status_today",
+    ]
+    list_filter = ["repository__category"]
+    list_select_related = ["repository"]
+    search_fields = ["repository__name", "name"]
+    autocomplete_fields = ["repository"]
+    date_hierarchy = "support_end"
+    inlines = [VariantInline]
+
+    @admin.display(description="status today")
+    def status_today(self, obj):
+        return Series.Status(obj.status).label
+
+
+class TagEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = TagEvent
+    extra = 0
+    fields = ["tag", "assigned_at", "removed_at", "removal_reason"]
+    readonly_fields = fields
+    ordering = ["-assigned_at"]
+
+
+class AttestationInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Attestation
+    extra = 0
+    fields = ["kind", "media_type", "spec_version", "size", "signature_verified"]
+    readonly_fields = fields
+    show_change_link = True
+
+
+@admin.register(ImageDigest)
+class ImageDigestAdmin(admin.ModelAdmin):
+    list_display = ["digest", "variant", "built_at", "architectures"]
+    list_filter = [
+        "variant__flavor",
+        "variant__fips",
+        "variant__stig",
+        "variant__series__repository__category",
+        "built_at",
+    ]
+    list_select_related = ["variant__series__repository"]
+    search_fields = ["digest", "variant__series__repository__name"]
+    date_hierarchy = "built_at"
+    readonly_fields = ["digest", "variant", "built_at", "created_at"]
+    fields = ["digest", "variant", "architectures", "built_at", "created_at"]
+    inlines = [TagEventInline, AttestationInline]
+
+    def has_add_permission(self, request):
+        # A build is registered with its tags by digest_register (import
+        # commands, the API), which records the tag history too.
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        # "sha256:abc…" and a bare hex prefix both find the build.
+        term = search_term.strip().lower().removeprefix("sha256:")
+        return super().get_search_results(request, queryset, term)
+
+
+@admin.register(Attestation)
+class AttestationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "kind",
+        "digest",
+        "media_type",
+        "size",
+        "signature_verified",
+        "created_at",
+    ]
+    list_filter = ["kind", "signature_verified"]
+    list_select_related = ["digest__variant__series__repository"]
+    search_fields = ["sha256", "digest__digest", "signer_key_id"]
+
+
+@admin.register(Component)
+class ComponentAdmin(admin.ModelAdmin):
+    list_display = ["name", "version", "type", "distro", "purl"]
+    list_filter = ["type"]
+    search_fields = ["purl", "name", "source_name"]
+    readonly_fields = ["purl", "purl_sha256"]
+
+
+@admin.register(Vulnerability)
+class VulnerabilityAdmin(admin.ModelAdmin):
+    list_display = [
+        "vuln_id",
+        "severity",
+        "cvss_v3_score",
+        "cvss_v4_score",
+        "kev",
+        "kev_due_date",
+        "disclosed_at",
+    ]
+    list_filter = ["severity", "kev", "kev_ransomware"]
+    search_fields = ["vuln_id", "aliases", "summary"]
+    date_hierarchy = "disclosed_at"
+    readonly_fields = ["source_sha256"]
+
+
+@admin.register(Finding)
+class FindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Findings come from matching; their timestamps are SLA evidence."""
+
+    list_display = [
+        "vulnerability",
+        "severity",
+        "status",
+        "component",
+        "digest",
+        "detected_at",
+        "fixed_published_at",
+    ]
+    list_filter = ["status", "severity", "vulnerability__kev"]
+    list_select_related = [
+        "vulnerability",
+        "component",
+        "digest__variant__series__repository",
+    ]
+    search_fields = ["vulnerability__vuln_id", "component__purl", "digest__digest"]
+    date_hierarchy = "detected_at"

@@ -1,0 +1,128 @@
+"""One door for evidence: the staff upload form and the API both come through here.
+
+Each kind goes to its importer (SBOM, provenance, OSV, KEV, VEX), which validates
+the whole document before writing anything, in one transaction. This layer adds
+what every door needs: the size limit before anything is read, the digest
+lookup, the audit record, and queueing the matching of findings afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import zipfile
+from io import BytesIO
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.http import HttpRequest
+
+from apps.audit.models import AuditEvent
+from apps.audit.services import audit_record
+
+from .models import ImageDigest
+from .services import normalize_digest
+
+
+class EvidenceKind(models.TextChoices):
+    SBOM = "sbom", "SBOM (CycloneDX or SPDX JSON)"
+    PROVENANCE = "provenance", "SLSA provenance (in-toto statement or DSSE envelope)"
+    VEX = "vex", "VEX (OpenVEX or CycloneDX VEX)"
+    OSV = "osv", "OSV advisories (one record, a JSON array, or a zip)"
+    KEV = "kev", "CISA KEV catalog"
+
+
+NEEDS_DIGEST = frozenset({EvidenceKind.SBOM, EvidenceKind.PROVENANCE})
+
+
+def _image(digest: str) -> ImageDigest:
+    name = normalize_digest(digest)
+    image = ImageDigest.objects.filter(digest=name).first()
+    if image is None:
+        raise ValidationError(
+            {"digest": f"No image {name} in the catalog; register the build first."}
+        )
+    return image
+
+
+def _osv(content: bytes):
+    from apps.vulns.services import osv_import
+
+    if zipfile.is_zipfile(BytesIO(content)):
+        with tempfile.NamedTemporaryFile(suffix=".zip") as handle:
+            handle.write(content)
+            handle.flush()
+            return osv_import(path=handle.name)
+    return osv_import(records=[content])
+
+
+def _summary(result: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(result):
+        fields = dataclasses.asdict(result)
+        return {k: v for k, v in fields.items() if isinstance(v, str | int | bool)}
+    return {"id": getattr(result, "pk", None)}
+
+
+def evidence_import(
+    *,
+    kind: str,
+    content: bytes,
+    digest: str = "",
+    actor,
+    request: HttpRequest | None = None,
+    match: bool = True,
+) -> dict[str, Any]:
+    """Import one document of a kind; returns a summary of what was stored.
+
+    ``match=False`` leaves matching to the caller, for bulk loads that match
+    once at the end instead of once per document.
+    """
+    if kind not in EvidenceKind.values:
+        raise ValidationError({"kind": f"Unknown kind of evidence {kind!r}."})
+    limit = settings.EVIDENCE_MAX_BYTES
+    if len(content) > limit:
+        raise ValidationError(
+            {"document": f"The document is {len(content)} bytes; the limit is {limit}."}
+        )
+    if not content.strip():
+        raise ValidationError({"document": "The document is empty."})
+    if kind in NEEDS_DIGEST and not digest:
+        raise ValidationError({"digest": "Name the image digest this document is for."})
+
+    with transaction.atomic():
+        image = _image(digest) if kind in NEEDS_DIGEST else None
+        if kind == EvidenceKind.SBOM:
+            from .evidence import sbom_import
+
+            result: Any = sbom_import(image=image, content=content)
+        elif kind == EvidenceKind.PROVENANCE:
+            from .evidence import provenance_import
+
+            result = provenance_import(image=image, content=content)
+        elif kind == EvidenceKind.VEX:
+            from apps.vulns.vex_services import vex_import
+
+            result = vex_import(content=content)
+        elif kind == EvidenceKind.OSV:
+            result = _osv(content)
+        else:
+            from apps.vulns.services import kev_import
+
+            result = kev_import(content=content)
+        summary = {"kind": kind, **_summary(result)}
+        if image is not None:
+            summary["digest"] = image.digest
+        audit_record(
+            action=AuditEvent.Action.EVIDENCE_IMPORTED,
+            actor=actor,
+            request=request,
+            details=summary,
+        )
+        if match and kind in (EvidenceKind.SBOM, EvidenceKind.OSV):
+            from apps.vulns.tasks import findings_match_task
+
+            digests = [image.pk] if image is not None else None
+            transaction.on_commit(lambda: findings_match_task.delay(digest_ids=digests))
+    return summary

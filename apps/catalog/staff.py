@@ -1,0 +1,63 @@
+"""Publisher staff load evidence by upload; the same door as the API."""
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
+from django.views.generic import FormView
+
+from apps.core.forms import apply_validation_error
+
+from .ingest import EvidenceKind, evidence_import
+
+
+class EvidenceUploadForm(forms.Form):
+    kind = forms.ChoiceField(choices=EvidenceKind.choices)
+    digest = forms.CharField(
+        required=False,
+        max_length=71,
+        help_text="For SBOMs and provenance: the image's sha256 digest.",
+    )
+    document = forms.FileField(help_text="JSON, or a zip of OSV records.")
+
+    def clean_document(self):
+        document = self.cleaned_data["document"]
+        limit = settings.EVIDENCE_MAX_BYTES
+        if document.size > limit:
+            raise forms.ValidationError(
+                f"The file is {document.size} bytes; the limit is {limit}."
+            )
+        return document
+
+
+class StaffOnlyMixin(LoginRequiredMixin, UserPassesTestMixin):
+    def test_func(self):
+        return self.request.user.is_staff
+
+
+class EvidenceUploadView(StaffOnlyMixin, FormView):
+    template_name = "catalog/staff_evidence_upload.html"
+    form_class = EvidenceUploadForm
+
+    def form_valid(self, form):
+        try:
+            summary = evidence_import(
+                kind=form.cleaned_data["kind"],
+                content=form.cleaned_data["document"].read(),
+                digest=form.cleaned_data["digest"],
+                actor=self.request.user,
+                request=self.request,
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+            return self.form_invalid(form)
+        details = ", ".join(f"{k}: {v}" for k, v in summary.items())
+        messages.success(self.request, f"Imported. {details}")
+        return redirect("staff_evidence")
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        response.status_code = 400
+        return response

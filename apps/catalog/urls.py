@@ -1,0 +1,20 @@
+from django.urls import path
+
+from . import views
+
+app_name = "catalog"
+
+# Fixed paths come before <slug:name> and win over it, which reserves the name
+# "lifecycle": a repository of that name would be shadowed by the calendar.
+urlpatterns = [
+    path("", views.RepositoryListView.as_view(), name="list"),
+    path("lifecycle/", views.LifecycleView.as_view(), name="lifecycle"),
+    path("lifecycle.ics", views.LifecycleIcsView.as_view(), name="lifecycle_ics"),
+    path("digest/<str:digest>/", views.DigestDetailView.as_view(), name="digest"),
+    path(
+        "attestations/<int:pk>/download/",
+        views.AttestationDownloadView.as_view(),
+        name="attestation_download",
+    ),
+    path("<slug:name>/", views.RepositoryDetailView.as_view(), name="repository"),
+]

@@ -1,0 +1,953 @@
+"""Writes for vulnerabilities: OSV and CISA KEV feeds, and matching to findings."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Count, Exists, Min, OuterRef
+from django.utils import timezone
+
+from apps.catalog.models import ImageDigest
+from apps.catalog.services import normalize_digest
+
+from .matching import (
+    Affected,
+    Matcher,
+    component_match_version,
+    component_package,
+    distro_matches,
+)
+from .models import (
+    AffectedPackage,
+    Component,
+    DigestComponent,
+    Finding,
+    Severity,
+    Vulnerability,
+)
+from .osv import (
+    OsvDocument,
+    OsvError,
+    ParsedVulnerability,
+    json_load,
+    osv_documents,
+    osv_parse,
+)
+
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+KEV_SCHEMA = SCHEMA_DIR / "known_exploited_vulnerabilities.schema.json"
+
+# Rows per statement: small enough for SQLite's parameter limit, large enough
+# that 20,000 records take dozens of statements, not thousands.
+BATCH = 500
+# Parsed records are kept between the checking pass and the writing pass while
+# their source stays under this many bytes; past it they are parsed again, so a
+# full database dump is imported in bounded memory.
+KEEP_PARSED_BYTES = 64 * 1024 * 1024
+MAX_ERRORS_SHOWN = 20
+# Findings a newer build can fix: a VEX not_affected or a fixed one stays.
+OPEN_STATUSES = (Finding.Status.AFFECTED, Finding.Status.UNDER_INVESTIGATION)
+# Matching reads findings a slice of digests (or variants' builds) at a time.
+DIGEST_SLICE = 100
+VARIANT_SLICE_BUILDS = 200
+
+
+def _chunks(items: list, size: int = BATCH) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# --------------------------------------------------------------------------
+# OSV
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class OsvImportReport:
+    records: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    affected_packages: int = 0
+
+
+def _osv_sources(
+    records: list[object] | None, path: Path | None, max_bytes: int
+) -> Iterator[tuple[str, object, int]]:
+    """(name for messages, decoded JSON, size in bytes) of each record."""
+    if path is not None:
+        for document in osv_documents(path, max_bytes=max_bytes):
+            yield document.name, json_load(document), len(document.content)
+        return
+    for index, record in enumerate(records or []):
+        name = f"records[{index}]"
+        if isinstance(record, bytes | str):
+            content = record.encode() if isinstance(record, str) else record
+            if len(content) > max_bytes:
+                raise OsvError(f"{name}: over the {max_bytes}-byte limit")
+            yield name, json_load(OsvDocument(name, content)), len(content)
+        else:
+            yield name, record, 0
+
+
+def osv_import(
+    *,
+    records: Iterable[object] | None = None,
+    path: str | Path | None = None,
+) -> OsvImportReport:
+    """Import OSV records: JSON objects (or their bytes), or a directory or zip.
+
+    Every record is checked before anything is written, and all of them are
+    written in one transaction: a feed with one bad record is refused whole,
+    with every problem found named by file and path, and nothing half-written.
+    An unchanged record (same content hash) is left alone; a changed one is
+    updated in place, its affected packages replaced; KEV flags are kept.
+    """
+    if (records is None) == (path is None):
+        raise ValidationError("Give OSV records or a path, not both or neither.")
+    max_bytes = settings.EVIDENCE_MAX_BYTES
+    record_list = None if records is None else list(records)
+    source_path = None if path is None else Path(path)
+
+    errors: list[str] = []
+    seen: dict[str, tuple[str, str]] = {}
+    kept: list[ParsedVulnerability] | None = []
+    kept_bytes = 0
+    try:
+        for name, data, size in _osv_sources(record_list, source_path, max_bytes):
+            try:
+                parsed = osv_parse(data, source=name)
+            except OsvError as exc:
+                errors.append(str(exc))
+                continue
+            previous = seen.get(parsed.vuln_id)
+            if previous and previous[1] != parsed.source_sha256:
+                errors.append(
+                    f"{name}: {parsed.vuln_id} is also in {previous[0]} with "
+                    "different content"
+                )
+            seen[parsed.vuln_id] = (name, parsed.source_sha256)
+            kept_bytes += size
+            if kept is not None:
+                kept.append(parsed)
+                if kept_bytes > KEEP_PARSED_BYTES:
+                    kept = None
+    except OsvError as exc:
+        raise ValidationError(str(exc)) from None
+    if errors:
+        shown = errors[:MAX_ERRORS_SHOWN]
+        if len(errors) > MAX_ERRORS_SHOWN:
+            shown.append(f"... and {len(errors) - MAX_ERRORS_SHOWN} more problems")
+        raise ValidationError(shown)
+    if not seen:
+        raise ValidationError(f"No OSV records found in {path or 'the records given'}.")
+
+    if kept is None:
+        parsed_records: Iterable[ParsedVulnerability] = (
+            osv_parse(data, source=name)
+            for name, data, _ in _osv_sources(record_list, source_path, max_bytes)
+        )
+    else:
+        parsed_records = kept
+    report = OsvImportReport()
+    written: set[str] = set()
+    try:
+        with transaction.atomic():
+            batch: list[ParsedVulnerability] = []
+            for parsed in parsed_records:
+                if parsed.vuln_id in written:
+                    continue  # the same record twice in one feed
+                written.add(parsed.vuln_id)
+                batch.append(parsed)
+                if len(batch) >= BATCH:
+                    _osv_write(batch, report)
+                    batch = []
+            if batch:
+                _osv_write(batch, report)
+    except OsvError as exc:
+        # Only if a file changed between the two passes.
+        raise ValidationError(str(exc)) from None
+    return report
+
+
+def _osv_write(batch: list[ParsedVulnerability], report: OsvImportReport) -> None:
+    existing = {
+        vuln_id: (pk, sha256)
+        for vuln_id, pk, sha256 in Vulnerability.objects.filter(
+            vuln_id__in=[parsed.vuln_id for parsed in batch]
+        ).values_list("vuln_id", "pk", "source_sha256")
+    }
+    new = [parsed for parsed in batch if parsed.vuln_id not in existing]
+    changed = [
+        parsed
+        for parsed in batch
+        if parsed.vuln_id in existing
+        and existing[parsed.vuln_id][1] != parsed.source_sha256
+    ]
+    report.records += len(batch)
+    report.created += len(new)
+    report.updated += len(changed)
+    report.unchanged += len(batch) - len(new) - len(changed)
+
+    created = Vulnerability.objects.bulk_create(
+        [
+            Vulnerability(vuln_id=parsed.vuln_id, **parsed.vulnerability_fields())
+            for parsed in new
+        ]
+    )
+    pks = {row.vuln_id: row.pk for row in created}
+    if any(pk is None for pk in pks.values()):  # a backend without RETURNING
+        pks = dict(
+            Vulnerability.objects.filter(vuln_id__in=list(pks)).values_list(
+                "vuln_id", "pk"
+            )
+        )
+    if changed:
+        fields = list(changed[0].vulnerability_fields())
+        Vulnerability.objects.bulk_update(
+            [
+                Vulnerability(
+                    pk=existing[parsed.vuln_id][0],
+                    vuln_id=parsed.vuln_id,
+                    **parsed.vulnerability_fields(),
+                )
+                for parsed in changed
+            ],
+            fields,
+        )
+        changed_pks = [existing[parsed.vuln_id][0] for parsed in changed]
+        AffectedPackage.objects.filter(vulnerability_id__in=changed_pks).delete()
+        # Findings carry their vulnerability's severity.
+        by_severity: dict[str, list[int]] = defaultdict(list)
+        for parsed in changed:
+            by_severity[parsed.severity].append(existing[parsed.vuln_id][0])
+            pks[parsed.vuln_id] = existing[parsed.vuln_id][0]
+        for severity, vulnerability_ids in by_severity.items():
+            Finding.objects.filter(vulnerability_id__in=vulnerability_ids).exclude(
+                severity=severity
+            ).update(severity=severity)
+
+    rows = [
+        AffectedPackage(
+            vulnerability_id=pks[parsed.vuln_id],
+            ecosystem=affected.ecosystem,
+            purl_type=affected.purl_type,
+            package_name=affected.package_name,
+            distro=affected.distro,
+            ranges=affected.ranges,
+            versions=affected.versions,
+        )
+        for parsed in new + changed
+        for affected in parsed.affected
+    ]
+    AffectedPackage.objects.bulk_create(rows, batch_size=BATCH)
+    report.affected_packages += len(rows)
+
+
+# --------------------------------------------------------------------------
+# CISA KEV
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class KevImportReport:
+    catalog_version: str = ""
+    entries: int = 0
+    flagged: int = 0  # vulnerabilities now on the KEV list
+    newly_flagged: int = 0
+    unflagged: int = 0
+    updated: int = 0  # rows whose KEV columns changed
+    unmatched: int = 0  # catalog entries no vulnerability here names
+
+
+def _kev_schema() -> dict[str, Any]:
+    return json.loads(KEV_SCHEMA.read_text())
+
+
+def _json_path(path: Iterable[object]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.lstrip(".") or "$"
+
+
+@transaction.atomic
+def kev_import(*, content: bytes) -> KevImportReport:
+    """Flag vulnerabilities on CISA's Known Exploited Vulnerabilities catalog.
+
+    The catalog is checked against CISA's own schema first. A vulnerability is
+    flagged when its id or one of its aliases is a catalog CVE; flagged rows no
+    longer in the catalog are unflagged. The whole table is read once and only
+    changed rows are written, in batches.
+    """
+    max_bytes = settings.EVIDENCE_MAX_BYTES
+    if len(content) > max_bytes:
+        raise ValidationError(
+            f"The KEV catalog is {len(content)} bytes, over the {max_bytes}-byte limit."
+        )
+    try:
+        catalog = json.loads(content)
+    except UnicodeDecodeError:
+        raise ValidationError("The KEV catalog is not UTF-8 text.") from None
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            f"The KEV catalog is not valid JSON: line {exc.lineno} column "
+            f"{exc.colno}: {exc.msg}"
+        ) from None
+    validator = jsonschema.Draft7Validator(
+        _kev_schema(), format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
+    )
+    problems = sorted(validator.iter_errors(catalog), key=lambda e: list(e.path))
+    if problems:
+        raise ValidationError(
+            [
+                f"KEV catalog {_json_path(error.path)}: {error.message}"
+                for error in problems[:MAX_ERRORS_SHOWN]
+            ]
+        )
+    entries = catalog["vulnerabilities"]
+    if catalog["count"] != len(entries):
+        raise ValidationError(
+            f"KEV catalog count: says {catalog['count']} but lists {len(entries)} "
+            "vulnerabilities; is the file cut short?"
+        )
+    listed: dict[str, tuple[date, date, bool]] = {}
+    for index, entry in enumerate(entries):
+        try:
+            added = date.fromisoformat(entry["dateAdded"])
+            due = date.fromisoformat(entry["dueDate"])
+        except ValueError as exc:
+            raise ValidationError(
+                f"KEV catalog vulnerabilities[{index}]: {exc}"
+            ) from None
+        ransomware = entry.get("knownRansomwareCampaignUse", "") == "Known"
+        listed[entry["cveID"]] = (added, due, ransomware)
+
+    report = KevImportReport(
+        catalog_version=catalog["catalogVersion"], entries=len(listed)
+    )
+    matched: set[str] = set()
+    changes: list[Vulnerability] = []
+    rows = Vulnerability.objects.values_list(
+        "pk",
+        "vuln_id",
+        "aliases",
+        "kev",
+        "kev_date_added",
+        "kev_due_date",
+        "kev_ransomware",
+    )
+    for pk, vuln_id, aliases, *current in rows.iterator(chunk_size=5000):
+        names = [vuln_id, *(alias for alias in aliases or [] if isinstance(alias, str))]
+        cve = next((name for name in names if name in listed), None)
+        if cve is None:
+            wanted = (False, None, None, False)
+        else:
+            matched.add(cve)
+            wanted = (True, *listed[cve])
+            report.flagged += 1
+        if tuple(current) == wanted:
+            continue
+        if wanted[0] and not current[0]:
+            report.newly_flagged += 1
+        if current[0] and not wanted[0]:
+            report.unflagged += 1
+        changes.append(
+            Vulnerability(
+                pk=pk,
+                kev=wanted[0],
+                kev_date_added=wanted[1],
+                kev_due_date=wanted[2],
+                kev_ransomware=wanted[3],
+            )
+        )
+    Vulnerability.objects.bulk_update(
+        changes,
+        ["kev", "kev_date_added", "kev_due_date", "kev_ransomware"],
+        batch_size=1000,
+    )
+    report.updated = len(changes)
+    report.unmatched = len(listed) - len(matched)
+    return report
+
+
+# --------------------------------------------------------------------------
+# Matching components to findings
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class MatchReport:
+    digests: int = 0
+    packages: int = 0  # distinct (purl type, package name) in the digests
+    components_affected: int = 0
+    findings_created: int = 0
+    findings_fixed: int = 0
+    unparsable_versions: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Vuln:
+    pk: int
+    vuln_id: str
+    names: frozenset[str]
+    disclosed_at: datetime | None
+    severity: str
+
+
+def _id_rank(vuln: _Vuln) -> tuple:
+    # The finding for a group of aliases names the CVE when there is one, then
+    # the GitHub advisory, and prefers a record whose severity is known.
+    prefix = 0 if vuln.vuln_id.startswith("CVE-") else 1
+    prefix += 0 if vuln.vuln_id.startswith(("CVE-", "GHSA-")) else 1
+    return (vuln.severity == Severity.UNKNOWN, prefix, vuln.vuln_id)
+
+
+def _alias_groups(vulns: list[_Vuln]) -> list[list[_Vuln]]:
+    """Split vulnerabilities into groups that name each other as aliases."""
+    parent = list(range(len(vulns)))
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    owner: dict[str, int] = {}
+    for index, vuln in enumerate(vulns):
+        for name in vuln.names:
+            if name in owner:
+                parent[root(index)] = root(owner[name])
+            else:
+                owner[name] = index
+    groups: dict[int, list[_Vuln]] = defaultdict(list)
+    for index, vuln in enumerate(vulns):
+        groups[root(index)].append(vuln)
+    return list(groups.values())
+
+
+def _resolve_digests(digests: Iterable[ImageDigest | int | str]) -> list[int]:
+    pks: set[int] = set()
+    names: set[str] = set()
+    for digest in digests:
+        if isinstance(digest, ImageDigest):
+            pks.add(digest.pk)
+        elif isinstance(digest, int):
+            pks.add(digest)
+        else:
+            names.add(normalize_digest(digest))
+    if names:
+        found = dict(
+            ImageDigest.objects.filter(digest__in=names).values_list("digest", "pk")
+        )
+        missing = sorted(names - set(found))
+        if missing:
+            raise ValidationError(
+                {"digests": f"Unknown digest: {', '.join(missing[:5])}."}
+            )
+        pks |= set(found.values())
+    return sorted(pks)
+
+
+def _match_scope(digests: Iterable[ImageDigest | int | str]) -> list[int]:
+    """The digests to match: those given, and the newer builds of their variants.
+
+    Newer builds are matched again too, so deciding which old findings a newer
+    build fixed never reads a build whose findings were not computed.
+    """
+    given = _resolve_digests(digests)
+    oldest = dict(
+        ImageDigest.objects.filter(pk__in=given)
+        .values("variant_id")
+        .annotate(first=Min("built_at"))
+        .values_list("variant_id", "first")
+    )
+    scope = set(given)
+    for chunk in _chunks(list(oldest)):
+        for pk, variant_id, built_at in ImageDigest.objects.filter(
+            variant_id__in=chunk
+        ).values_list("pk", "variant_id", "built_at"):
+            if built_at >= oldest[variant_id]:
+                scope.add(pk)
+    return sorted(scope)
+
+
+def _in_scope(queryset, field_name: str, scope: list[int] | None):
+    """Rows of a queryset for the digests in scope, in chunks of ids."""
+    if scope is None:
+        yield queryset
+        return
+    for chunk in _chunks(scope, 2000):
+        yield queryset.filter(**{f"{field_name}__in": chunk})
+
+
+@transaction.atomic
+def findings_match(
+    *,
+    digests: Iterable[ImageDigest | int | str] | None = None,
+    now: datetime | None = None,
+) -> MatchReport:
+    """Match components of digests against advisories and record findings.
+
+    ``digests`` (rows, ids or ``sha256:`` names) limits the run to those
+    builds and the newer builds of their variants; None matches everything.
+    Existing findings are never rewritten: re-running is a no-op. Afterwards,
+    an open finding whose package a newer build of the same variant no longer
+    carries at a vulnerable version is marked fixed by that build.
+    """
+    now = now or timezone.now()
+    scope = None if digests is None else _match_scope(digests)
+    report = MatchReport()
+    matcher = Matcher()
+
+    # 1. The distinct packages in scope, then every advisory for them in a few
+    #    queries per purl type.
+    components = Component.objects.all()
+    if scope is not None:
+        if not scope:
+            return report
+        report.digests = len(scope)
+    else:
+        report.digests = ImageDigest.objects.filter(
+            Exists(DigestComponent.objects.filter(digest=OuterRef("pk")))
+        ).count()
+    packages: set[tuple[str, str]] = set()
+    for queryset in _in_scope(components, "appearances__digest_id", scope):
+        for type_, namespace, name, source_name in queryset.values_list(
+            "type", "namespace", "name", "source_name"
+        ).distinct():
+            packages.add(
+                component_package(
+                    type=type_, namespace=namespace, name=name, source_name=source_name
+                )
+            )
+    report.packages = len(packages)
+    candidates = _advisories_for(packages)
+
+    # 2. Each component that has advisories, version against ranges once.
+    matches: dict[int, list[tuple[int, str]]] = {}
+    for queryset in _in_scope(components, "appearances__digest_id", scope):
+        rows = queryset.values_list(
+            "pk", "type", "namespace", "name", "version", "source_name", "distro"
+        ).distinct()
+        for pk, type_, namespace, name, version, source_name, distro in rows.iterator(
+            chunk_size=5000
+        ):
+            if pk in matches:
+                continue
+            key = component_package(
+                type=type_, namespace=namespace, name=name, source_name=source_name
+            )
+            found = []
+            match_version = component_match_version(
+                type=type_, version=version, source_name=source_name
+            )
+            for affected in candidates.get(key, ()):
+                if not distro_matches(affected.distro, distro):
+                    continue
+                hit, fixed = matcher.affects(affected, match_version)
+                if hit:
+                    found.append((affected.vulnerability_id, fixed))
+            if found:
+                matches[pk] = found
+    report.unparsable_versions = sorted(matcher.unparsable)
+    report.components_affected = len(matches)
+
+    # 3. One finding per digest, component and group of aliases.
+    if matches:
+        report.findings_created = _findings_create(matches, scope, now)
+    # 4. A build without a finding another build of its variant has fixes it,
+    #    whether or not this run found anything new.
+    report.findings_fixed = _findings_fix(scope)
+    return report
+
+
+def _digests_with_sbom(scope: list[int] | None) -> list[int]:
+    if scope is not None:
+        return scope
+    return list(
+        ImageDigest.objects.filter(
+            Exists(DigestComponent.objects.filter(digest=OuterRef("pk")))
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _findings_create(
+    matches: dict[int, list[tuple[int, str]]], scope: list[int] | None, now: datetime
+) -> int:
+    """Insert the findings matching found, a slice of digests at a time.
+
+    Findings that exist (for the component's vulnerability or an alias of it)
+    are left as they are; the slices keep memory flat however many there are.
+    """
+    created = 0
+    vulns = _vulnerabilities({v for found in matches.values() for v, _ in found})
+    plans = _component_plans(matches, vulns)
+    for digest_ids in _chunks(_digests_with_sbom(scope), DIGEST_SLICE):
+        existing = set(
+            Finding.objects.filter(digest_id__in=digest_ids).values_list(
+                "digest_id", "component_id", "vulnerability_id"
+            )
+        )
+        pending: list[tuple] = []
+        pairs = DigestComponent.objects.filter(digest_id__in=digest_ids).values_list(
+            "digest_id", "component_id"
+        )
+        for digest_id, component_id in pairs.iterator(chunk_size=10000):
+            for members, chosen, fixed, disclosed_at in plans.get(component_id, ()):
+                if any(
+                    (digest_id, component_id, member) in existing for member in members
+                ):
+                    continue
+                pending.append(
+                    (
+                        digest_id,
+                        component_id,
+                        chosen.pk,
+                        chosen.severity,
+                        disclosed_at,
+                        fixed[:255],
+                    )
+                )
+        _findings_insert(pending, now)
+        created += len(pending)
+    return created
+
+
+FINDING_COLUMNS = (
+    "digest_id",
+    "component_id",
+    "vulnerability_id",
+    "severity",
+    "disclosed_at",
+    "fixed_version",
+)
+
+
+def _findings_insert(rows: list[tuple], now: datetime) -> None:
+    """Insert new findings (FINDING_COLUMNS), skipping any that exist by now.
+
+    On PostgreSQL the rows are streamed with COPY into a temporary table and
+    inserted from there: a third of the time of ORM inserts, which build a
+    model instance and bind a dozen parameters per finding. Elsewhere
+    (SQLite) bulk_create does it. Both skip a finding another run inserted
+    meanwhile, by the unique constraint.
+    """
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        Finding.objects.bulk_create(
+            [
+                Finding(
+                    **dict(zip(FINDING_COLUMNS, row, strict=True)),
+                    status=Finding.Status.AFFECTED,
+                    detected_at=now,
+                )
+                for row in rows
+            ],
+            ignore_conflicts=True,
+            batch_size=2000,
+        )
+        return
+    with connection.cursor() as cursor:
+        columns = ", ".join(
+            _pg_load(
+                cursor,
+                "finding_load",
+                [*FINDING_COLUMNS, "status", "detected_at"],
+                ((*row, Finding.Status.AFFECTED, now) for row in rows),
+            )
+        )
+        table = connection.ops.quote_name(Finding._meta.db_table)
+        loaded = f"SELECT {columns} FROM finding_load"  # noqa: S608
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) {loaded} ON CONFLICT DO NOTHING"
+        )
+
+
+def _findings_mark_fixed(fixes: dict[tuple[int, datetime], list[int]]) -> int:
+    """Mark open findings fixed: {(fixing build pk, its built_at): finding pks}.
+
+    One UPDATE per fixing build, or on PostgreSQL one UPDATE joined to the
+    fixes loaded by COPY (bulk_update's CASE per row is far slower than both).
+    """
+    if not fixes:
+        return 0
+    if connection.vendor != "postgresql":
+        fixed = 0
+        for (build_pk, built_at), finding_pks in fixes.items():
+            for chunk in _chunks(finding_pks, 2000):
+                fixed += Finding.objects.filter(
+                    pk__in=chunk, status__in=OPEN_STATUSES
+                ).update(
+                    status=Finding.Status.FIXED,
+                    fixed_published_at=built_at,
+                    fixed_in_id=build_pk,
+                )
+        return fixed
+    with connection.cursor() as cursor:
+        pk, fixed_in, fixed_at = _pg_load(
+            cursor,
+            "fix_load",
+            ["id", "fixed_in_id", "fixed_published_at"],
+            (
+                (finding_pk, build_pk, built_at)
+                for (build_pk, built_at), finding_pks in fixes.items()
+                for finding_pk in finding_pks
+            ),
+        )
+        table = connection.ops.quote_name(Finding._meta.db_table)
+        status = connection.ops.quote_name(Finding._meta.get_field("status").column)
+        cursor.execute(
+            f"UPDATE {table} AS f SET {status} = %s, "  # noqa: S608
+            f"{fixed_in} = l.{fixed_in}, {fixed_at} = l.{fixed_at} "
+            f"FROM fix_load AS l WHERE f.{pk} = l.{pk} AND f.{status} IN (%s, %s)",
+            [Finding.Status.FIXED, *OPEN_STATUSES],
+        )
+        return cursor.rowcount
+
+
+def _pg_load(cursor, load_table: str, fields: list[str], rows: Iterable) -> list[str]:
+    """COPY rows into a table of these findings columns, kept for the transaction.
+
+    Returns the quoted column names. Identifiers come from the model's metadata
+    and values travel by COPY: no input reaches the SQL text.
+    """
+    meta = Finding._meta
+    quote = connection.ops.quote_name
+    columns = [quote(meta.get_field(name).column) for name in fields]
+    joined = ", ".join(columns)
+    shape = f"AS SELECT {joined} FROM {quote(meta.db_table)} WITH NO DATA"  # noqa: S608
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {load_table} ON COMMIT DROP {shape}"
+    )
+    cursor.execute(f"TRUNCATE {load_table}")
+    with cursor.cursor.copy(f"COPY {load_table} ({joined}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    return columns
+
+
+def _advisories_for(packages: set[tuple[str, str]]) -> dict[tuple[str, str], list]:
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for purl_type, name in packages:
+        by_type[purl_type].append(name)
+    candidates: dict[tuple[str, str], list[Affected]] = defaultdict(list)
+    for purl_type, names in by_type.items():
+        for chunk in _chunks(sorted(names)):
+            rows = AffectedPackage.objects.filter(
+                purl_type=purl_type,
+                package_name__in=chunk,
+                vulnerability__withdrawn_at__isnull=True,
+            ).values_list(
+                "pk",
+                "vulnerability_id",
+                "ecosystem",
+                "package_name",
+                "distro",
+                "ranges",
+                "versions",
+            )
+            for pk, vuln_pk, ecosystem, name, distro, ranges, versions in rows:
+                candidates[(purl_type, name)].append(
+                    Affected(
+                        id=pk,
+                        vulnerability_id=vuln_pk,
+                        ecosystem=ecosystem,
+                        distro=distro,
+                        ranges=ranges or [],
+                        versions=frozenset(versions or []),
+                    )
+                )
+    return candidates
+
+
+def _vulnerabilities(pks: set[int]) -> dict[int, _Vuln]:
+    vulns = {}
+    for chunk in _chunks(sorted(pks)):
+        rows = Vulnerability.objects.filter(pk__in=chunk).values_list(
+            "pk", "vuln_id", "aliases", "disclosed_at", "severity"
+        )
+        for pk, vuln_id, aliases, disclosed_at, severity in rows:
+            names = {vuln_id, *(a for a in aliases or [] if isinstance(a, str))}
+            vulns[pk] = _Vuln(pk, vuln_id, frozenset(names), disclosed_at, severity)
+    return vulns
+
+
+def _component_plans(
+    matches: dict[int, list[tuple[int, str]]], vulns: dict[int, _Vuln]
+) -> dict[int, list[tuple[frozenset[int], _Vuln, str, datetime | None]]]:
+    """Per component: (alias group's pks, the one it is filed under, fix, disclosed).
+
+    GHSA and PYSEC records of one CVE both match a PyPI package: one finding is
+    filed, under the CVE-named or best-rated record, disclosed when the
+    earliest of them was published.
+    """
+    plans = {}
+    for component_pk, found in matches.items():
+        fixed_by = {}
+        for vuln_pk, fixed in found:
+            fixed_by.setdefault(vuln_pk, fixed)
+        plan = []
+        for group in _alias_groups([vulns[pk] for pk in fixed_by]):
+            chosen = min(group, key=_id_rank)
+            dates = [v.disclosed_at for v in group if v.disclosed_at is not None]
+            plan.append(
+                (
+                    frozenset(v.pk for v in group),
+                    chosen,
+                    fixed_by[chosen.pk],
+                    min(dates) if dates else None,
+                )
+            )
+        plans[component_pk] = plan
+    return plans
+
+
+def _findings_fix(scope: list[int] | None) -> int:
+    """Mark open findings fixed by the first newer build that no longer has them.
+
+    "Has it" means any finding (whatever its status: a VEX not_affected still
+    carries the package) for the same package and the same vulnerability or one
+    of its aliases. Builds without an SBOM say nothing and are skipped. Only
+    builds of the same variant count: a runtime image lacking a dev image's
+    compiler fixes nothing in the dev image. Variants are read a slice at a
+    time, so memory stays flat whatever the number of findings.
+    """
+    builds = ImageDigest.objects.filter(
+        Exists(DigestComponent.objects.filter(digest=OuterRef("pk")))
+    )
+    if scope is None:
+        variant_ids = sorted(set(builds.values_list("variant_id", flat=True)))
+    else:
+        variant_ids = sorted(
+            set(
+                ImageDigest.objects.filter(pk__in=scope).values_list(
+                    "variant_id", flat=True
+                )
+            )
+        )
+    packages: dict[int, int] = {}  # component pk -> package number
+    package_numbers: dict[tuple[str, str], int] = {}
+    fixed = 0
+    for variant_chunk in _variant_slices(variant_ids):
+        timeline: dict[int, list[tuple[int, datetime]]] = defaultdict(list)
+        for pk, variant_id, built_at in builds.filter(
+            variant_id__in=variant_chunk
+        ).values_list("pk", "variant_id", "built_at"):
+            timeline[variant_id].append((pk, built_at))
+        rows = list(
+            Finding.objects.filter(digest__variant_id__in=variant_chunk).values_list(
+                "pk", "digest_id", "vulnerability_id", "status", "component_id"
+            )
+        )
+        if not rows:
+            continue
+        _number_packages(
+            {row[4] for row in rows} - set(packages), packages, package_numbers
+        )
+        # Alias groups are only compared within a variant, so within a slice.
+        group_of = _alias_group_numbers({row[2] for row in rows})
+
+        carried: dict[int, set[tuple[int, int]]] = defaultdict(set)
+        open_findings: dict[int, list[tuple[int, tuple[int, int]]]] = defaultdict(list)
+        for pk, digest_id, vuln_pk, status, component_pk in rows:
+            key = (packages[component_pk], group_of[vuln_pk])
+            carried[digest_id].add(key)
+            if status in OPEN_STATUSES:
+                open_findings[digest_id].append((pk, key))
+        del rows
+
+        fixes: dict[tuple[int, datetime], list[int]] = defaultdict(list)
+        for history in timeline.values():
+            for finding_pk, build in _fixes_in(history, carried, open_findings):
+                fixes[build].append(finding_pk)
+        fixed += _findings_mark_fixed(fixes)
+    return fixed
+
+
+def _variant_slices(variant_ids: list[int]) -> Iterator[list[int]]:
+    """Slices of whole variants holding about VARIANT_SLICE_BUILDS builds each."""
+    builds: dict[int, int] = {}
+    for chunk in _chunks(variant_ids):
+        builds.update(
+            ImageDigest.objects.filter(variant_id__in=chunk)
+            .values("variant_id")
+            .annotate(n=Count("pk"))
+            .values_list("variant_id", "n")
+        )
+    piece: list[int] = []
+    size = 0
+    for variant_id in variant_ids:
+        piece.append(variant_id)
+        size += builds.get(variant_id, 0)
+        if size >= VARIANT_SLICE_BUILDS or len(piece) >= BATCH:
+            yield piece
+            piece, size = [], 0
+    if piece:
+        yield piece
+
+
+def _fixes_in(
+    history: list[tuple[int, datetime]],
+    carried: dict[int, set[tuple[int, int]]],
+    open_findings: dict[int, list[tuple[int, tuple[int, int]]]],
+) -> Iterator[tuple[int, tuple[int, datetime]]]:
+    """(finding pk, fixing build) for one variant's builds (pk, built_at)."""
+    history.sort(key=lambda build: (build[1], build[0]))
+    # clean_after[i][key]: the first build after i without ``key``, kept for
+    # the keys build i carries; computed newest first, so each open finding
+    # costs one lookup however long the variant's history is.
+    clean_after: list[dict[tuple[int, int], int | None]] = [{} for _ in history]
+    for index in range(len(history) - 1, -1, -1):
+        nxt = index + 1
+        for key in carried.get(history[index][0], ()):
+            if nxt >= len(history):
+                clean_after[index][key] = None
+            elif key not in carried.get(history[nxt][0], ()):
+                clean_after[index][key] = nxt
+            else:
+                clean_after[index][key] = clean_after[nxt][key]
+    for index, (digest_id, built_at) in enumerate(history):
+        for finding_pk, key in open_findings.get(digest_id, ()):
+            fixed_at = clean_after[index][key]
+            # A build of the same instant is not newer.
+            if fixed_at is not None and built_at < history[fixed_at][1]:
+                yield finding_pk, history[fixed_at]
+
+
+def _number_packages(
+    component_pks: set[int],
+    packages: dict[int, int],
+    numbers: dict[tuple[str, str], int],
+) -> None:
+    for chunk in _chunks(sorted(component_pks)):
+        for pk, type_, namespace, name, source in Component.objects.filter(
+            pk__in=chunk
+        ).values_list("pk", "type", "namespace", "name", "source_name"):
+            key = component_package(
+                type=type_, namespace=namespace, name=name, source_name=source
+            )
+            packages[pk] = numbers.setdefault(key, len(numbers))
+
+
+def _alias_group_numbers(vuln_pks: set[int]) -> dict[int, int]:
+    """A group number per vulnerability: records naming each other share one."""
+    vulns = _vulnerabilities(vuln_pks)
+    return {
+        vuln.pk: number
+        for number, group in enumerate(_alias_groups(list(vulns.values())))
+        for vuln in group
+    }

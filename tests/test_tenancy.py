@@ -706,6 +706,8 @@ PUBLIC_ROUTES += [
     _catalog_page("catalog:lifecycle_ics"),
     _catalog_page("catalog:repository", name="repository_name"),
     _catalog_page("catalog:digest", digest="digest"),
+    _catalog_page("catalog:digest_vex", digest="digest"),
+    _catalog_page("catalog:repository_vex", name="repository_name"),
     _catalog_page("catalog:attestation_download", pk="attestation_pk"),
 ]
 

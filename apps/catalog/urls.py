@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import vex_views, views
 
 app_name = "catalog"
 
@@ -12,9 +12,15 @@ urlpatterns = [
     path("lifecycle.ics", views.LifecycleIcsView.as_view(), name="lifecycle_ics"),
     path("digest/<str:digest>/", views.DigestDetailView.as_view(), name="digest"),
     path(
+        "digest/<str:digest>/vex/", vex_views.DigestVexView.as_view(), name="digest_vex"
+    ),
+    path(
         "attestations/<int:pk>/download/",
         views.AttestationDownloadView.as_view(),
         name="attestation_download",
     ),
     path("<slug:name>/", views.RepositoryDetailView.as_view(), name="repository"),
+    path(
+        "<slug:name>/vex/", vex_views.RepositoryVexView.as_view(), name="repository_vex"
+    ),
 ]

@@ -856,6 +856,12 @@ API_ROUTES += [
     ]
     for kind, kwargs in [("list", {}), ("detail", lookup)]
 ]
+# The publisher's VEX exports, public like the rest of the catalog.
+API_ROUTES += [
+    ApiRoute("api:repository-openvex", {"name": "repository_name"}, public=True),
+    ApiRoute("api:digest-openvex", {"digest": "digest"}, public=True),
+    ApiRoute("api:digest-cyclonedx-vex", {"digest": "digest"}, public=True),
+]
 
 ALL_SPECS = [*WEB_ORG_ROUTES, *WEB_SITE_ROUTES, *PUBLIC_ROUTES, *API_ROUTES]
 

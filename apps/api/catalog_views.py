@@ -9,12 +9,21 @@ from __future__ import annotations
 
 from django.http import Http404
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
 
 from apps.catalog import selectors as catalog
 from apps.vulns import selectors as vulns
+from apps.vulns.vex_services import (
+    NoVexStatements,
+    cyclonedx_vex_export_for_digest,
+    openvex_export_for_digest,
+    openvex_export_for_repository,
+)
 
 from . import catalog_serializers as s
 from .pagination import CursorPagination
@@ -78,6 +87,13 @@ class PublicCatalogViewSet(
         return {**super().get_serializer_context(), "today": timezone.now().date()}
 
 
+def _vex(export, **target) -> Response:
+    try:
+        return Response(export(**target))
+    except NoVexStatements as exc:
+        raise Http404("The publisher has made no VEX statement for it.") from exc
+
+
 def _filtered(filter_class):
     return extend_schema_view(list=extend_schema(parameters=[filter_class]))
 
@@ -97,6 +113,12 @@ class RepositoryViewSet(PublicCatalogViewSet):
 
     def detail_queryset(self):
         return catalog.repository_list_detailed()
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: None})
+    @action(detail=True, methods=["get"], url_path="openvex")
+    def openvex(self, request, name=None, format=None):
+        """The publisher's OpenVEX v0.2.0 document for this repository."""
+        return _vex(openvex_export_for_repository, repository=self.get_object())
 
 
 @_filtered(s.SeriesFilterIn)
@@ -133,6 +155,18 @@ class DigestViewSet(PublicCatalogViewSet):
             raise Http404("Not a sha256 digest.")
         self.kwargs[self.lookup_field] = digest
         return super().get_object()
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: None})
+    @action(detail=True, methods=["get"], url_path="openvex")
+    def openvex(self, request, digest=None, format=None):
+        """The publisher's OpenVEX v0.2.0 document for this build."""
+        return _vex(openvex_export_for_digest, image=self.get_object())
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"], url_path="cyclonedx-vex")
+    def cyclonedx_vex(self, request, digest=None, format=None):
+        """The publisher's VEX for this build as a CycloneDX 1.6 document."""
+        return _vex(cyclonedx_vex_export_for_digest, image=self.get_object())
 
 
 @_filtered(s.ComponentFilterIn)

@@ -483,10 +483,13 @@ def test_schema_renders_and_lists_every_endpoint(client):
         # The public catalog (tests/catalog/test_api.py).
         "/api/v1/repositories/",
         "/api/v1/repositories/{name}/",
+        "/api/v1/repositories/{name}/openvex/",
         "/api/v1/series/",
         "/api/v1/series/{id}/",
         "/api/v1/digests/",
         "/api/v1/digests/{digest}/",
+        "/api/v1/digests/{digest}/openvex/",
+        "/api/v1/digests/{digest}/cyclonedx-vex/",
         "/api/v1/components/",
         "/api/v1/components/{id}/",
         "/api/v1/vulnerabilities/",

@@ -72,3 +72,17 @@ def test_unknown_or_malformed_targets_are_404(client, busybox, db):
 def test_repository_without_statements_has_no_openvex(client, db):
     catalog.repository_upsert(name="quiet", category="tool")
     assert client.get("/catalog/quiet/vex/").status_code == 404
+
+
+def test_api_serves_the_same_openvex(client, busybox):
+    page = json.loads(client.get("/catalog/busybox/vex/").content)
+    api = client.get("/api/v1/repositories/busybox/openvex/")
+    assert api.status_code == 200
+    assert api.json() == page
+    digest = client.get(f"/api/v1/digests/{DIGEST}/openvex/")
+    jsonschema.validate(digest.json(), _openvex_schema())
+    cdx = client.get(f"/api/v1/digests/{DIGEST}/cyclonedx-vex/")
+    assert cdx.status_code == 200
+    validator = JsonStrictValidator(SchemaVersion.V1_6)
+    assert validator.validate_str(json.dumps(cdx.json())) is None
+    assert client.get("/api/v1/repositories/nope/openvex/").status_code == 404

@@ -168,7 +168,8 @@ class Matcher:
         item = affected.ranges[index]
         scheme = version_scheme(item.get("type", ""), affected.ecosystem)
         if scheme is not None:
-            events = []
+            events: list[_Event] = []
+            readable = True
             for event in item.get("events", []):
                 ((kind, raw),) = event.items()
                 if kind == "limit" and raw == "*":
@@ -181,10 +182,10 @@ class Matcher:
                     # One unreadable bound makes the whole range unreadable:
                     # the exact ``versions`` list still applies.
                     self.unparsable.add((affected.ecosystem, raw))
-                    events = None
+                    readable = False
                     break
                 events.append(_Event(kind, raw, parsed))
-            if events:
+            if readable and events:
                 events.sort(key=functools.cmp_to_key(_event_order))
                 compiled = (scheme, events)
         self._ranges[key] = compiled

@@ -473,7 +473,7 @@ class OsvDocument:
 
 
 def osv_documents(path: Path, *, max_bytes: int) -> Iterator[OsvDocument]:
-    """The ``.json`` files of a directory (recursively) or of a zip file.
+    """The ``.json`` files of a directory (recursively) or a zip file, or one.
 
     Each is refused over ``max_bytes``; a zip's members are checked against
     the limit by their declared size before any is unpacked, and read with the
@@ -485,18 +485,25 @@ def osv_documents(path: Path, *, max_bytes: int) -> Iterator[OsvDocument]:
         yield from _directory_documents(path, max_bytes=max_bytes)
     elif zipfile.is_zipfile(path):
         yield from _zip_documents(path, max_bytes=max_bytes)
+    elif path.suffix.lower() == ".json":
+        yield from _file_document(path, max_bytes=max_bytes)
     else:
-        raise OsvError(f"{path}: not a directory or a zip file of OSV records")
+        raise OsvError(
+            f"{path}: not a directory, a zip file or a .json file of OSV records"
+        )
 
 
 def _directory_documents(path: Path, *, max_bytes: int) -> Iterator[OsvDocument]:
     for file in sorted(path.rglob("*.json")):
-        if not file.is_file():
-            continue
-        size = file.stat().st_size
-        if size > max_bytes:
-            raise OsvError(f"{file}: {size} bytes is over the {max_bytes}-byte limit")
-        yield OsvDocument(name=str(file), content=file.read_bytes())
+        if file.is_file():
+            yield from _file_document(file, max_bytes=max_bytes)
+
+
+def _file_document(file: Path, *, max_bytes: int) -> Iterator[OsvDocument]:
+    size = file.stat().st_size
+    if size > max_bytes:
+        raise OsvError(f"{file}: {size} bytes is over the {max_bytes}-byte limit")
+    yield OsvDocument(name=str(file), content=file.read_bytes())
 
 
 def _zip_documents(path: Path, *, max_bytes: int) -> Iterator[OsvDocument]:

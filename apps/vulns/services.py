@@ -8,13 +8,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Exists, Min, OuterRef
+from django.db.models import Count, Exists, Field, Min, OuterRef
 from django.utils import timezone
 
 from apps.catalog.models import ImageDigest
@@ -57,8 +57,8 @@ KEEP_PARSED_BYTES = 64 * 1024 * 1024
 MAX_ERRORS_SHOWN = 20
 # Findings a newer build can fix: a VEX not_affected or a fixed one stays.
 OPEN_STATUSES = (Finding.Status.AFFECTED, Finding.Status.UNDER_INVESTIGATION)
-# Matching reads findings a slice of digests (or variants' builds) at a time.
-DIGEST_SLICE = 100
+# Matching reads and writes findings for a slice of whole variants holding
+# about this many builds at a time, so memory stays flat.
 VARIANT_SLICE_BUILDS = 200
 
 
@@ -84,10 +84,14 @@ class OsvImportReport:
 def _osv_sources(
     records: list[object] | None, path: Path | None, max_bytes: int
 ) -> Iterator[tuple[str, object, int]]:
-    """(name for messages, decoded JSON, size in bytes) of each record."""
+    """(name for messages, bytes or decoded JSON, size in bytes) of each record.
+
+    A missing path or a file over the size limit stops the import at once;
+    what is wrong inside a record is found by ``_osv_read``.
+    """
     if path is not None:
         for document in osv_documents(path, max_bytes=max_bytes):
-            yield document.name, json_load(document), len(document.content)
+            yield document.name, document.content, len(document.content)
         return
     for index, record in enumerate(records or []):
         name = f"records[{index}]"
@@ -95,9 +99,14 @@ def _osv_sources(
             content = record.encode() if isinstance(record, str) else record
             if len(content) > max_bytes:
                 raise OsvError(f"{name}: over the {max_bytes}-byte limit")
-            yield name, json_load(OsvDocument(name, content)), len(content)
+            yield name, content, len(content)
         else:
             yield name, record, 0
+
+
+def _osv_read(name: str, raw: object) -> ParsedVulnerability:
+    data = json_load(OsvDocument(name, raw)) if isinstance(raw, bytes) else raw
+    return osv_parse(data, source=name)
 
 
 def osv_import(
@@ -124,9 +133,9 @@ def osv_import(
     kept: list[ParsedVulnerability] | None = []
     kept_bytes = 0
     try:
-        for name, data, size in _osv_sources(record_list, source_path, max_bytes):
+        for name, raw, size in _osv_sources(record_list, source_path, max_bytes):
             try:
-                parsed = osv_parse(data, source=name)
+                parsed = _osv_read(name, raw)
             except OsvError as exc:
                 errors.append(str(exc))
                 continue
@@ -154,8 +163,8 @@ def osv_import(
 
     if kept is None:
         parsed_records: Iterable[ParsedVulnerability] = (
-            osv_parse(data, source=name)
-            for name, data, _ in _osv_sources(record_list, source_path, max_bytes)
+            _osv_read(name, raw)
+            for name, raw, _ in _osv_sources(record_list, source_path, max_bytes)
         )
     else:
         parsed_records = kept
@@ -350,6 +359,7 @@ def kev_import(*, content: bytes) -> KevImportReport:
     for pk, vuln_id, aliases, *current in rows.iterator(chunk_size=5000):
         names = [vuln_id, *(alias for alias in aliases or [] if isinstance(alias, str))]
         cve = next((name for name in names if name in listed), None)
+        wanted: tuple[bool, date | None, date | None, bool]
         if cve is None:
             wanted = (False, None, None, False)
         else:
@@ -563,69 +573,18 @@ def findings_match(
     report.unparsable_versions = sorted(matcher.unparsable)
     report.components_affected = len(matches)
 
-    # 3. One finding per digest, component and group of aliases.
-    if matches:
-        report.findings_created = _findings_create(matches, scope, now)
-    # 4. A build without a finding another build of its variant has fixes it,
-    #    whether or not this run found anything new.
-    report.findings_fixed = _findings_fix(scope)
+    # 3. Findings, a slice of variants at a time: new ones for the digests in
+    #    scope, then which open ones a newer build of the variant has fixed.
+    vulns = _vulnerabilities({v for found in matches.values() for v, _ in found})
+    plans = _component_plans(matches, vulns)
+    for variant_ids in _variant_slices(_variants(scope)):
+        created, fixes = _variant_findings(variant_ids, scope, plans, now)
+        report.findings_created += created
+        report.findings_fixed += fixes
     return report
 
 
-def _digests_with_sbom(scope: list[int] | None) -> list[int]:
-    if scope is not None:
-        return scope
-    return list(
-        ImageDigest.objects.filter(
-            Exists(DigestComponent.objects.filter(digest=OuterRef("pk")))
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-
-
-def _findings_create(
-    matches: dict[int, list[tuple[int, str]]], scope: list[int] | None, now: datetime
-) -> int:
-    """Insert the findings matching found, a slice of digests at a time.
-
-    Findings that exist (for the component's vulnerability or an alias of it)
-    are left as they are; the slices keep memory flat however many there are.
-    """
-    created = 0
-    vulns = _vulnerabilities({v for found in matches.values() for v, _ in found})
-    plans = _component_plans(matches, vulns)
-    for digest_ids in _chunks(_digests_with_sbom(scope), DIGEST_SLICE):
-        existing = set(
-            Finding.objects.filter(digest_id__in=digest_ids).values_list(
-                "digest_id", "component_id", "vulnerability_id"
-            )
-        )
-        pending: list[tuple] = []
-        pairs = DigestComponent.objects.filter(digest_id__in=digest_ids).values_list(
-            "digest_id", "component_id"
-        )
-        for digest_id, component_id in pairs.iterator(chunk_size=10000):
-            for members, chosen, fixed, disclosed_at in plans.get(component_id, ()):
-                if any(
-                    (digest_id, component_id, member) in existing for member in members
-                ):
-                    continue
-                pending.append(
-                    (
-                        digest_id,
-                        component_id,
-                        chosen.pk,
-                        chosen.severity,
-                        disclosed_at,
-                        fixed[:255],
-                    )
-                )
-        _findings_insert(pending, now)
-        created += len(pending)
-    return created
-
-
+# A new finding: the columns computed for it, in this order.
 FINDING_COLUMNS = (
     "digest_id",
     "component_id",
@@ -633,10 +592,114 @@ FINDING_COLUMNS = (
     "severity",
     "disclosed_at",
     "fixed_version",
+    "status",
+    "fixed_published_at",
+    "fixed_in_id",
 )
 
 
-def _findings_insert(rows: list[tuple], now: datetime) -> None:
+def _variants(scope: list[int] | None) -> list[int]:
+    """Variants with builds in scope (all variants with an SBOM'd build)."""
+    builds = ImageDigest.objects.filter(
+        Exists(DigestComponent.objects.filter(digest=OuterRef("pk")))
+    )
+    variant_ids: set[int] = set()
+    if scope is None:
+        variant_ids.update(builds.values_list("variant_id", flat=True))
+    for chunk in _chunks(scope or []):
+        variant_ids.update(
+            ImageDigest.objects.filter(pk__in=chunk).values_list(
+                "variant_id", flat=True
+            )
+        )
+    return sorted(variant_ids)
+
+
+def _variant_findings(
+    variant_ids: list[int],
+    scope: list[int] | None,
+    plans: dict[int, list[tuple[frozenset[int], _Vuln, str, datetime | None]]],
+    now: datetime,
+) -> tuple[int, int]:
+    """New findings for the builds in scope, and fixes, for whole variants.
+
+    Returns (findings created, findings marked fixed). Existing findings are
+    never rewritten except to mark them fixed. A new finding whose package a
+    newer build no longer has is written fixed at once, rather than inserted
+    and then updated.
+    """
+    history: dict[int, list[tuple[int, datetime]]] = defaultdict(list)
+    builds = ImageDigest.objects.filter(
+        variant_id__in=variant_ids,
+        pk__in=DigestComponent.objects.values("digest_id"),
+    ).values_list("pk", "variant_id", "built_at")
+    for pk, variant_id, built_at in builds:
+        history[variant_id].append((pk, built_at))
+    build_ids = [pk for builds_ in history.values() for pk, _ in builds_]
+    in_scope = build_ids if scope is None else sorted(set(scope) & set(build_ids))
+
+    existing = list(
+        Finding.objects.filter(digest__variant_id__in=variant_ids).values_list(
+            "pk", "digest_id", "component_id", "vulnerability_id", "status"
+        )
+    )
+    have = {(digest, component, vuln) for _, digest, component, vuln, _ in existing}
+    new: list[list[Any]] = []
+    for chunk in _chunks(in_scope):
+        pairs = DigestComponent.objects.filter(digest_id__in=chunk).values_list(
+            "digest_id", "component_id"
+        )
+        for digest_id, component_id in pairs.iterator(chunk_size=10000):
+            for members, chosen, fixed, disclosed_at in plans.get(component_id, ()):
+                if any((digest_id, component_id, v) in have for v in members):
+                    continue
+                new.append(
+                    [
+                        digest_id,
+                        component_id,
+                        chosen.pk,
+                        chosen.severity,
+                        disclosed_at,
+                        fixed[:255],
+                        Finding.Status.AFFECTED,
+                        None,
+                        None,
+                    ]
+                )
+    if not existing and not new:
+        return 0, 0
+
+    # What each build carries: (package, alias group) numbers, whatever the
+    # finding's status (a VEX not_affected build still ships the package).
+    packages = _package_numbers({row[2] for row in existing} | {row[1] for row in new})
+    groups = _alias_group_numbers(
+        {row[3] for row in existing} | {row[2] for row in new}
+    )
+    carried: dict[int, set[tuple[int, int]]] = defaultdict(set)
+    open_items: dict[int, list[tuple[int, tuple[int, int]]]] = defaultdict(list)
+    for pk, digest_id, component_id, vuln_pk, status in existing:
+        key = (packages[component_id], groups[vuln_pk])
+        carried[digest_id].add(key)
+        if status in OPEN_STATUSES:
+            open_items[digest_id].append((pk, key))
+    for index, row in enumerate(new):
+        key = (packages[row[1]], groups[row[2]])
+        carried[row[0]].add(key)
+        open_items[row[0]].append((-1 - index, key))  # new rows count down
+
+    updates: dict[tuple[int, datetime], list[int]] = defaultdict(list)
+    for builds_ in history.values():
+        for item, (build_pk, built_at) in _fixes_in(builds_, carried, open_items):
+            if item < 0:
+                new[-1 - item][6:9] = [Finding.Status.FIXED, built_at, build_pk]
+            else:
+                updates[(build_pk, built_at)].append(item)
+    _findings_insert(new, now)
+    born_fixed = sum(1 for row in new if row[6] == Finding.Status.FIXED)
+    return len(new), born_fixed + _findings_mark_fixed(updates)
+
+
+def _findings_insert(rows: list[list[Any]], now: datetime) -> None:
     """Insert new findings (FINDING_COLUMNS), skipping any that exist by now.
 
     On PostgreSQL the rows are streamed with COPY into a temporary table and
@@ -650,11 +713,7 @@ def _findings_insert(rows: list[tuple], now: datetime) -> None:
     if connection.vendor != "postgresql":
         Finding.objects.bulk_create(
             [
-                Finding(
-                    **dict(zip(FINDING_COLUMNS, row, strict=True)),
-                    status=Finding.Status.AFFECTED,
-                    detected_at=now,
-                )
+                Finding(**dict(zip(FINDING_COLUMNS, row, strict=True)), detected_at=now)
                 for row in rows
             ],
             ignore_conflicts=True,
@@ -666,8 +725,8 @@ def _findings_insert(rows: list[tuple], now: datetime) -> None:
             _pg_load(
                 cursor,
                 "finding_load",
-                [*FINDING_COLUMNS, "status", "detected_at"],
-                ((*row, Finding.Status.AFFECTED, now) for row in rows),
+                [*FINDING_COLUMNS, "detected_at"],
+                ((*row, now) for row in rows),
             )
         )
         table = connection.ops.quote_name(Finding._meta.db_table)
@@ -709,7 +768,7 @@ def _findings_mark_fixed(fixes: dict[tuple[int, datetime], list[int]]) -> int:
             ),
         )
         table = connection.ops.quote_name(Finding._meta.db_table)
-        status = connection.ops.quote_name(Finding._meta.get_field("status").column)
+        status = _finding_column("status")
         cursor.execute(
             f"UPDATE {table} AS f SET {status} = %s, "  # noqa: S608
             f"{fixed_in} = l.{fixed_in}, {fixed_at} = l.{fixed_at} "
@@ -719,17 +778,22 @@ def _findings_mark_fixed(fixes: dict[tuple[int, datetime], list[int]]) -> int:
         return cursor.rowcount
 
 
+def _finding_column(name: str) -> str:
+    """The quoted column of a Finding field (by name or attname)."""
+    field = cast(Field, Finding._meta.get_field(name))
+    return connection.ops.quote_name(str(field.column))
+
+
 def _pg_load(cursor, load_table: str, fields: list[str], rows: Iterable) -> list[str]:
     """COPY rows into a table of these findings columns, kept for the transaction.
 
     Returns the quoted column names. Identifiers come from the model's metadata
     and values travel by COPY: no input reaches the SQL text.
     """
-    meta = Finding._meta
-    quote = connection.ops.quote_name
-    columns = [quote(meta.get_field(name).column) for name in fields]
+    columns = [_finding_column(name) for name in fields]
     joined = ", ".join(columns)
-    shape = f"AS SELECT {joined} FROM {quote(meta.db_table)} WITH NO DATA"  # noqa: S608
+    table = connection.ops.quote_name(Finding._meta.db_table)
+    shape = f"AS SELECT {joined} FROM {table} WITH NO DATA"  # noqa: S608
     cursor.execute(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {load_table} ON COMMIT DROP {shape}"
     )
@@ -797,7 +861,7 @@ def _component_plans(
     """
     plans = {}
     for component_pk, found in matches.items():
-        fixed_by = {}
+        fixed_by: dict[int, str] = {}
         for vuln_pk, fixed in found:
             fixed_by.setdefault(vuln_pk, fixed)
         plan = []
@@ -814,68 +878,6 @@ def _component_plans(
             )
         plans[component_pk] = plan
     return plans
-
-
-def _findings_fix(scope: list[int] | None) -> int:
-    """Mark open findings fixed by the first newer build that no longer has them.
-
-    "Has it" means any finding (whatever its status: a VEX not_affected still
-    carries the package) for the same package and the same vulnerability or one
-    of its aliases. Builds without an SBOM say nothing and are skipped. Only
-    builds of the same variant count: a runtime image lacking a dev image's
-    compiler fixes nothing in the dev image. Variants are read a slice at a
-    time, so memory stays flat whatever the number of findings.
-    """
-    builds = ImageDigest.objects.filter(
-        Exists(DigestComponent.objects.filter(digest=OuterRef("pk")))
-    )
-    if scope is None:
-        variant_ids = sorted(set(builds.values_list("variant_id", flat=True)))
-    else:
-        variant_ids = sorted(
-            set(
-                ImageDigest.objects.filter(pk__in=scope).values_list(
-                    "variant_id", flat=True
-                )
-            )
-        )
-    packages: dict[int, int] = {}  # component pk -> package number
-    package_numbers: dict[tuple[str, str], int] = {}
-    fixed = 0
-    for variant_chunk in _variant_slices(variant_ids):
-        timeline: dict[int, list[tuple[int, datetime]]] = defaultdict(list)
-        for pk, variant_id, built_at in builds.filter(
-            variant_id__in=variant_chunk
-        ).values_list("pk", "variant_id", "built_at"):
-            timeline[variant_id].append((pk, built_at))
-        rows = list(
-            Finding.objects.filter(digest__variant_id__in=variant_chunk).values_list(
-                "pk", "digest_id", "vulnerability_id", "status", "component_id"
-            )
-        )
-        if not rows:
-            continue
-        _number_packages(
-            {row[4] for row in rows} - set(packages), packages, package_numbers
-        )
-        # Alias groups are only compared within a variant, so within a slice.
-        group_of = _alias_group_numbers({row[2] for row in rows})
-
-        carried: dict[int, set[tuple[int, int]]] = defaultdict(set)
-        open_findings: dict[int, list[tuple[int, tuple[int, int]]]] = defaultdict(list)
-        for pk, digest_id, vuln_pk, status, component_pk in rows:
-            key = (packages[component_pk], group_of[vuln_pk])
-            carried[digest_id].add(key)
-            if status in OPEN_STATUSES:
-                open_findings[digest_id].append((pk, key))
-        del rows
-
-        fixes: dict[tuple[int, datetime], list[int]] = defaultdict(list)
-        for history in timeline.values():
-            for finding_pk, build in _fixes_in(history, carried, open_findings):
-                fixes[build].append(finding_pk)
-        fixed += _findings_mark_fixed(fixes)
-    return fixed
 
 
 def _variant_slices(variant_ids: list[int]) -> Iterator[list[int]]:
@@ -928,19 +930,20 @@ def _fixes_in(
                 yield finding_pk, history[fixed_at]
 
 
-def _number_packages(
-    component_pks: set[int],
-    packages: dict[int, int],
-    numbers: dict[tuple[str, str], int],
-) -> None:
+def _package_numbers(component_pks: set[int]) -> dict[int, int]:
+    """A number per component: components of one package share it."""
+    numbers: dict[tuple[str, str], int] = {}
+    packages = {}
     for chunk in _chunks(sorted(component_pks)):
-        for pk, type_, namespace, name, source in Component.objects.filter(
-            pk__in=chunk
-        ).values_list("pk", "type", "namespace", "name", "source_name"):
+        rows = Component.objects.filter(pk__in=chunk).values_list(
+            "pk", "type", "namespace", "name", "source_name"
+        )
+        for pk, type_, namespace, name, source in rows:
             key = component_package(
                 type=type_, namespace=namespace, name=name, source_name=source
             )
             packages[pk] = numbers.setdefault(key, len(numbers))
+    return packages
 
 
 def _alias_group_numbers(vuln_pks: set[int]) -> dict[int, int]:

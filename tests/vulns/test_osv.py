@@ -149,6 +149,12 @@ def test_zip_import_equals_directory_import(tmp_path):
 
 
 @pytest.mark.django_db
+def test_a_single_json_file_is_a_feed_of_one():
+    report = osv_import(path=OSV / "ubuntu" / "CVE-2023-0286.json")
+    assert (report.created, report.affected_packages) == (1, 11)
+
+
+@pytest.mark.django_db
 def test_records_may_be_given_as_bytes():
     content = (OSV / "ubuntu" / "CVE-2023-0286.json").read_bytes()
     osv_import(records=[content])
@@ -253,9 +259,12 @@ def good_members():
 def test_invalid_json_in_one_zip_member_names_the_member(existing, tmp_path):
     members = good_members()
     members["broken/GHSA-bad.json"] = b'{"id": "GHSA-bad", '
+    members["broken/GHSA-worse.json"] = b'{"id": "GHSA-worse"}\n]'
     path = zip_of(tmp_path, members)
     message = refused(existing, "broken/GHSA-bad.json: invalid JSON", path=path)
-    assert "line 1" in message
+    assert "line 1 column 20" in message
+    # Every broken file is named, not only the first.
+    assert "broken/GHSA-worse.json: invalid JSON at line 2 column 1" in message
 
 
 def test_schema_violations_name_the_path_in_the_record(existing, tmp_path):
@@ -324,7 +333,7 @@ def test_missing_path_is_refused(existing, tmp_path):
 def test_a_file_that_is_not_a_zip_is_refused(existing, tmp_path):
     path = tmp_path / "feed.tar"
     path.write_bytes(b"not a zip")
-    refused(existing, "not a directory or a zip file", path=path)
+    refused(existing, "not a directory, a zip file or a .json file", path=path)
 
 
 def test_empty_directory_is_refused(existing, tmp_path):

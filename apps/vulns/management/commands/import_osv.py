@@ -6,13 +6,16 @@ from apps.vulns.services import osv_import
 
 class Command(BaseCommand):
     help = (
-        "Import OSV vulnerability records from a directory of OSV JSON files or a "
-        ".zip of them (as osv.dev publishes per ecosystem), offline. Every record "
-        "is checked first; one bad record refuses the whole import."
+        "Import OSV vulnerability records from a directory of OSV JSON files, a "
+        ".zip of them (as osv.dev publishes per ecosystem) or one .json file, "
+        "offline. Every record is checked first; one bad record refuses the "
+        "whole import."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("path", help="a directory or .zip of OSV JSON records")
+        parser.add_argument(
+            "path", help="a directory or .zip of OSV JSON records, or one .json"
+        )
 
     def handle(self, *args, path, **options):
         try:

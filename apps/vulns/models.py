@@ -150,8 +150,13 @@ class Finding(models.Model):
         NOT_AFFECTED = "not_affected", "Not affected"
         UNDER_INVESTIGATION = "under_investigation", "Under investigation"
 
+    # No index of its own: the unique constraint and finding_digest_view both
+    # lead with digest, and every extra index costs each bulk insert.
     digest = models.ForeignKey(
-        "catalog.ImageDigest", on_delete=models.CASCADE, related_name="findings"
+        "catalog.ImageDigest",
+        on_delete=models.CASCADE,
+        related_name="findings",
+        db_index=False,
     )
     vulnerability = models.ForeignKey(
         Vulnerability, on_delete=models.PROTECT, related_name="findings"
@@ -160,9 +165,9 @@ class Finding(models.Model):
         Component, on_delete=models.PROTECT, related_name="findings"
     )
     status = models.CharField(
-        max_length=20, choices=Status.choices, default=Status.AFFECTED, db_index=True
+        max_length=20, choices=Status.choices, default=Status.AFFECTED
     )
-    severity = models.CharField(max_length=10, choices=Severity.choices, db_index=True)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
     disclosed_at = models.DateTimeField(null=True, blank=True)
     upstream_fix_at = models.DateTimeField(null=True, blank=True)
     fixed_version = models.CharField(max_length=255, blank=True)

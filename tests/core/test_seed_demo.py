@@ -1,0 +1,55 @@
+"""The README's run command loads this demo: real documents, and it can run twice."""
+
+import pytest
+from django.core.management import call_command
+
+from apps.accounts.models import User
+from apps.audit.models import AuditEvent
+from apps.catalog.models import Attestation, Repository
+from apps.vulns.models import Finding, VexStatement, Vulnerability
+
+
+@pytest.mark.django_db
+def test_demo_loads_real_documents_and_is_idempotent(capsys):
+    call_command("seed_demo", password="demo-password-123")
+    out = capsys.readouterr().out
+    assert "owner@demo.example" in out
+    assert "demo-password-123" in out
+    assert User.objects.get(email="owner@demo.example").check_password(
+        "demo-password-123"
+    )
+    real = set(
+        Repository.objects.filter(is_generated=False).values_list("name", flat=True)
+    )
+    assert {"alpine-base", "busybox", "static", "mongo", "debian-base"} <= real
+    generated = Repository.objects.filter(is_generated=True)
+    assert generated.exists()
+    assert all("Generated" in r.description for r in generated)
+    # The real mongo SBOM carries Ubuntu's vulnerable openssl.
+    assert Finding.objects.filter(
+        digest__variant__series__repository__name="mongo",
+        vulnerability__vuln_id="CVE-2023-0286",
+        component__version="1.1.1f-1ubuntu2.16",
+    ).exists()
+    assert VexStatement.objects.filter(repository__name="busybox").exists()
+    # The whole CISA KEV catalog went through the door (none of its entries
+    # names a vulnerability of these particular images).
+    kev = AuditEvent.objects.get(
+        action=AuditEvent.Action.EVIDENCE_IMPORTED, details__kind="kev"
+    )
+    assert kev.details["entries"] == 1404
+    assert Vulnerability.objects.count() > 200
+    counts = (
+        Repository.objects.count(),
+        Attestation.objects.count(),
+        Finding.objects.count(),
+        VexStatement.objects.count(),
+    )
+
+    call_command("seed_demo", password="demo-password-456")
+    assert (
+        Repository.objects.count(),
+        Attestation.objects.count(),
+        Finding.objects.count(),
+        VexStatement.objects.count(),
+    ) == counts

@@ -38,8 +38,13 @@ lock: | $(BIN)/python
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes \
 		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu -o requirements.lock
 
+# Benchmarks run on a scratch PostgreSQL database (dropped and rebuilt by each).
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal_bench
+
 bench: install
-	@for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+	-createdb -h 127.0.0.1 -U postgres portal_bench 2>/dev/null
+	@for b in bench/bench_*.py; do \
+		BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

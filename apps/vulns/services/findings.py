@@ -1,17 +1,13 @@
-"""Writes for vulnerabilities: OSV and CISA KEV feeds, and matching to findings."""
+"""Matching components to advisories: findings, and fixes by newer builds."""
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any, cast
 
-import jsonschema
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Exists, Field, Min, OuterRef
@@ -20,14 +16,14 @@ from django.utils import timezone
 from apps.catalog.models import ImageDigest
 from apps.catalog.services import normalize_digest
 
-from .matching import (
+from ..matching import (
     Affected,
     Matcher,
     component_match_version,
     component_package,
     distro_matches,
 )
-from .models import (
+from ..models import (
     AffectedPackage,
     Component,
     DigestComponent,
@@ -35,365 +31,13 @@ from .models import (
     Severity,
     Vulnerability,
 )
-from .osv import (
-    OsvDocument,
-    OsvError,
-    ParsedVulnerability,
-    json_load,
-    osv_documents,
-    osv_parse,
-)
+from .feeds import BATCH, _chunks
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
-KEV_SCHEMA = SCHEMA_DIR / "known_exploited_vulnerabilities.schema.json"
-
-# Rows per statement: small enough for SQLite's parameter limit, large enough
-# that 20,000 records take dozens of statements, not thousands.
-BATCH = 500
-# Parsed records are kept between the checking pass and the writing pass while
-# their source stays under this many bytes; past it they are parsed again, so a
-# full database dump is imported in bounded memory.
-KEEP_PARSED_BYTES = 64 * 1024 * 1024
-MAX_ERRORS_SHOWN = 20
 # Findings a newer build can fix: a VEX not_affected or a fixed one stays.
 OPEN_STATUSES = (Finding.Status.AFFECTED, Finding.Status.UNDER_INVESTIGATION)
 # Matching reads and writes findings for a slice of whole variants holding
 # about this many builds at a time, so memory stays flat.
 VARIANT_SLICE_BUILDS = 200
-
-
-def _chunks(items: list, size: int = BATCH) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-# --------------------------------------------------------------------------
-# OSV
-# --------------------------------------------------------------------------
-
-
-@dataclass
-class OsvImportReport:
-    records: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    affected_packages: int = 0
-
-
-def _osv_sources(
-    records: list[object] | None, path: Path | None, max_bytes: int
-) -> Iterator[tuple[str, object, int]]:
-    """(name for messages, bytes or decoded JSON, size in bytes) of each record.
-
-    A missing path or a file over the size limit stops the import at once;
-    what is wrong inside a record is found by ``_osv_read``.
-    """
-    if path is not None:
-        for document in osv_documents(path, max_bytes=max_bytes):
-            yield document.name, document.content, len(document.content)
-        return
-    for index, record in enumerate(records or []):
-        name = f"records[{index}]"
-        if isinstance(record, bytes | str):
-            content = record.encode() if isinstance(record, str) else record
-            if len(content) > max_bytes:
-                raise OsvError(f"{name}: over the {max_bytes}-byte limit")
-            yield name, content, len(content)
-        else:
-            yield name, record, 0
-
-
-def _osv_read(name: str, raw: object) -> ParsedVulnerability:
-    data = json_load(OsvDocument(name, raw)) if isinstance(raw, bytes) else raw
-    return osv_parse(data, source=name)
-
-
-def osv_import(
-    *,
-    records: Iterable[object] | None = None,
-    path: str | Path | None = None,
-) -> OsvImportReport:
-    """Import OSV records: JSON objects (or their bytes), or a directory or zip.
-
-    Every record is checked before anything is written, and all of them are
-    written in one transaction: a feed with one bad record is refused whole,
-    with every problem found named by file and path, and nothing half-written.
-    An unchanged record (same content hash) is left alone; a changed one is
-    updated in place, its affected packages replaced; KEV flags are kept.
-    """
-    if (records is None) == (path is None):
-        raise ValidationError("Give OSV records or a path, not both or neither.")
-    max_bytes = settings.EVIDENCE_MAX_BYTES
-    record_list = None if records is None else list(records)
-    source_path = None if path is None else Path(path)
-
-    errors: list[str] = []
-    seen: dict[str, tuple[str, str]] = {}
-    kept: list[ParsedVulnerability] | None = []
-    kept_bytes = 0
-    try:
-        for name, raw, size in _osv_sources(record_list, source_path, max_bytes):
-            try:
-                parsed = _osv_read(name, raw)
-            except OsvError as exc:
-                errors.append(str(exc))
-                continue
-            previous = seen.get(parsed.vuln_id)
-            if previous and previous[1] != parsed.source_sha256:
-                errors.append(
-                    f"{name}: {parsed.vuln_id} is also in {previous[0]} with "
-                    "different content"
-                )
-            seen[parsed.vuln_id] = (name, parsed.source_sha256)
-            kept_bytes += size
-            if kept is not None:
-                kept.append(parsed)
-                if kept_bytes > KEEP_PARSED_BYTES:
-                    kept = None
-    except OsvError as exc:
-        raise ValidationError(str(exc)) from None
-    if errors:
-        shown = errors[:MAX_ERRORS_SHOWN]
-        if len(errors) > MAX_ERRORS_SHOWN:
-            shown.append(f"... and {len(errors) - MAX_ERRORS_SHOWN} more problems")
-        raise ValidationError(shown)
-    if not seen:
-        raise ValidationError(f"No OSV records found in {path or 'the records given'}.")
-
-    if kept is None:
-        parsed_records: Iterable[ParsedVulnerability] = (
-            _osv_read(name, raw)
-            for name, raw, _ in _osv_sources(record_list, source_path, max_bytes)
-        )
-    else:
-        parsed_records = kept
-    report = OsvImportReport()
-    written: set[str] = set()
-    try:
-        with transaction.atomic():
-            batch: list[ParsedVulnerability] = []
-            for parsed in parsed_records:
-                if parsed.vuln_id in written:
-                    continue  # the same record twice in one feed
-                written.add(parsed.vuln_id)
-                batch.append(parsed)
-                if len(batch) >= BATCH:
-                    _osv_write(batch, report)
-                    batch = []
-            if batch:
-                _osv_write(batch, report)
-    except OsvError as exc:
-        # Only if a file changed between the two passes.
-        raise ValidationError(str(exc)) from None
-    return report
-
-
-def _osv_write(batch: list[ParsedVulnerability], report: OsvImportReport) -> None:
-    existing = {
-        vuln_id: (pk, sha256)
-        for vuln_id, pk, sha256 in Vulnerability.objects.filter(
-            vuln_id__in=[parsed.vuln_id for parsed in batch]
-        ).values_list("vuln_id", "pk", "source_sha256")
-    }
-    new = [parsed for parsed in batch if parsed.vuln_id not in existing]
-    changed = [
-        parsed
-        for parsed in batch
-        if parsed.vuln_id in existing
-        and existing[parsed.vuln_id][1] != parsed.source_sha256
-    ]
-    report.records += len(batch)
-    report.created += len(new)
-    report.updated += len(changed)
-    report.unchanged += len(batch) - len(new) - len(changed)
-
-    created = Vulnerability.objects.bulk_create(
-        [
-            Vulnerability(vuln_id=parsed.vuln_id, **parsed.vulnerability_fields())
-            for parsed in new
-        ]
-    )
-    pks = {row.vuln_id: row.pk for row in created}
-    if any(pk is None for pk in pks.values()):  # a backend without RETURNING
-        pks = dict(
-            Vulnerability.objects.filter(vuln_id__in=list(pks)).values_list(
-                "vuln_id", "pk"
-            )
-        )
-    if changed:
-        fields = list(changed[0].vulnerability_fields())
-        Vulnerability.objects.bulk_update(
-            [
-                Vulnerability(
-                    pk=existing[parsed.vuln_id][0],
-                    vuln_id=parsed.vuln_id,
-                    **parsed.vulnerability_fields(),
-                )
-                for parsed in changed
-            ],
-            fields,
-        )
-        changed_pks = [existing[parsed.vuln_id][0] for parsed in changed]
-        AffectedPackage.objects.filter(vulnerability_id__in=changed_pks).delete()
-        # Findings carry their vulnerability's severity.
-        by_severity: dict[str, list[int]] = defaultdict(list)
-        for parsed in changed:
-            by_severity[parsed.severity].append(existing[parsed.vuln_id][0])
-            pks[parsed.vuln_id] = existing[parsed.vuln_id][0]
-        for severity, vulnerability_ids in by_severity.items():
-            Finding.objects.filter(vulnerability_id__in=vulnerability_ids).exclude(
-                severity=severity
-            ).update(severity=severity)
-
-    rows = [
-        AffectedPackage(
-            vulnerability_id=pks[parsed.vuln_id],
-            ecosystem=affected.ecosystem,
-            purl_type=affected.purl_type,
-            package_name=affected.package_name,
-            distro=affected.distro,
-            ranges=affected.ranges,
-            versions=affected.versions,
-        )
-        for parsed in new + changed
-        for affected in parsed.affected
-    ]
-    AffectedPackage.objects.bulk_create(rows, batch_size=BATCH)
-    report.affected_packages += len(rows)
-
-
-# --------------------------------------------------------------------------
-# CISA KEV
-# --------------------------------------------------------------------------
-
-
-@dataclass
-class KevImportReport:
-    catalog_version: str = ""
-    entries: int = 0
-    flagged: int = 0  # vulnerabilities now on the KEV list
-    newly_flagged: int = 0
-    unflagged: int = 0
-    updated: int = 0  # rows whose KEV columns changed
-    unmatched: int = 0  # catalog entries no vulnerability here names
-
-
-def _kev_schema() -> dict[str, Any]:
-    return json.loads(KEV_SCHEMA.read_text())
-
-
-def _json_path(path: Iterable[object]) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return text.lstrip(".") or "$"
-
-
-@transaction.atomic
-def kev_import(*, content: bytes) -> KevImportReport:
-    """Flag vulnerabilities on CISA's Known Exploited Vulnerabilities catalog.
-
-    The catalog is checked against CISA's own schema first. A vulnerability is
-    flagged when its id or one of its aliases is a catalog CVE; flagged rows no
-    longer in the catalog are unflagged. The whole table is read once and only
-    changed rows are written, in batches.
-    """
-    max_bytes = settings.EVIDENCE_MAX_BYTES
-    if len(content) > max_bytes:
-        raise ValidationError(
-            f"The KEV catalog is {len(content)} bytes, over the {max_bytes}-byte limit."
-        )
-    try:
-        catalog = json.loads(content)
-    except UnicodeDecodeError:
-        raise ValidationError("The KEV catalog is not UTF-8 text.") from None
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"The KEV catalog is not valid JSON: line {exc.lineno} column "
-            f"{exc.colno}: {exc.msg}"
-        ) from None
-    validator = jsonschema.Draft7Validator(
-        _kev_schema(), format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
-    )
-    problems = sorted(validator.iter_errors(catalog), key=lambda e: list(e.path))
-    if problems:
-        raise ValidationError(
-            [
-                f"KEV catalog {_json_path(error.path)}: {error.message}"
-                for error in problems[:MAX_ERRORS_SHOWN]
-            ]
-        )
-    entries = catalog["vulnerabilities"]
-    if catalog["count"] != len(entries):
-        raise ValidationError(
-            f"KEV catalog count: says {catalog['count']} but lists {len(entries)} "
-            "vulnerabilities; is the file cut short?"
-        )
-    listed: dict[str, tuple[date, date, bool]] = {}
-    for index, entry in enumerate(entries):
-        try:
-            added = date.fromisoformat(entry["dateAdded"])
-            due = date.fromisoformat(entry["dueDate"])
-        except ValueError as exc:
-            raise ValidationError(
-                f"KEV catalog vulnerabilities[{index}]: {exc}"
-            ) from None
-        ransomware = entry.get("knownRansomwareCampaignUse", "") == "Known"
-        listed[entry["cveID"]] = (added, due, ransomware)
-
-    report = KevImportReport(
-        catalog_version=catalog["catalogVersion"], entries=len(listed)
-    )
-    matched: set[str] = set()
-    changes: list[Vulnerability] = []
-    rows = Vulnerability.objects.values_list(
-        "pk",
-        "vuln_id",
-        "aliases",
-        "kev",
-        "kev_date_added",
-        "kev_due_date",
-        "kev_ransomware",
-    )
-    for pk, vuln_id, aliases, *current in rows.iterator(chunk_size=5000):
-        names = [vuln_id, *(alias for alias in aliases or [] if isinstance(alias, str))]
-        cve = next((name for name in names if name in listed), None)
-        wanted: tuple[bool, date | None, date | None, bool]
-        if cve is None:
-            wanted = (False, None, None, False)
-        else:
-            matched.add(cve)
-            wanted = (True, *listed[cve])
-            report.flagged += 1
-        if tuple(current) == wanted:
-            continue
-        if wanted[0] and not current[0]:
-            report.newly_flagged += 1
-        if current[0] and not wanted[0]:
-            report.unflagged += 1
-        changes.append(
-            Vulnerability(
-                pk=pk,
-                kev=wanted[0],
-                kev_date_added=wanted[1],
-                kev_due_date=wanted[2],
-                kev_ransomware=wanted[3],
-            )
-        )
-    Vulnerability.objects.bulk_update(
-        changes,
-        ["kev", "kev_date_added", "kev_due_date", "kev_ransomware"],
-        batch_size=1000,
-    )
-    report.updated = len(changes)
-    report.unmatched = len(listed) - len(matched)
-    return report
-
-
-# --------------------------------------------------------------------------
-# Matching components to findings
-# --------------------------------------------------------------------------
 
 
 @dataclass

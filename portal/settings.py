@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "apps.orgs",
     "apps.catalog",
     "apps.vulns",
+    "apps.billing",
+    "apps.entitlements",
     "apps.api",
 ]
 
@@ -85,6 +87,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "apps.entitlements.middleware.EntitlementCacheMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"

@@ -3,14 +3,17 @@ from django.urls import include, path
 
 from apps.accounts.views import SsoLoginView
 from apps.audit.views import StaffAuditLogView
+from apps.billing.views import PricingView
 from apps.catalog.staff import EvidenceUploadView
 from apps.core import views as core_views
+from apps.entitlements import views as entitlement_views
 from apps.orgs import views as org_views
 
 org_patterns = [
     path("", include("apps.orgs.urls")),
     path("", include("apps.accounts.urls")),
     path("", include("apps.audit.urls")),
+    path("", include("apps.entitlements.urls")),
 ]
 
 urlpatterns = [
@@ -28,6 +31,17 @@ urlpatterns = [
     path("auditor/", org_views.AuditorHomeView.as_view(), name="auditor_home"),
     path("staff/audit/", StaffAuditLogView.as_view(), name="staff_audit"),
     path("staff/evidence/", EvidenceUploadView.as_view(), name="staff_evidence"),
+    path(
+        "staff/entitlements/",
+        entitlement_views.StaffEntitlementsView.as_view(),
+        name="staff_entitlements",
+    ),
+    path(
+        "staff/entitlements/<int:pk>/end/",
+        entitlement_views.StaffEntitlementEndView.as_view(),
+        name="staff_entitlement_end",
+    ),
+    path("pricing/", PricingView.as_view(), name="pricing"),
     path("sso/", SsoLoginView.as_view(), name="sso_login"),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include("apps.api.urls")),

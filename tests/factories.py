@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.orgs.models import AuditorGrant, Membership, Organization, Role
+from tests.entitlements.builders import entitle
 
 PASSWORD = "correct-horse-battery-9"
 
@@ -27,12 +28,24 @@ class UserFactory(factory.django.DjangoModelFactory):
             )
 
 
+ORG_FEATURES = ("sso", "auditor_seats")
+
+
 class OrganizationFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Organization
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Org {n}")
     slug = factory.Sequence(lambda n: f"org-{n}")
+
+    @factory.post_generation
+    def features(obj, create, extracted, **kwargs):
+        """Test organizations hold an open-ended contract for SSO and unlimited
+        auditor seats, so tests of those pages are not tests of the plan. Pass
+        ``features=()`` for a Community organization (the guards' own tests)."""
+        if create:
+            entitle(obj, *(ORG_FEATURES if extracted is None else extracted))
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):

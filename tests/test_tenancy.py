@@ -45,9 +45,11 @@ from django.utils import timezone
 from apps.accounts.models import ApiToken, OrgSsoConnection
 from apps.accounts.services import api_token_create
 from apps.audit.models import AuditEvent
+from apps.entitlements.models import Entitlement, Mirror
 from apps.orgs.models import AuditorGrant, Invitation, Membership, Organization, Role
 from apps.orgs.services import invitation_create
 from tests.catalog import builders as catalog
+from tests.entitlements.builders import entitle
 from tests.factories import AuditorGrantFactory, MembershipFactory, UserFactory
 from tests.walker import Route, discover_routes
 
@@ -154,6 +156,10 @@ def _populate(org: Organization, owner: Membership, tag: str, invitee: str) -> d
         org=org, email=f"ext@{tag}-audit.example", created_by=owner.user
     )
     event = AuditEvent.objects.for_org(org).order_by("-id").first()
+    # Catalog rows are public: no org name in them (VICTIM_MARKER).
+    mirrored = catalog.repository(f"mirrored-{org.pk}")
+    mirror = Mirror.objects.create(org=org, repository=mirrored, created_by=owner.user)
+    (entitlement,) = entitle(org, "fips", repository=mirrored)
     return {
         "org_slug": org.slug,
         "member_pk": target.pk,
@@ -162,6 +168,8 @@ def _populate(org: Organization, owner: Membership, tag: str, invitee: str) -> d
         "token_pk": token.pk,
         "grant_pk": grant.pk,
         "event_pk": event.pk,
+        "mirror_pk": mirror.pk,
+        "entitlement_pk": entitlement.pk,
     }
 
 
@@ -249,6 +257,12 @@ def fingerprint() -> dict:
         ),
         "sso": sorted(OrgSsoConnection.objects.values_list("id", "org_id", "enabled")),
         "events": sorted(AuditEvent.objects.values_list("id", flat=True)),
+        "entitlements": sorted(
+            Entitlement.objects.values_list("id", "org_id", "ends_at")
+        ),
+        "mirrors": sorted(
+            Mirror.objects.values_list("id", "org_id", "repository_id", "status")
+        ),
     }
 
 
@@ -430,6 +444,16 @@ def _sso_configured(o: Outcome) -> None:
     assert o.new_events(AuditEvent.Action.SSO_CONFIGURED)
 
 
+def _mirrored(o: Outcome) -> None:
+    assert Mirror.objects.for_org(o.world.org).filter(repository__name="python")
+    assert o.new_events(AuditEvent.Action.MIRROR_ADDED)
+
+
+def _mirror_removed(o: Outcome) -> None:
+    assert not Mirror.objects.filter(pk=o.world.refs["mirror_pk"]).exists()
+    assert o.new_events(AuditEvent.Action.MIRROR_REMOVED)
+
+
 def _future(days: int = 30) -> str:
     return (timezone.now() + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M")
 
@@ -561,6 +585,24 @@ WEB_ORG_ROUTES = [
         ),
     ),
     OrgRoute("audit:org_log", get=MANAGERS),
+    OrgRoute(
+        "entitlements:mirrors",
+        get=frozenset(ROLES),
+        post=Post(
+            MANAGERS,
+            data=lambda r: {"repository": r["repository_name"]},
+            location=url("entitlements:mirrors"),
+            effect=_mirrored,
+        ),
+    ),
+    OrgRoute(
+        "entitlements:mirror_remove",
+        kwargs={"org_slug": "org_slug", "pk": "mirror_pk"},
+        post=Post(
+            MANAGERS, location=url("entitlements:mirrors"), effect=_mirror_removed
+        ),
+    ),
+    OrgRoute("entitlements:org_entitlements", get=frozenset(ROLES)),
 ]
 
 # --------------------------------------------------------------------------
@@ -659,6 +701,23 @@ WEB_SITE_ROUTES = [
         post=lambda p: Expect(400) if p == "staff" else Expect(403),
     ),
     SiteRoute(
+        "staff_entitlements",
+        get=lambda p: Expect(200, shows_victim=True) if p == "staff" else Expect(403),
+        # Staff posting nothing get the form back with errors; nothing is granted.
+        post=lambda p: Expect(400, shows_victim=True) if p == "staff" else Expect(403),
+    ),
+    SiteRoute(
+        "staff_entitlement_end",
+        kwargs={"pk": "entitlement_pk"},
+        get=lambda p: Expect(405) if p == "staff" else Expect(403),
+        # Without a reason nothing ends: back to the list with an error.
+        post=lambda p: (
+            Expect(302, lambda w: reverse("staff_entitlements"))
+            if p == "staff"
+            else Expect(403)
+        ),
+    ),
+    SiteRoute(
         "invitation_accept",
         kwargs={"token": "invitation_token"},
         get=_invitation_get,
@@ -701,6 +760,7 @@ def _catalog_page(route_name: str, **kwargs) -> SiteRoute:
 
 
 PUBLIC_ROUTES += [
+    _catalog_page("pricing"),
     _catalog_page("catalog:list"),
     _catalog_page("catalog:lifecycle"),
     _catalog_page("catalog:lifecycle_ics"),

@@ -16,6 +16,7 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.tokens import new_secret, secret_hash
+from apps.entitlements.selectors import has_feature
 from apps.orgs.models import Organization
 
 from .models import ApiToken, OrgSsoConnection
@@ -161,6 +162,11 @@ def org_sso_configure(
     request: HttpRequest | None = None,
 ) -> OrgSsoConnection:
     """Point the organization at its OpenID Connect provider."""
+    # Turning SSO off stays possible after the entitlement lapses.
+    if enabled and not has_feature(org=org, feature="sso"):
+        raise ValidationError(
+            "Single sign-on is not part of your plan; upgrade to configure it."
+        )
     errors: dict[str, Any] = {}
     issuer_url = issuer_url.strip().rstrip("/")
     if not issuer_url.startswith(("https://", "http://")):

@@ -8,6 +8,7 @@ from django.views import View
 from django.views.generic import FormView, TemplateView
 
 from apps.core.forms import apply_validation_error
+from apps.entitlements.selectors import has_feature
 from apps.orgs.mixins import OrgMixin
 from apps.orgs.permissions import Perm
 
@@ -75,6 +76,7 @@ class SsoSettingsView(OrgMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         connection = selectors.org_sso_get(org=self.org)
         context["connection"] = connection
+        context["sso_entitled"] = has_feature(org=self.org, feature="sso")
         initial = {}
         if connection is not None:
             initial = {

@@ -39,6 +39,15 @@ class AuditEvent(models.Model):
         AUDITOR_GRANTED = "auditor.granted", "Auditor access granted"
         AUDITOR_REVOKED = "auditor.revoked", "Auditor access revoked"
         EVIDENCE_IMPORTED = "evidence.imported", "Evidence imported"
+        ENTITLEMENT_GRANTED = "entitlement.granted", "Entitlement granted"
+        ENTITLEMENT_ENDED = "entitlement.ended", "Entitlement ended"
+        MIRROR_ADDED = "mirror.added", "Repository mirrored"
+        MIRROR_REMOVED = "mirror.removed", "Mirror removed"
+        MIRROR_ENTITLEMENT_LOST = "mirror.entitlement_lost", "Mirror lost entitlement"
+        MIRROR_ENTITLEMENT_RESTORED = (
+            "mirror.entitlement_restored",
+            "Mirror entitlement restored",
+        )
 
     created_at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(

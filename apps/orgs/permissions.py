@@ -18,6 +18,7 @@ class Perm(StrEnum):
     AUDITORS_MANAGE = "auditors.manage"
     BILLING_MANAGE = "billing.manage"
     EVIDENCE_VIEW = "evidence.view"
+    MIRRORS_MANAGE = "mirrors.manage"
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {

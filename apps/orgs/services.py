@@ -18,6 +18,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.tasks import deliver_email
 from apps.core.tokens import new_secret, secret_hash
+from apps.entitlements.selectors import feature_quantity
 
 from .models import AuditorGrant, Invitation, Membership, Organization, Role
 from .permissions import ASSIGNABLE_ROLES
@@ -382,6 +383,16 @@ def auditor_grant_create(
         errors["email"] = f"{email} is a member; auditors are outside the organization."
     if errors:
         raise ValidationError(errors)
+    # Seats are what the plan or contract grants (None: unlimited).
+    seats = feature_quantity(org=org, feature="auditor_seats", at=now)
+    if seats is not None:
+        used = AuditorGrant.objects.for_org(org).live(now=now).count()
+        if used >= seats:
+            raise ValidationError(
+                f"All {seats} auditor seats are in use; revoke a grant or upgrade."
+                if seats
+                else "Your plan includes no auditor seats; upgrade to add auditors."
+            )
     grant = AuditorGrant.objects.create(
         org=org,
         email=email,

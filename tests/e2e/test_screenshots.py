@@ -26,6 +26,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.orgs import services as org_services
 from apps.orgs.models import Membership, Role
+from tests.entitlements.builders import entitle
 from tests.factories import PASSWORD, UserFactory
 
 from .conftest import snap, totp_now
@@ -47,6 +48,8 @@ def acme():
     staff = UserFactory(email="support@publisher.example", is_staff=True)
 
     org = org_services.org_create(name="Acme Corporation", owner=owner)
+    # Auditor seats and SSO are paid features: Acme holds them by contract.
+    entitle(org, "sso", "auditor_seats")
     owner_m = Membership.objects.get(org=org, user=owner)
     for person, role in (
         (admin, Role.ADMIN),

@@ -10,7 +10,9 @@ from django.utils import timezone
 
 from apps.accounts.models import ApiToken, User
 from apps.accounts.services import api_token_create
+from apps.billing.tiers import tiers_load
 from apps.catalog.demo import demo_catalog_load
+from apps.entitlements.services import entitlement_grant_contract
 from apps.orgs import services as org_services
 from apps.orgs.models import Membership, Organization, Role
 
@@ -94,6 +96,18 @@ class Command(BaseCommand):
                 actor=owner,
             )
             today = timezone.now().date()
+            # The demo org is on an enterprise contract, so every page has
+            # something to show (auditor seats, SSO, FIPS/STIG mirroring).
+            tiers_load()  # idempotent; the rows may have been flushed
+            for feature in ("sla", "fips", "stig", "sso", "auditor_seats"):
+                entitlement_grant_contract(
+                    org=org,
+                    feature=feature,
+                    reference="DEMO-CONTRACT-1",
+                    starts_at=timezone.now() - timedelta(days=30),
+                    ends_at=timezone.now() + timedelta(days=335),
+                    actor=staff,
+                )
             org_services.auditor_grant_create(
                 org=org,
                 email=auditor.email,

@@ -65,6 +65,31 @@ def _summary(result: Any) -> dict[str, Any]:
     return {"id": getattr(result, "pk", None)}
 
 
+def evidence_recorded(
+    *,
+    kind: str,
+    result: Any,
+    image: ImageDigest | None = None,
+    actor=None,
+    request: HttpRequest | None = None,
+    source: str = "",
+) -> dict[str, Any]:
+    """Write the audit record of one import; every door calls this after the
+    importer, in the importer's transaction. Returns the recorded summary."""
+    summary = {"kind": kind, **_summary(result)}
+    if image is not None:
+        summary["digest"] = image.digest
+    if source:
+        summary["source"] = source
+    audit_record(
+        action=AuditEvent.Action.EVIDENCE_IMPORTED,
+        actor=actor,
+        request=request,
+        details=summary,
+    )
+    return summary
+
+
 def evidence_import(
     *,
     kind: str,
@@ -111,14 +136,8 @@ def evidence_import(
             from apps.vulns.services import kev_import
 
             result = kev_import(content=content)
-        summary = {"kind": kind, **_summary(result)}
-        if image is not None:
-            summary["digest"] = image.digest
-        audit_record(
-            action=AuditEvent.Action.EVIDENCE_IMPORTED,
-            actor=actor,
-            request=request,
-            details=summary,
+        summary = evidence_recorded(
+            kind=kind, result=result, image=image, actor=actor, request=request
         )
         if match and kind in (EvidenceKind.SBOM, EvidenceKind.OSV):
             from apps.vulns.tasks import findings_match_task

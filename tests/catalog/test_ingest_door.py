@@ -193,3 +193,20 @@ def test_api_refuses_tokens_without_staff_catalog_write(client, mongo_image):
     assert client.post("/api/v1/evidence/", {}).status_code == 401
     client.force_login(owner.user)  # a browser session is no API credential
     assert client.post("/api/v1/evidence/", {}).status_code == 401
+
+
+def test_commands_leave_the_same_audit_record(mongo_image):
+    from django.core.management import call_command
+
+    vex = VULNS_DATA / "vex/dhi/dhi-busybox.vex.json"
+    call_command("import_vex", str(vex))
+    call_command(
+        "import_sbom", MONGO_DIGEST, str(CATALOG_DATA / "guac__busybox-cyclonedx.json")
+    )
+    events = AuditEvent.objects.filter(
+        action=AuditEvent.Action.EVIDENCE_IMPORTED
+    ).order_by("id")
+    assert [e.details["kind"] for e in events] == ["vex", "sbom"]
+    assert events[0].details["source"] == str(vex)
+    assert events[1].details["digest"] == MONGO_DIGEST
+    assert events[0].actor is None

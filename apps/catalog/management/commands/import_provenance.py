@@ -1,7 +1,9 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from apps.catalog.evidence import provenance_import
+from apps.catalog.ingest import evidence_recorded
 
 from .import_sbom import image_for, read
 
@@ -20,7 +22,11 @@ class Command(BaseCommand):
         image = image_for(digest)
         content = read(file)
         try:
-            attestation = provenance_import(image=image, content=content)
+            with transaction.atomic():
+                attestation = provenance_import(image=image, content=content)
+                evidence_recorded(
+                    kind="provenance", result=attestation, image=image, source=str(file)
+                )
         except ValidationError as exc:
             raise CommandError(f"{file}: {' '.join(exc.messages)}") from None
         summary = attestation.summary

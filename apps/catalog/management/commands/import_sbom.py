@@ -1,7 +1,9 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from apps.catalog.evidence import evidence_file_read, sbom_import
+from apps.catalog.ingest import evidence_recorded
 from apps.catalog.models import ImageDigest
 from apps.catalog.services import normalize_digest
 from apps.vulns.sbom import FORMAT_LABELS
@@ -37,7 +39,11 @@ class Command(BaseCommand):
         image = image_for(digest)
         content = read(file)
         try:
-            result = sbom_import(image=image, content=content)
+            with transaction.atomic():
+                result = sbom_import(image=image, content=content)
+                evidence_recorded(
+                    kind="sbom", result=result, image=image, source=str(file)
+                )
         except ValidationError as exc:
             raise CommandError(f"{file}: {' '.join(exc.messages)}") from None
         if not result.created:

@@ -3,7 +3,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from apps.catalog.ingest import evidence_recorded
 from apps.vulns.services import kev_import
 
 
@@ -26,7 +28,9 @@ class Command(BaseCommand):
         if size > limit:
             raise CommandError(f"{file}: {size} bytes is over the {limit}-byte limit.")
         try:
-            report = kev_import(content=path.read_bytes())
+            with transaction.atomic():
+                report = kev_import(content=path.read_bytes())
+                evidence_recorded(kind="kev", result=report, source=str(path))
         except ValidationError as exc:
             raise CommandError(f"{file}: " + "\n".join(exc.messages)) from None
         self.stdout.write(

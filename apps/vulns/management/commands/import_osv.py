@@ -1,6 +1,8 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from apps.catalog.ingest import evidence_recorded
 from apps.vulns.services import osv_import
 
 
@@ -19,7 +21,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, path, **options):
         try:
-            report = osv_import(path=path)
+            with transaction.atomic():
+                report = osv_import(path=path)
+                evidence_recorded(kind="osv", result=report, source=str(path))
         except ValidationError as exc:
             raise CommandError("\n".join(exc.messages)) from None
         self.stdout.write(

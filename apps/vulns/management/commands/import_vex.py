@@ -4,7 +4,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from apps.catalog.ingest import evidence_recorded
 from apps.vulns.models import VexDocument
 from apps.vulns.vex_services import vex_import
 
@@ -36,7 +38,9 @@ class Command(BaseCommand):
             sha256=hashlib.sha256(content).hexdigest()
         ).exists()
         try:
-            document = vex_import(content=content)
+            with transaction.atomic():
+                document = vex_import(content=content)
+                evidence_recorded(kind="vex", result=document, source=str(path))
         except ValidationError as exc:
             raise CommandError(f"{file}: {' '.join(exc.messages)}") from None
         if seen:

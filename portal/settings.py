@@ -129,6 +129,14 @@ CELERY_TASK_TIME_LIMIT = 600
 CELERY_TASK_SOFT_TIME_LIMIT = 540
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ROUTES = {"vulns.*": {"queue": "ingest"}}
+# Run by exactly one `celery beat`. Entitlements that simply run out write
+# nothing, so a nightly sweep marks the mirrors that lost them.
+CELERY_BEAT_SCHEDULE = {
+    "mirrors-recheck-nightly": {
+        "task": "entitlements.mirrors_recheck_all",
+        "schedule": 24 * 60 * 60,
+    },
+}
 
 _cache_url = env.str("CACHE_URL", default="")
 if not _cache_url and CELERY_BROKER_URL.startswith("redis"):

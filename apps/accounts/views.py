@@ -9,7 +9,7 @@ from django.views.generic import FormView, TemplateView
 
 from apps.core.forms import apply_validation_error
 from apps.entitlements.selectors import has_feature
-from apps.orgs.mixins import OrgMixin
+from apps.orgs.mixins import OrgMixin, OrgServiceFormMixin
 from apps.orgs.permissions import Perm
 
 from . import selectors, services
@@ -68,9 +68,11 @@ class TokenRevokeView(OrgMixin, View):
         return redirect("accounts:tokens", org_slug=self.org.slug)
 
 
-class SsoSettingsView(OrgMixin, TemplateView):
+class SsoSettingsView(OrgServiceFormMixin, OrgMixin, TemplateView):
     permission = Perm.ORG_MANAGE
     template_name = "accounts/sso_settings.html"
+    form_class = SsoSettingsForm
+    success_url_name = "accounts:sso"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -88,22 +90,14 @@ class SsoSettingsView(OrgMixin, TemplateView):
         context["form"] = kwargs.get("form") or SsoSettingsForm(initial=initial)
         return context
 
-    def post(self, request, *args, **kwargs):
-        form = SsoSettingsForm(request.POST)
-        if form.is_valid():
-            try:
-                services.org_sso_configure(
-                    org=self.org,
-                    actor=request.user,
-                    request=request,
-                    **form.cleaned_data,
-                )
-            except ValidationError as exc:
-                apply_validation_error(form, exc)
-            else:
-                messages.success(request, "Single sign-on saved.")
-                return redirect("accounts:sso", org_slug=self.org.slug)
-        return self.render_to_response(self.get_context_data(form=form), status=400)
+    def perform(self, form) -> str:
+        services.org_sso_configure(
+            org=self.org,
+            actor=self.request.user,
+            request=self.request,
+            **form.cleaned_data,
+        )
+        return "Single sign-on saved."
 
 
 class SsoLoginView(FormView):

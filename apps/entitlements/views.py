@@ -8,7 +8,7 @@ from django.views.generic import TemplateView
 
 from apps.catalog.staff import StaffOnlyMixin
 from apps.core.forms import apply_validation_error
-from apps.orgs.mixins import OrgMixin
+from apps.orgs.mixins import OrgMixin, OrgServiceFormMixin
 from apps.orgs.permissions import Perm
 
 from . import selectors, services
@@ -20,9 +20,11 @@ def _errors(exc: ValidationError) -> str:
     return " ".join(exc.messages)
 
 
-class MirrorsView(OrgMixin, TemplateView):
+class MirrorsView(OrgServiceFormMixin, OrgMixin, TemplateView):
     permission = Perm.ORG_VIEW
     template_name = "entitlements/mirrors.html"
+    form_class = MirrorForm
+    success_url_name = "entitlements:mirrors"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -34,21 +36,16 @@ class MirrorsView(OrgMixin, TemplateView):
     def post(self, request, *args, **kwargs):
         if not self.access.can(Perm.MIRRORS_MANAGE):
             return self.handle_no_permission()
-        form = MirrorForm(request.POST)
-        if form.is_valid():
-            try:
-                mirror = services.mirror_add(
-                    org=self.org,
-                    actor=request.user,
-                    request=request,
-                    **form.cleaned_data,
-                )
-            except ValidationError as exc:
-                apply_validation_error(form, exc)
-            else:
-                messages.success(request, f"{mirror.repository.name} is mirrored.")
-                return redirect("entitlements:mirrors", org_slug=self.org.slug)
-        return self.render_to_response(self.get_context_data(form=form), status=400)
+        return super().post(request, *args, **kwargs)
+
+    def perform(self, form) -> str:
+        mirror = services.mirror_add(
+            org=self.org,
+            actor=self.request.user,
+            request=self.request,
+            **form.cleaned_data,
+        )
+        return f"{mirror.repository.name} is mirrored."
 
 
 class MirrorRemoveView(OrgMixin, View):

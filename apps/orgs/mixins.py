@@ -2,11 +2,12 @@
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 
 from apps.accounts.services import user_has_mfa
+from apps.core.forms import apply_validation_error
 
 from .models import Organization
 from .permissions import ROLE_PERMISSIONS, Perm
@@ -56,3 +57,28 @@ class OrgMixin(LoginRequiredMixin):
         context["access"] = self.access
         context["org_perms"] = {str(p) for p in ROLE_PERMISSIONS[self.access.role]}
         return context
+
+
+class OrgServiceFormMixin:
+    """POST a form to one service: its errors land on the form (400), success
+    redirects back to ``success_url_name`` with a message. Views name the form
+    and implement ``perform(form)``, which calls the service and returns the
+    message."""
+
+    form_class: type
+    success_url_name: str
+
+    def perform(self, form) -> str:
+        raise NotImplementedError
+
+    def post(self, request, *args, **kwargs):
+        form = self.form_class(request.POST)
+        if form.is_valid():
+            try:
+                message = self.perform(form)
+            except ValidationError as exc:
+                apply_validation_error(form, exc)
+            else:
+                messages.success(request, message)
+                return redirect(self.success_url_name, org_slug=self.org.slug)
+        return self.render_to_response(self.get_context_data(form=form), status=400)

@@ -19,7 +19,7 @@ from .forms import (
     RoleForm,
     TransferForm,
 )
-from .mixins import OrgMixin
+from .mixins import OrgMixin, OrgServiceFormMixin
 from .models import AuditorGrant, Invitation, Membership, Role
 from .permissions import ASSIGNABLE_ROLES, Perm
 
@@ -274,9 +274,11 @@ class TransferView(OrgMixin, TemplateView):
         return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
-class SettingsView(OrgMixin, TemplateView):
+class SettingsView(OrgServiceFormMixin, OrgMixin, TemplateView):
     permission = Perm.ORG_MANAGE
     template_name = "orgs/settings.html"
+    form_class = OrgSettingsForm
+    success_url_name = "orgs:settings"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -285,27 +287,21 @@ class SettingsView(OrgMixin, TemplateView):
         )
         return context
 
-    def post(self, request, *args, **kwargs):
-        form = OrgSettingsForm(request.POST)
-        if form.is_valid():
-            try:
-                services.org_update(
-                    org=self.org,
-                    actor=request.user,
-                    request=request,
-                    **form.cleaned_data,
-                )
-            except ValidationError as exc:
-                apply_validation_error(form, exc)
-            else:
-                messages.success(request, "Settings saved.")
-                return redirect("orgs:settings", org_slug=self.org.slug)
-        return self.render_to_response(self.get_context_data(form=form), status=400)
+    def perform(self, form) -> str:
+        services.org_update(
+            org=self.org,
+            actor=self.request.user,
+            request=self.request,
+            **form.cleaned_data,
+        )
+        return "Settings saved."
 
 
-class AuditorsView(OrgMixin, TemplateView):
+class AuditorsView(OrgServiceFormMixin, OrgMixin, TemplateView):
     permission = Perm.AUDITORS_MANAGE
     template_name = "orgs/auditors.html"
+    form_class = AuditorGrantForm
+    success_url_name = "orgs:auditors"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -313,22 +309,14 @@ class AuditorsView(OrgMixin, TemplateView):
         context["form"] = kwargs.get("form") or AuditorGrantForm()
         return context
 
-    def post(self, request, *args, **kwargs):
-        form = AuditorGrantForm(request.POST)
-        if form.is_valid():
-            try:
-                grant = services.auditor_grant_create(
-                    org=self.org,
-                    actor=request.user,
-                    request=request,
-                    **form.cleaned_data,
-                )
-            except ValidationError as exc:
-                apply_validation_error(form, exc)
-            else:
-                messages.success(request, f"Auditor access granted to {grant.email}.")
-                return redirect("orgs:auditors", org_slug=self.org.slug)
-        return self.render_to_response(self.get_context_data(form=form), status=400)
+    def perform(self, form) -> str:
+        grant = services.auditor_grant_create(
+            org=self.org,
+            actor=self.request.user,
+            request=self.request,
+            **form.cleaned_data,
+        )
+        return f"Auditor access granted to {grant.email}."
 
 
 class AuditorRevokeView(OrgMixin, View):

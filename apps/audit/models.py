@@ -48,6 +48,30 @@ class AuditEvent(models.Model):
             "mirror.entitlement_restored",
             "Mirror entitlement restored",
         )
+        BILLING_CHECKOUT_STARTED = "billing.checkout_started", "Checkout started"
+        BILLING_PORTAL_OPENED = "billing.portal_opened", "Billing portal opened"
+        BILLING_CUSTOMER_LINKED = "billing.customer_linked", "Stripe customer linked"
+        SUBSCRIPTION_CHANGED = "billing.subscription_changed", "Subscription changed"
+        BILLING_GRACE_STARTED = "billing.grace_started", "Payment overdue: grace"
+        BILLING_SUSPENDED = "billing.suspended", "Suspended for non-payment"
+        BILLING_RESTORED = "billing.restored", "Entitlements restored after payment"
+        BILLING_DRIFT_REPAIRED = "billing.drift_repaired", "Billing drift repaired"
+        BILLING_EVENT_RETRIED = "billing.event_retried", "Stripe event retried"
+        CUSTOMIZATION_CREATED = "customization.created", "Customization created"
+        CUSTOMIZATION_UPDATED = "customization.updated", "Customization changed"
+        CUSTOMIZATION_REMOVED = "customization.removed", "Customization removed"
+        SSO_LOGIN_REFUSED = "org.sso_login_refused", "SSO sign-in refused"
+        EVIDENCE_DOWNLOADED = "evidence.downloaded", "Evidence downloaded"
+        SLA_POLICY_CREATED = "sla.policy_created", "SLA policy created"
+        SLA_POLICY_VERSIONED = "sla.policy_versioned", "SLA policy new version"
+        SLA_POLICY_ASSIGNED = "sla.policy_assigned", "SLA policy assigned"
+        SLA_WAIVER_REQUESTED = "sla.waiver_requested", "SLA waiver requested"
+        SLA_WAIVER_APPROVED = "sla.waiver_approved", "SLA waiver approved"
+        SLA_WAIVER_REJECTED = "sla.waiver_rejected", "SLA waiver rejected"
+        SLA_WAIVER_EXPIRED = "sla.waiver_expired", "SLA waiver expired"
+        SLA_CLOCK_EXEMPTED = "sla.clock_exempted", "SLA clock exempted"
+        WEBHOOK_ENDPOINT_ADDED = "webhook.endpoint_added", "Webhook endpoint added"
+        WEBHOOK_ENDPOINT_REMOVED = "webhook.endpoint_removed", "Webhook removed"
 
     created_at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(

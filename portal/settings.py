@@ -136,6 +136,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "entitlements.mirrors_recheck_all",
         "schedule": 24 * 60 * 60,
     },
+    "billing-reconcile-nightly": {
+        "task": "billing.reconcile_all",
+        "schedule": 24 * 60 * 60,
+    },
+    # Grace periods end at any hour; events whose task was lost are retried.
+    "billing-grace-sweep": {"task": "billing.grace_sweep", "schedule": 60 * 60},
+    "billing-events-retry": {"task": "billing.events_retry", "schedule": 10 * 60},
 }
 
 _cache_url = env.str("CACHE_URL", default="")
@@ -286,7 +293,14 @@ CONTENT_SECURITY_POLICY = {
         "img-src": [SELF, "data:"],
         "font-src": [SELF],
         "connect-src": [SELF],
-        "form-action": [SELF, *env.list("CSP_FORM_ACTION_EXTRA", default=[])],
+        # Checkout and the Billing Portal are reached by a redirect from a form
+        # post, which form-action also governs.
+        "form-action": [
+            SELF,
+            "https://checkout.stripe.com",
+            "https://billing.stripe.com",
+            *env.list("CSP_FORM_ACTION_EXTRA", default=[]),
+        ],
         "frame-ancestors": [NONE],
         "base-uri": [NONE],
         "object-src": [NONE],
@@ -298,6 +312,16 @@ INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=7)
 API_TOKEN_LAST_USED_RESOLUTION_SECONDS = 60
 EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=50 * 1024 * 1024)
 
+# Stripe. Without a secret key the portal runs and says billing is not
+# configured; staff still grant contracts.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# A past_due subscription keeps its entitlements this long, then they end.
+BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=7)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -306,5 +330,9 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # One INFO line per API call otherwise.
+        "stripe": {"level": "WARNING"},
+    },
 }

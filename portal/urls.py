@@ -3,7 +3,7 @@ from django.urls import include, path
 
 from apps.accounts.views import SsoLoginView
 from apps.audit.views import StaffAuditLogView
-from apps.billing.views import PricingView
+from apps.billing import views as billing_views
 from apps.catalog.staff import EvidenceUploadView
 from apps.core import views as core_views
 from apps.entitlements import views as entitlement_views
@@ -14,6 +14,7 @@ org_patterns = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.audit.urls")),
     path("", include("apps.entitlements.urls")),
+    path("", include("apps.billing.urls")),
 ]
 
 urlpatterns = [
@@ -41,7 +42,22 @@ urlpatterns = [
         entitlement_views.StaffEntitlementEndView.as_view(),
         name="staff_entitlement_end",
     ),
-    path("pricing/", PricingView.as_view(), name="pricing"),
+    path("pricing/", billing_views.PricingView.as_view(), name="pricing"),
+    path(
+        "billing/stripe/webhook/",
+        billing_views.StripeWebhookView.as_view(),
+        name="stripe_webhook",
+    ),
+    path(
+        "staff/billing/events/",
+        billing_views.StaffBillingEventsView.as_view(),
+        name="staff_billing_events",
+    ),
+    path(
+        "staff/billing/events/<int:pk>/retry/",
+        billing_views.StaffBillingEventRetryView.as_view(),
+        name="staff_billing_event_retry",
+    ),
     path("sso/", SsoLoginView.as_view(), name="sso_login"),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include("apps.api.urls")),

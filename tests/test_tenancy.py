@@ -45,6 +45,7 @@ from django.utils import timezone
 from apps.accounts.models import ApiToken, OrgSsoConnection
 from apps.accounts.services import api_token_create
 from apps.audit.models import AuditEvent
+from apps.billing.models import BillingAccount, Invoice, StripeEvent, Subscription
 from apps.entitlements.models import Entitlement, Mirror
 from apps.orgs.models import AuditorGrant, Invitation, Membership, Organization, Role
 from apps.orgs.services import invitation_create
@@ -160,8 +161,32 @@ def _populate(org: Organization, owner: Membership, tag: str, invitee: str) -> d
     mirrored = catalog.repository(f"mirrored-{org.pk}")
     mirror = Mirror.objects.create(org=org, repository=mirrored, created_by=owner.user)
     (entitlement,) = entitle(org, "fips", repository=mirrored)
+    # Billing: a customer, a subscription, an invoice and a received event.
+    BillingAccount.objects.create(org=org, stripe_customer_id=f"cus_{tag}")
+    Subscription.objects.create(
+        org=org,
+        stripe_subscription_id=f"sub_{tag}",
+        stripe_customer_id=f"cus_{tag}",
+        status=Subscription.Status.ACTIVE,
+    )
+    Invoice.objects.create(
+        org=org,
+        stripe_invoice_id=f"in_{tag}",
+        number=f"{tag.upper()}-0001",
+        status="paid",
+        currency="usd",
+        stripe_created=timezone.now(),
+    )
+    stripe_event = StripeEvent.objects.create(
+        event_id=f"evt_{tag}",
+        type="plan.created",
+        stripe_created=timezone.now(),
+        payload={"id": f"evt_{tag}", "data": {"object": {}}},
+        org=org,
+    )
     return {
         "org_slug": org.slug,
+        "stripe_event_pk": stripe_event.pk,
         "member_pk": target.pk,
         "invitation_pk": invitation.pk,
         "invitation_token": raw,
@@ -262,6 +287,15 @@ def fingerprint() -> dict:
         ),
         "mirrors": sorted(
             Mirror.objects.values_list("id", "org_id", "repository_id", "status")
+        ),
+        "billing": sorted(
+            BillingAccount.objects.values_list("id", "org_id", "stripe_customer_id")
+        ),
+        "subscriptions": sorted(
+            Subscription.objects.values_list("id", "org_id", "status")
+        ),
+        "stripe_events": sorted(
+            StripeEvent.objects.values_list("id", "processed_at", "attempts")
         ),
     }
 
@@ -377,6 +411,13 @@ class OrgRoute:
         return Expect(403)
 
 
+def _event_retried(o: Outcome) -> None:
+    event = StripeEvent.objects.get(pk=o.world.refs["stripe_event_pk"])
+    assert event.processed_at is not None
+    assert "ignored" in event.outcome
+    assert o.new_events(AuditEvent.Action.BILLING_EVENT_RETRIED)
+
+
 def _membership(outcome: Outcome, key: str = "member_pk") -> Membership | None:
     return Membership.objects.filter(pk=outcome.world.refs[key]).first()
 
@@ -459,6 +500,7 @@ def _future(days: int = 30) -> str:
 
 
 MANAGERS = frozenset({OWNER, ADMIN})
+BILLERS = frozenset({OWNER, ADMIN, BILLING})
 
 WEB_ORG_ROUTES = [
     OrgRoute(
@@ -603,6 +645,17 @@ WEB_ORG_ROUTES = [
         ),
     ),
     OrgRoute("entitlements:org_entitlements", get=frozenset(ROLES)),
+    OrgRoute("billing:billing", get=BILLERS),
+    # Stripe is not configured in the walk (nor is a price chosen): the billers
+    # are sent back to the billing page with a message, and nothing is written.
+    OrgRoute(
+        "billing:checkout",
+        post=Post(BILLERS, location=url("billing:billing")),
+    ),
+    OrgRoute(
+        "billing:portal",
+        post=Post(BILLERS, location=url("billing:billing")),
+    ),
 ]
 
 # --------------------------------------------------------------------------
@@ -718,6 +771,23 @@ WEB_SITE_ROUTES = [
         ),
     ),
     SiteRoute(
+        "staff_billing_events",
+        get=lambda p: Expect(200, shows_victim=True) if p == "staff" else Expect(403),
+        post=lambda p: Expect(405) if p == "staff" else Expect(403),
+    ),
+    SiteRoute(
+        "staff_billing_event_retry",
+        kwargs={"pk": "stripe_event_pk"},
+        get=lambda p: Expect(405) if p == "staff" else Expect(403),
+        post=lambda p: (
+            Expect(
+                302, lambda w: reverse("staff_billing_events"), effect=_event_retried
+            )
+            if p == "staff"
+            else Expect(403)
+        ),
+    ),
+    SiteRoute(
         "invitation_accept",
         kwargs={"token": "invitation_token"},
         get=_invitation_get,
@@ -736,6 +806,14 @@ PUBLIC_ROUTES = [
         "readyz",
         get=lambda p: Expect(200),
         post=lambda p: Expect(405),
+        requires_login=False,
+    ),
+    # Without a signing secret (as in the walk) nothing is accepted; the
+    # signature and payload checks are tests/billing/test_stripe_webhook.py's.
+    SiteRoute(
+        "stripe_webhook",
+        get=lambda p: Expect(405),
+        post=lambda p: Expect(503),
         requires_login=False,
     ),
     SiteRoute(

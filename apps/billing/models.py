@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
+
+from apps.core.tenancy import OrgScopedQuerySet
 
 
 class FeatureKey(models.TextChoices):
@@ -114,3 +117,157 @@ class PlanFeature(models.Model):
 
     def __str__(self) -> str:
         return f"{self.plan}: {self.feature}"
+
+
+class BillingAccount(models.Model):
+    """An organization's Stripe customer. Its row is also the per-organization
+    lock every billing write takes (SELECT ... FOR UPDATE)."""
+
+    org = models.OneToOneField(
+        "orgs.Organization", on_delete=models.PROTECT, related_name="billing_account"
+    )
+    stripe_customer_id = models.CharField(
+        max_length=80, unique=True, null=True, blank=True
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"Billing account of {self.org}"
+
+
+class Subscription(models.Model):
+    """A Stripe subscription as last read from Stripe's API (never from an
+    event's copy, which may be stale), with what the portal did about it."""
+
+    class Status(models.TextChoices):
+        INCOMPLETE = "incomplete", "Incomplete"
+        INCOMPLETE_EXPIRED = "incomplete_expired", "Incomplete, expired"
+        TRIALING = "trialing", "Trialing"
+        ACTIVE = "active", "Active"
+        PAST_DUE = "past_due", "Past due"
+        CANCELED = "canceled", "Canceled"
+        UNPAID = "unpaid", "Unpaid"
+        PAUSED = "paused", "Paused"
+
+    org = models.ForeignKey(
+        "orgs.Organization", on_delete=models.PROTECT, related_name="subscriptions"
+    )
+    stripe_subscription_id = models.CharField(max_length=80, unique=True)
+    stripe_customer_id = models.CharField(max_length=80)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    # [{"id": item id, "price": price id, "plan": plan key or None, "quantity": n}]
+    items = models.JSONField(default=list)
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    cancel_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # First seen past_due; entitlements stay until this plus the grace period.
+    past_due_since = models.DateTimeField(null=True, blank=True)
+    # Set when the grace period ran out and the entitlements were ended.
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    stripe_created = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-stripe_created", "-id"]
+        indexes = [
+            models.Index(
+                fields=["past_due_since"],
+                condition=Q(past_due_since__isnull=False, suspended_at__isnull=True),
+                name="subscription_in_grace",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_subscription_id} ({self.status})"
+
+    @property
+    def plan_keys(self) -> list[str]:
+        return [item["plan"] for item in self.items if item.get("plan")]
+
+
+class Invoice(models.Model):
+    """A Stripe invoice as last read from Stripe's API, for the billing page."""
+
+    org = models.ForeignKey(
+        "orgs.Organization", on_delete=models.PROTECT, related_name="invoices"
+    )
+    stripe_invoice_id = models.CharField(max_length=80, unique=True)
+    stripe_subscription_id = models.CharField(max_length=80, blank=True)
+    number = models.CharField(max_length=80, blank=True)
+    status = models.CharField(max_length=20)
+    currency = models.CharField(max_length=3)
+    # Integer minor units, as Stripe sends them.
+    amount_due = models.PositiveIntegerField(default=0)
+    amount_paid = models.PositiveIntegerField(default=0)
+    amount_remaining = models.PositiveIntegerField(default=0)
+    attempt_count = models.PositiveIntegerField(default=0)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    stripe_created = models.DateTimeField()
+    hosted_invoice_url = models.URLField(max_length=500, blank=True)
+    invoice_pdf = models.URLField(max_length=500, blank=True)
+    synced_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-stripe_created", "-id"]
+        indexes = [models.Index(fields=["org", "-stripe_created"], name="invoice_org")]
+
+    def __str__(self) -> str:
+        return self.number or self.stripe_invoice_id
+
+    @property
+    def major_amount_due(self) -> str:
+        whole, cents = divmod(self.amount_due, 100)
+        return f"{whole:,}.{cents:02d}"
+
+
+class StripeEvent(models.Model):
+    """A webhook delivery, stored once by Stripe's event id before any work."""
+
+    event_id = models.CharField(max_length=80, unique=True)
+    type = models.CharField(max_length=100, db_index=True)
+    livemode = models.BooleanField(default=False)
+    api_version = models.CharField(max_length=40, blank=True)
+    stripe_created = models.DateTimeField()
+    payload = models.JSONField()
+    org = models.ForeignKey(
+        "orgs.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    received_at = models.DateTimeField(default=timezone.now)
+    deliveries = models.PositiveIntegerField(default=1)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    outcome = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                condition=Q(processed_at__isnull=True),
+                name="stripeevent_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.type}"
+
+    @property
+    def state(self) -> str:
+        if self.processed_at:
+            return "processed"
+        return "failing" if self.last_error else "pending"

@@ -1,7 +1,33 @@
+"""Pricing (public), the org billing page, Checkout and Billing Portal
+redirects, the Stripe webhook and the staff view of received events."""
+
+import logging
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import TemplateView
 
-from .models import Feature
-from .selectors import plan_list_public
+from apps.audit.models import AuditEvent
+from apps.audit.services import audit_record
+from apps.catalog.staff import StaffOnlyMixin
+from apps.orgs.mixins import OrgMixin
+from apps.orgs.permissions import Perm
+
+from . import selectors
+from .models import Feature, Price, StripeEvent
+from .services import checkout, events, stripe_api
+from .services.sync import grace_ends
+from .tasks import enqueue_event
+
+logger = logging.getLogger(__name__)
 
 
 class PricingView(TemplateView):
@@ -9,7 +35,7 @@ class PricingView(TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        plans = list(plan_list_public())
+        plans = list(selectors.plan_list_public())
         features = list(Feature.objects.all())
         for plan in plans:
             granted = {g.feature_id: g for g in plan.grants.all()}
@@ -25,3 +51,163 @@ class PricingView(TemplateView):
         context["addons"] = [p for p in plans if p.is_addon]
         context["features"] = features
         return context
+
+
+class BillingView(OrgMixin, TemplateView):
+    permission = Perm.BILLING_MANAGE
+    template_name = "billing/billing.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        now = timezone.now()
+        subscriptions = list(selectors.subscription_list(org=self.org))
+        plans = {p.key: p for p in selectors.plan_list()}
+        live_keys = set()
+        for sub in subscriptions:
+            sub.plans = [plans[k] for k in sub.plan_keys if k in plans]
+            sub.grace_ends = grace_ends(sub)
+            sub.is_live = sub.status in ("active", "trialing", "past_due")
+            if sub.is_live:
+                live_keys.update(sub.plan_keys)
+        has_plan = any(not plans[k].is_addon for k in live_keys if k in plans)
+        offers = [
+            price
+            for price in selectors.price_list_for_sale()
+            if price.plan.key not in live_keys and (price.plan.is_addon or not has_plan)
+        ]
+        context.update(
+            configured=stripe_api.stripe_configured(),
+            account=selectors.billing_account_get(org=self.org),
+            live=[s for s in subscriptions if s.is_live],
+            ended=[s for s in subscriptions if not s.is_live],
+            invoices=selectors.invoice_list(org=self.org),
+            offers=offers,
+            has_plan=has_plan,
+            now=now,
+            checkout_state=self.request.GET.get("checkout", ""),
+        )
+        return context
+
+
+class BillingCheckoutView(OrgMixin, View):
+    permission = Perm.BILLING_MANAGE
+
+    def post(self, request, org_slug):
+        price = (
+            Price.objects.filter(
+                pk=request.POST.get("price")
+                if request.POST.get("price", "").isdigit()
+                else None
+            )
+            .select_related("plan")
+            .first()
+        )
+        back = reverse("billing:billing", kwargs={"org_slug": org_slug})
+        if price is None:
+            messages.error(request, "Choose a plan to buy.")
+            return redirect(back)
+        try:
+            url = checkout.billing_checkout_start(
+                org=self.org,
+                price=price,
+                actor=request.user,
+                request=request,
+                success_url=request.build_absolute_uri(back) + "?checkout=done",
+                cancel_url=request.build_absolute_uri(back) + "?checkout=canceled",
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        except stripe_api.StripeNotConfiguredError:
+            messages.error(request, "Online payment is not configured.")
+        except checkout.StripeUnavailableError as exc:
+            logger.warning("checkout failed for org %s: %s", self.org.pk, exc)
+            messages.error(
+                request, "Stripe could not start the checkout. Try again shortly."
+            )
+        else:
+            return HttpResponseRedirect(url, status=303)
+        return redirect(back)
+
+
+class BillingPortalView(OrgMixin, View):
+    permission = Perm.BILLING_MANAGE
+
+    def post(self, request, org_slug):
+        back = reverse("billing:billing", kwargs={"org_slug": org_slug})
+        try:
+            url = checkout.billing_portal_open(
+                org=self.org,
+                actor=request.user,
+                request=request,
+                return_url=request.build_absolute_uri(back),
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        except stripe_api.StripeNotConfiguredError:
+            messages.error(request, "Online payment is not configured.")
+        except checkout.StripeUnavailableError as exc:
+            logger.warning("portal failed for org %s: %s", self.org.pk, exc)
+            messages.error(
+                request, "Stripe could not open the billing portal. Try again shortly."
+            )
+        else:
+            return HttpResponseRedirect(url, status=303)
+        return redirect(back)
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class StripeWebhookView(View):
+    """Verify, store once, answer at once; a task does the work."""
+
+    http_method_names = ["post"]
+
+    def post(self, request):
+        try:
+            event, created = events.stripe_event_receive(
+                payload=request.body,
+                signature=request.headers.get("Stripe-Signature"),
+            )
+        except stripe_api.StripeNotConfiguredError:
+            return JsonResponse({"error": "Stripe is not configured."}, status=503)
+        except events.WebhookRefusedError as exc:
+            return JsonResponse({"error": str(exc)}, status=400)
+        # A redelivery of an event not yet done is a reason to try again.
+        if event.processed_at is None:
+            enqueue_event(event.pk)
+        return JsonResponse({"received": event.event_id, "duplicate": not created})
+
+
+class StaffBillingEventsView(StaffOnlyMixin, TemplateView):
+    template_name = "billing/staff_events.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        state = self.request.GET.get("state", "")
+        if state not in ("", "processed", "pending", "failing"):
+            state = ""
+        page = Paginator(selectors.stripe_event_list(state=state), 50).get_page(
+            self.request.GET.get("page")
+        )
+        context.update(
+            page=page, state=state, configured=stripe_api.stripe_configured()
+        )
+        return context
+
+
+class StaffBillingEventRetryView(StaffOnlyMixin, View):
+    def post(self, request, pk):
+        event = get_object_or_404(StripeEvent, pk=pk)
+        if event.processed_at is not None:
+            messages.info(request, f"{event.event_id} is already processed.")
+        else:
+            audit_record(
+                action=AuditEvent.Action.BILLING_EVENT_RETRIED,
+                actor=request.user,
+                org=event.org,
+                target=event,
+                request=request,
+                details={"event": event.event_id, "attempts": event.attempts},
+            )
+            enqueue_event(event.pk)
+            messages.success(request, f"{event.event_id} is queued again.")
+        return redirect("staff_billing_events")

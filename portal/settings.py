@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "apps.vulns",
     "apps.billing",
     "apps.entitlements",
+    "apps.customizations",
     "apps.api",
 ]
 

@@ -14,6 +14,7 @@ org_patterns = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.audit.urls")),
     path("", include("apps.entitlements.urls")),
+    path("", include("apps.customizations.urls")),
     path("", include("apps.billing.urls")),
 ]
 

@@ -316,3 +316,105 @@ def test_api_auditor_grants_list(org, owner, django_assert_max_num_queries):
         _api_rows,
         headers,
     )
+
+
+# --------------------------------------------------------------------------
+# Customizations, and guarded (FIPS/STIG) evidence on the digest page
+# --------------------------------------------------------------------------
+
+# The organization page's 10, + active count, the org's entitlement rows,
+# customizations with their repositories and creators, the form's repositories.
+CUSTOMIZATIONS_PAGE = 14
+API_CUSTOMIZATIONS = 3
+# A signed-in member of two organizations on a FIPS build's page: the page's
+# own queries, the signed-in user's, and for the entitlement check the
+# person's memberships, auditor grants and each organization's entitlement
+# rows, once for the page: the same however many attestations the build has.
+FIPS_DIGEST_PAGE = 17
+
+
+def _customizations(org, owner_user):
+    from apps.catalog.services import repository_upsert
+    from apps.customizations.models import Customization
+    from apps.entitlements.models import Mirror
+    from tests.entitlements.builders import entitle
+
+    repos = [
+        repository_upsert(name=f"base-{i}", display_name=f"Base {i}", category="base")
+        for i in range(2)
+    ]
+    for repo in repos:
+        Mirror.objects.create(org=org, repository=repo, created_by=owner_user)
+    entitle(org, "customizations")
+    creators = [owner_user, MembershipFactory(org=org, role=Role.ADMIN).user]
+    made = []
+
+    def add(n):
+        for _ in range(n):
+            i = len(made)
+            made.append(
+                Customization.objects.create(
+                    org=org,
+                    repository=repos[i % 2],
+                    name=f"c-{i}",
+                    extra_packages=["curl", "jq"],
+                    environment={"TZ": "UTC"},
+                    created_by=creators[i % 2],
+                )
+            )
+
+    return add
+
+
+def test_customizations_page(browser, org, owner, django_assert_max_num_queries):
+    _pinned(
+        browser,
+        reverse("customizations:list", args=[org.slug]),
+        _customizations(org, owner.user),
+        CUSTOMIZATIONS_PAGE,
+        django_assert_max_num_queries,
+        _html_rows("customizations"),
+    )
+
+
+def test_api_customizations_list(org, owner, django_assert_max_num_queries):
+    client, headers = _api_client(org, owner.user, Scope.CUSTOMIZATIONS_READ)
+    _pinned(
+        client,
+        "/api/v1/customizations/?page_size=200",
+        _customizations(org, owner.user),
+        API_CUSTOMIZATIONS,
+        django_assert_max_num_queries,
+        _api_rows,
+        headers,
+    )
+
+
+def test_fips_digest_page_checks_entitlement_once(
+    browser, org, owner, django_assert_max_num_queries, settings, tmp_path
+):
+    from tests.catalog import builders as b
+    from tests.entitlements.builders import entitle
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    entitle(org, "fips")
+    # A second organization of the same person, without FIPS: checked too.
+    MembershipFactory(org=OrganizationFactory(), user=owner.user)
+    image = b.build(b.series(b.repository("python")), fips=True)
+    made = []
+
+    def add(n):
+        for _ in range(n):
+            made.append(b.sbom(image, content=b'{"n": %d}' % len(made)))
+
+    def shown(response) -> int:
+        return response.content.decode().count("/download/")
+
+    _pinned(
+        browser,
+        image.get_absolute_url(),
+        add,
+        FIPS_DIGEST_PAGE,
+        django_assert_max_num_queries,
+        shown,
+    )

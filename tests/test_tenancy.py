@@ -46,6 +46,7 @@ from apps.accounts.models import ApiToken, OrgSsoConnection
 from apps.accounts.services import api_token_create
 from apps.audit.models import AuditEvent
 from apps.billing.models import BillingAccount, Invoice, StripeEvent, Subscription
+from apps.customizations.models import Customization
 from apps.entitlements.models import Entitlement, Mirror
 from apps.orgs.models import AuditorGrant, Invitation, Membership, Organization, Role
 from apps.orgs.services import invitation_create
@@ -161,6 +162,13 @@ def _populate(org: Organization, owner: Membership, tag: str, invitee: str) -> d
     mirrored = catalog.repository(f"mirrored-{org.pk}")
     mirror = Mirror.objects.create(org=org, repository=mirrored, created_by=owner.user)
     (entitlement,) = entitle(org, "fips", repository=mirrored)
+    # Both tenants mirror the same repository: the API's create works for each.
+    base = catalog.repository("custom-base")
+    Mirror.objects.create(org=org, repository=base, created_by=owner.user)
+    entitle(org, "customizations")
+    customization = Customization.objects.create(
+        org=org, repository=base, name=f"{tag}-recipe", created_by=owner.user
+    )
     # Billing: a customer, a subscription, an invoice and a received event.
     BillingAccount.objects.create(org=org, stripe_customer_id=f"cus_{tag}")
     Subscription.objects.create(
@@ -195,6 +203,7 @@ def _populate(org: Organization, owner: Membership, tag: str, invitee: str) -> d
         "event_pk": event.pk,
         "mirror_pk": mirror.pk,
         "entitlement_pk": entitlement.pk,
+        "customization_pk": customization.pk,
     }
 
 
@@ -296,6 +305,9 @@ def fingerprint() -> dict:
         ),
         "stripe_events": sorted(
             StripeEvent.objects.values_list("id", "processed_at", "attempts")
+        ),
+        "customizations": sorted(
+            Customization.objects.values_list("id", "org_id", "name", "archived_at")
         ),
     }
 
@@ -495,6 +507,16 @@ def _mirror_removed(o: Outcome) -> None:
     assert o.new_events(AuditEvent.Action.MIRROR_REMOVED)
 
 
+def _customized(o: Outcome) -> None:
+    assert Customization.objects.for_org(o.world.org).filter(name="walker-recipe")
+    assert o.new_events(AuditEvent.Action.CUSTOMIZATION_CREATED)
+
+
+def _customization_archived(o: Outcome) -> None:
+    assert Customization.objects.get(pk=o.world.refs["customization_pk"]).archived_at
+    assert o.new_events(AuditEvent.Action.CUSTOMIZATION_REMOVED)
+
+
 def _future(days: int = 30) -> str:
     return (timezone.now() + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M")
 
@@ -655,6 +677,25 @@ WEB_ORG_ROUTES = [
     OrgRoute(
         "billing:portal",
         post=Post(BILLERS, location=url("billing:billing")),
+    ),
+    OrgRoute(
+        "customizations:list",
+        get=frozenset(ROLES),
+        post=Post(
+            MANAGERS,
+            data=lambda r: {"repository": "custom-base", "name": "walker-recipe"},
+            location=url("customizations:list"),
+            effect=_customized,
+        ),
+    ),
+    OrgRoute(
+        "customizations:archive",
+        kwargs={"org_slug": "org_slug", "pk": "customization_pk"},
+        post=Post(
+            MANAGERS,
+            location=url("customizations:list"),
+            effect=_customization_archived,
+        ),
     ),
 ]
 
@@ -876,6 +917,8 @@ class ApiOp:
     # What another org's token gets: "detail" -> 404, "list" -> only its own
     # rows, "current" -> its own org, "create" -> created in its own org.
     other: str = "detail"
+    # For "create": what the other org's token made (default: an auditor grant).
+    other_effect: Effect | None = None
 
 
 @dataclass(frozen=True)
@@ -917,6 +960,24 @@ def _api_grant_body(refs: dict) -> dict:
         "window_end": "2026-03-31",
         "access_expires_at": (timezone.now() + timedelta(days=30)).isoformat(),
     }
+
+
+def _api_customized(o: Outcome) -> None:
+    made = Customization.objects.for_org(o.world.org).get(name="api-recipe")
+    assert o.response.json()["id"] == made.pk
+    assert o.new_events(AuditEvent.Action.CUSTOMIZATION_CREATED)
+
+
+def _api_customized_elsewhere(o: Outcome) -> None:
+    assert not Customization.objects.for_org(o.world.org).filter(name="api-recipe")
+    assert Customization.objects.for_org(o.world.other_org).get(name="api-recipe")
+    new = set(o.after["events"]) - set(o.before["events"])
+    assert not AuditEvent.objects.filter(id__in=new, org=o.world.org).exists()
+
+
+def _api_customization_archived(o: Outcome) -> None:
+    assert Customization.objects.get(pk=o.world.refs["customization_pk"]).archived_at
+    assert o.new_events(AuditEvent.Action.CUSTOMIZATION_REMOVED)
 
 
 def _ids(model):
@@ -977,6 +1038,29 @@ API_ROUTES = [
         "api:token-detail",
         kwargs={"pk": "token_pk"},
         get=ApiOp(Scope.TOKENS_READ),
+    ),
+    ApiRoute(
+        "api:customization-list",
+        get=ApiOp(Scope.CUSTOMIZATIONS_READ, other="list"),
+        post=ApiOp(
+            Scope.CUSTOMIZATIONS_WRITE,
+            status=201,
+            data=lambda r: {"repository": "custom-base", "name": "api-recipe"},
+            effect=_api_customized,
+            other="create",
+            other_effect=_api_customized_elsewhere,
+        ),
+        rows=_ids(Customization),
+    ),
+    ApiRoute(
+        "api:customization-detail",
+        kwargs={"pk": "customization_pk"},
+        get=ApiOp(Scope.CUSTOMIZATIONS_READ),
+    ),
+    ApiRoute(
+        "api:customization-archive",
+        kwargs={"pk": "customization_pk"},
+        post=ApiOp(Scope.CUSTOMIZATIONS_WRITE, effect=_api_customization_archived),
     ),
 ]
 
@@ -1214,7 +1298,7 @@ def _api_expect(spec: ApiRoute, principal: str, method: str, w: World) -> Expect
     if op.other == "detail":
         return Expect(404)
     if op.other == "create":
-        return Expect(201, effect=_created_in_other_org)
+        return Expect(201, effect=op.other_effect or _created_in_other_org)
     return Expect(200)
 
 

@@ -3,7 +3,42 @@ from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.contrib import messages
 from django.shortcuts import redirect
 
+from apps.audit.models import AuditEvent
+from apps.audit.services import audit_record
+from apps.entitlements.selectors import has_feature
+
 from .models import OrgSsoConnection
+
+SSO_LAPSED_MESSAGE = (
+    "{org}'s plan no longer includes single sign-on. Sign in with your email "
+    'and password instead; if you never set a password, use "Forgot your '
+    'password?" to choose one.'
+)
+
+
+def sso_entitled(connection: OrgSsoConnection) -> bool:
+    """Signing in through an organization's provider needs its ``sso`` feature
+    now, whenever the connection was set up."""
+    return has_feature(org=connection.org, feature="sso")
+
+
+def sso_login_refuse(*, connection: OrgSsoConnection, request, step: str, email=""):
+    """Log the refusal of an SSO sign-in whose organization lost the feature;
+    return the message to show."""
+    audit_record(
+        action=AuditEvent.Action.SSO_LOGIN_REFUSED,
+        org=connection.org,
+        target=connection,
+        request=request,
+        actor_email=email,
+        details={
+            "provider_id": connection.social_app.provider_id,
+            "reason": "sso_not_entitled",
+            "step": step,
+            "email": email,
+        },
+    )
+    return SSO_LAPSED_MESSAGE.format(org=connection.org.name)
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
@@ -18,13 +53,24 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             OrgSsoConnection.objects.filter(
                 social_app__provider_id=sociallogin.account.provider, enabled=True
             )
-            .select_related("org")
+            .select_related("org", "social_app")
             .first()
         )
 
     def pre_social_login(self, request, sociallogin):
         connection = self._connection(sociallogin)
         emails = [e.email.lower() for e in sociallogin.email_addresses]
+        if connection is not None and not sso_entitled(connection):
+            # The flow may have started before the plan changed: the callback
+            # is checked again.
+            message = sso_login_refuse(
+                connection=connection,
+                request=request,
+                step="callback",
+                email=emails[0] if emails else "",
+            )
+            messages.error(request, message)
+            raise ImmediateHttpResponse(redirect("account_login"))
         domains = {e.rpartition("@")[2] for e in emails}
         if (
             connection is None

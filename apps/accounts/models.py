@@ -55,6 +55,9 @@ class ApiToken(models.Model):
         AUDITORS_READ = "auditors:read", "Read auditor grants"
         AUDITORS_WRITE = "auditors:write", "Manage auditor grants"
         TOKENS_READ = "tokens:read", "Read API tokens"
+        EVIDENCE_READ = "evidence:read", "Download FIPS/STIG evidence of the plan"
+        CUSTOMIZATIONS_READ = "customizations:read", "Read customizations"
+        CUSTOMIZATIONS_WRITE = "customizations:write", "Manage customizations"
         # Publisher staff only: load SBOMs, provenance, advisories and VEX.
         CATALOG_WRITE = "catalog:write", "Load catalog evidence (staff)"
 

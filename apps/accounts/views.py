@@ -13,6 +13,7 @@ from apps.orgs.mixins import OrgMixin, OrgServiceFormMixin
 from apps.orgs.permissions import Perm
 
 from . import selectors, services
+from .adapter import sso_entitled, sso_login_refuse
 from .forms import ApiTokenForm, SsoLoginForm, SsoSettingsForm
 from .models import ApiToken
 
@@ -113,6 +114,15 @@ class SsoLoginView(FormView):
                 "email", "No organization has single sign-on for this email domain."
             )
             return self.form_invalid(form)
+        if not sso_entitled(connection):
+            message = sso_login_refuse(
+                connection=connection,
+                request=self.request,
+                step="start",
+                email=form.cleaned_data["email"].lower(),
+            )
+            form.add_error("email", message)
+            return self.render_to_response(self.get_context_data(form=form), status=403)
         provider = connection.social_app.get_provider(self.request)
         try:
             # Reads the provider's discovery document over HTTP.

@@ -13,6 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.accounts.models import ApiToken
 from apps.catalog.models import (
     Attestation,
     ImageDigest,
@@ -21,6 +22,7 @@ from apps.catalog.models import (
     TagEvent,
     Variant,
 )
+from apps.catalog.selectors import EvidenceAccess, evidence_access, evidence_features
 from apps.catalog.services import normalize_digest
 from apps.vulns.models import (
     Component,
@@ -240,8 +242,35 @@ def _absolute(serializer, path: str) -> str:
 # --------------------------------------------------------------------------
 
 
+def _evidence_access(serializer, image: ImageDigest):
+    """The requester's access to a build's evidence, asked once per build."""
+    answers = serializer.context.setdefault("evidence_access", {})
+    if image.pk not in answers:
+        request = serializer.context.get("request")
+        token = getattr(request, "auth", None)
+        if not isinstance(token, ApiToken):
+            token = None
+        if token is not None and not token.has_scope(ApiToken.Scope.EVIDENCE_READ):
+            answers[image.pk] = EvidenceAccess(
+                allowed=False, features=evidence_features(variant=image.variant)
+            )
+        else:
+            answers[image.pk] = evidence_access(
+                image=image, user=getattr(request, "user", None), token=token
+            )
+    return answers[image.pk]
+
+
 class AttestationOut(serializers.ModelSerializer):
     download = serializers.SerializerMethodField()
+    requires_entitlements = serializers.SerializerMethodField(
+        help_text="Entitlements a download needs (FIPS/STIG evidence); empty: public."
+    )
+    downloadable = serializers.SerializerMethodField(
+        help_text="Whether this request's credentials may download it: FIPS/STIG "
+        "evidence needs an API token with evidence:read of an entitled "
+        "organization."
+    )
 
     class Meta:
         model = Attestation
@@ -257,6 +286,8 @@ class AttestationOut(serializers.ModelSerializer):
             "summary",
             "created_at",
             "download",
+            "requires_entitlements",
+            "downloadable",
         ]
 
     @extend_schema_field(OpenApiTypes.URI)
@@ -264,6 +295,12 @@ class AttestationOut(serializers.ModelSerializer):
         return _absolute(
             self, reverse("catalog:attestation_download", kwargs={"pk": obj.pk})
         )
+
+    def get_requires_entitlements(self, obj: Attestation) -> list[str]:
+        return list(evidence_features(variant=obj.digest.variant))
+
+    def get_downloadable(self, obj: Attestation) -> bool:
+        return _evidence_access(self, obj.digest).allowed
 
 
 class TagEventOut(serializers.ModelSerializer):

@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
-from . import catalog_views, evidence_views, views
+from . import catalog_views, customization_views, evidence_views, views
 
 app_name = "api"
 
@@ -14,6 +14,11 @@ router.register("members", views.MemberViewSet, basename="member")
 router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
 router.register("auditor-grants", views.AuditorGrantViewSet, basename="auditorgrant")
 router.register("tokens", views.ApiTokenViewSet, basename="token")
+router.register(
+    "customizations",
+    customization_views.CustomizationViewSet,
+    basename="customization",
+)
 # The public catalog: read by anyone, no token needed.
 router.register("repositories", catalog_views.RepositoryViewSet, basename="repository")
 router.register("series", catalog_views.SeriesViewSet, basename="series")

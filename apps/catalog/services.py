@@ -10,7 +10,11 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
+
+from apps.audit.models import AuditEvent
+from apps.audit.services import audit_record
 
 from .models import Attestation, ImageDigest, Repository, Series, TagEvent, Variant
 
@@ -195,3 +199,33 @@ def attestation_store(
     attestation.document.save(f"{sha256}.json", ContentFile(content), save=False)
     attestation.save()
     return attestation, True
+
+
+@transaction.atomic
+def attestation_download_record(
+    *,
+    attestation: Attestation,
+    org,
+    features: tuple[str, ...],
+    via: str,
+    actor,
+    request: HttpRequest | None = None,
+) -> None:
+    """Log a download of guarded (FIPS/STIG) evidence with the organization
+    whose entitlement allowed it (None: publisher staff)."""
+    image = attestation.digest
+    audit_record(
+        action=AuditEvent.Action.EVIDENCE_DOWNLOADED,
+        actor=actor,
+        org=org,
+        target=attestation,
+        request=request,
+        details={
+            "digest": image.digest,
+            "repository": image.variant.series.repository.name,
+            "kind": attestation.kind,
+            "sha256": attestation.sha256,
+            "entitlements": list(features),
+            "via": via,
+        },
+    )

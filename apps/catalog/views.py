@@ -10,17 +10,22 @@ from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse
-from django.shortcuts import redirect
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views import View
 from django.views.generic import TemplateView
+from rest_framework.exceptions import AuthenticationFailed
 
+from apps.accounts.authentication import ApiTokenAuthentication
+from apps.accounts.models import ApiToken
 from apps.vulns import selectors as vuln_selectors
 
-from . import selectors
+from . import selectors, services
 from .forms import FindingFilterForm, LifecycleFilterForm, RepositoryFilterForm
 from .selectors import LifecycleEvent, LifecycleFilter
 
@@ -146,6 +151,8 @@ class DigestDetailView(TemplateView):
             "vex_statements": vex_rows[:VEX_SHOWN],
             "vex_total": vex.count() if len(vex_rows) > VEX_SHOWN else len(vex_rows),
             "attestations": selectors.digest_attestations(image=image),
+            # One answer for all of the build's attestations: no query per row.
+            "evidence": selectors.evidence_access(image=image, user=self.request.user),
             "components": _page(
                 self.request,
                 vuln_selectors.digest_component_list(image=image),
@@ -174,19 +181,61 @@ def _download_name(attestation) -> str:
     return f"{re.sub(r'[^A-Za-z0-9._-]+', '_', stem)}.{extension}"
 
 
+def _bearer_token(request):
+    """The API token an ``Authorization: Bearer`` header carries, or None
+    without one; a bad token raises AuthenticationFailed."""
+    found = ApiTokenAuthentication().authenticate(request)
+    return found[1] if found else None
+
+
+def _wants_json(request, token) -> bool:
+    accept = request.headers.get("Accept", "")
+    return token is not None or (
+        "application/json" in accept and "text/html" not in accept
+    )
+
+
 class AttestationDownloadView(View):
-    """The stored document, byte for byte, with the media type it was stored with."""
+    """The stored document, byte for byte, with the media type it was stored with.
+
+    Evidence of FIPS and STIG builds is guarded (selectors.evidence_access):
+    a browser signs in, a script sends an API token with ``evidence:read``.
+    """
 
     def get(self, request, pk: int):
         attestation = selectors.attestation_get(pk=pk)
         if attestation is None:
             raise Http404("No such attestation.")
         try:
+            token = _bearer_token(request)
+        except AuthenticationFailed as exc:
+            return _json_refusal(str(exc.detail), status=401)
+        if token is not None and not token.has_scope(ApiToken.Scope.EVIDENCE_READ):
+            return _json_refusal(
+                f"This token lacks the {ApiToken.Scope.EVIDENCE_READ} scope.",
+                status=403,
+            )
+        user = token.created_by if token is not None else request.user
+        access = selectors.evidence_access(
+            image=attestation.digest, user=user, token=token
+        )
+        if not access.allowed:
+            return self.refuse(request, attestation, access, token)
+        try:
             handle = attestation.document.open("rb")
         except (FileNotFoundError, ValueError) as exc:
             # The row outlived its file: say so in the log, not found to the reader.
             logger.error("attestation %s has no stored document: %s", pk, exc)
             raise Http404("The document is not available.") from exc
+        if access.guarded:
+            services.attestation_download_record(
+                attestation=attestation,
+                org=access.org,
+                features=access.features,
+                via=access.via,
+                actor=user,
+                request=request,
+            )
         response = FileResponse(
             handle,
             as_attachment=True,
@@ -196,7 +245,33 @@ class AttestationDownloadView(View):
         # RFC 9530: lets a client check what it got against the published hash.
         raw = bytes.fromhex(attestation.sha256)
         response["Repr-Digest"] = f"sha-256=:{base64.b64encode(raw).decode()}:"
+        if access.guarded:
+            response["Cache-Control"] = "private, no-store"
         return response
+
+    def refuse(self, request, attestation, access, token):
+        if _wants_json(request, token):
+            return _json_refusal(
+                access.refusal,
+                status=403,
+                entitlements=list(access.features),
+                pricing=request.build_absolute_uri(reverse("pricing")),
+            )
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        return render(
+            request,
+            "catalog/digest_evidence_refused.html",
+            {"access": access, "attestation": attestation, "image": attestation.digest},
+            status=403,
+        )
+
+
+def _json_refusal(detail: str, *, status: int, **extra) -> JsonResponse:
+    response = JsonResponse({"detail": detail, **extra}, status=status)
+    if status == 401:
+        response["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 class LifecycleView(TemplateView):

@@ -843,3 +843,151 @@ def test_settings_hidden_from_outsiders_and_anonymous(
 
     acme_sso.refresh_from_db()
     assert acme_sso.email_domains == [DOMAIN]
+
+
+# --- (e) the organization's plan no longer includes SSO -----------------------------
+
+
+def _lapse_sso(org, staff):
+    from django.utils import timezone
+
+    from apps.entitlements.models import Entitlement
+    from apps.entitlements.services import entitlement_end
+
+    for row in Entitlement.objects.for_org(org).filter(
+        feature__key="sso", ends_at__isnull=True
+    ):
+        entitlement_end(entitlement=row, at=timezone.now(), actor=staff, reason="Down")
+
+
+def _restore_sso(org, staff):
+    from django.utils import timezone
+
+    from apps.entitlements.services import entitlement_grant_contract
+
+    entitlement_grant_contract(
+        org=org,
+        feature="sso",
+        reference="C-SSO-2",
+        starts_at=timezone.now(),
+        ends_at=None,
+        actor=staff,
+    )
+
+
+def _refusals(org):
+    return list(
+        AuditEvent.objects.filter(action=Action.SSO_LOGIN_REFUSED, org=org).order_by(
+            "id"
+        )
+    )
+
+
+LAPSED = "plan no longer includes single sign-on"
+
+
+def test_sso_start_is_refused_once_the_plan_lapses(acme, acme_sso, provider):
+    _lapse_sso(acme, UserFactory(is_staff=True))
+    browser = Client()
+    response = browser.post("/sso/", {"email": f"alice@{DOMAIN}"})
+
+    assert response.status_code == 403
+    (error,) = response.context["form"].errors["email"]
+    assert LAPSED in error
+    assert "Sign in with your email and password" in error
+    assert "Acme" in error
+    page = response.content.decode()
+    assert "Sign in with your email and password" in page
+    assert _logged_in_user(browser) is None
+    (event,) = _refusals(acme)
+    assert event.details["step"] == "start"
+    assert event.details["email"] == f"alice@{DOMAIN}"
+    assert event.details["provider_id"] == "org-acme"
+
+
+def test_sso_callback_is_refused_when_the_plan_lapsed_mid_flow(
+    acme, acme_sso, provider
+):
+    provider.set_user("gus-sub", email=f"gus@{DOMAIN}", email_verified=True)
+    browser = Client()
+    back = provider.authorize(_start(browser, f"gus@{DOMAIN}", provider), sub="gus-sub")
+
+    # The subscription ends while Gus is at the provider.
+    _lapse_sso(acme, UserFactory(is_staff=True))
+    parts = urlsplit(back)
+    response = browser.get(f"{parts.path}?{parts.query}")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/"
+    assert _logged_in_user(browser) is None
+    assert not SocialAccount.objects.exists()
+    assert not User.objects.filter(email=f"gus@{DOMAIN}").exists()
+    assert not Membership.objects.filter(org=acme, user__email=f"gus@{DOMAIN}")
+    assert not AuditEvent.objects.filter(action=Action.SSO_LOGIN).exists()
+    (event,) = _refusals(acme)
+    assert event.details["step"] == "callback"
+    assert event.details["email"] == f"gus@{DOMAIN}"
+    page = browser.get(response["Location"]).content.decode()
+    assert LAPSED in page
+
+
+def test_existing_sso_user_is_refused_after_the_lapse(acme, acme_sso, provider):
+    """Someone who signed in through SSO before cannot keep doing so."""
+    provider.set_user("hal-sub", email=f"hal@{DOMAIN}", email_verified=True)
+    response = _sso_login(Client(), provider, email=f"hal@{DOMAIN}", sub="hal-sub")
+    assert response.status_code == 302
+    hal = User.objects.get(email=f"hal@{DOMAIN}")
+
+    staff = UserFactory(is_staff=True)
+    _lapse_sso(acme, staff)
+    assert Client().post("/sso/", {"email": hal.email}).status_code == 403
+
+    # A flow started just before the lapse ends at the login page too.
+    _restore_sso(acme, staff)
+    browser = Client()
+    back = provider.authorize(_start(browser, hal.email, provider), sub="hal-sub")
+    _lapse_sso(acme, staff)
+    parts = urlsplit(back)
+    response = browser.get(f"{parts.path}?{parts.query}")
+    assert response["Location"] == "/accounts/login/"
+    assert _logged_in_user(browser) is None
+    assert [e.details["step"] for e in _refusals(acme)] == ["start", "callback"]
+
+
+def test_sso_works_again_once_the_entitlement_is_restored(acme, acme_sso, provider):
+    staff = UserFactory(is_staff=True)
+    _lapse_sso(acme, staff)
+    assert Client().post("/sso/", {"email": f"ivy@{DOMAIN}"}).status_code == 403
+
+    _restore_sso(acme, staff)
+    provider.set_user("ivy-sub", email=f"ivy@{DOMAIN}", email_verified=True)
+    browser = Client()
+    response = _sso_login(browser, provider, email=f"ivy@{DOMAIN}", sub="ivy-sub")
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    assert _logged_in_user(browser).email == f"ivy@{DOMAIN}"
+    assert AuditEvent.objects.filter(action=Action.SSO_LOGIN, org=acme).count() == 1
+    assert len(_refusals(acme)) == 1
+
+
+@pytest.mark.parametrize("require_mfa", [False, True])
+def test_password_sign_in_still_works_after_the_lapse(
+    acme, acme_sso, provider, require_mfa
+):
+    """Losing SSO never locks a member out: email and password still sign in,
+    whether or not the organization requires MFA."""
+    from tests.factories import PASSWORD
+
+    acme.require_mfa = require_mfa
+    acme.save(update_fields=["require_mfa"])
+    person = UserFactory(email=f"jo@{DOMAIN}")
+    MembershipFactory(org=acme, user=person, role=Role.MEMBER)
+    _lapse_sso(acme, UserFactory(is_staff=True))
+
+    browser = Client()
+    response = browser.post(
+        "/accounts/login/", {"login": person.email, "password": PASSWORD}
+    )
+    assert response.status_code == 302, response.content.decode()[:500]
+    assert _logged_in_user(browser) == person
+    assert not _refusals(acme)

@@ -482,6 +482,9 @@ def test_schema_renders_and_lists_every_endpoint(client):
         "/api/v1/auditor-grants/{id}/revoke/",
         "/api/v1/tokens/",
         "/api/v1/tokens/{id}/",
+        "/api/v1/customizations/",
+        "/api/v1/customizations/{id}/",
+        "/api/v1/customizations/{id}/archive/",
         # The public catalog (tests/catalog/test_api.py).
         "/api/v1/repositories/",
         "/api/v1/repositories/{name}/",

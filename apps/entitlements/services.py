@@ -48,6 +48,7 @@ def _grant(
     reference: str,
     actor,
     request: HttpRequest | None,
+    recheck: bool = True,
 ) -> Entitlement:
     errors: dict[str, Any] = {}
     found = Feature.objects.filter(key=feature).first()
@@ -97,7 +98,8 @@ def _grant(
         },
     )
     entitlements_forget(org=org)
-    mirrors_recheck(org=org, actor=actor, request=request)
+    if recheck:
+        mirrors_recheck(org=org, actor=actor, request=request)
     return entitlement
 
 
@@ -231,7 +233,7 @@ def entitlements_grant_plan(
     """
     if actor is not None:
         _require_staff(actor)
-    return [
+    rows = [
         _grant(
             org=org,
             feature=grant.feature.key,
@@ -243,9 +245,13 @@ def entitlements_grant_plan(
             reference=reference,
             actor=actor,
             request=request,
+            recheck=False,
         )
         for grant in plan.grants.select_related("feature")
     ]
+    # Once for the whole plan, not once per feature.
+    mirrors_recheck(org=org, actor=actor, request=request)
+    return rows
 
 
 # --------------------------------------------------------------------------

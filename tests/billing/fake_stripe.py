@@ -77,6 +77,7 @@ class FakeStripe:
         self.subscriptions: dict[str, dict] = {}
         self.invoices: dict[str, dict] = {}
         self.sessions: dict[str, dict] = {}
+        self.prices: dict[str, dict] = {}
         self.requests: list[tuple[str, str, dict]] = []
         self.idempotency: dict[str, dict] = {}
         # Features per price, for the Entitlements summary (lookup keys).
@@ -108,6 +109,21 @@ class FakeStripe:
         return self.clock
 
     # -- objects -----------------------------------------------------------
+    def price_add(
+        self, price_id: str, *, amount: int, interval: str, currency="usd", product=""
+    ) -> dict:
+        price = fixture("price")
+        price.update(
+            id=price_id,
+            unit_amount=amount,
+            unit_amount_decimal=str(amount),
+            currency=currency,
+            product=product or f"prod_{price_id}",
+        )
+        price["recurring"]["interval"] = interval
+        self.prices[price_id] = price
+        return price
+
     def customer_create(self, params: dict) -> dict:
         customer = fixture("customer")
         customer.update(
@@ -396,6 +412,9 @@ class FakeStripe:
             if body.get("customer") not in self.customers:
                 return missing("customer")
             return 200, self.portal_session_create(body)
+        if method == "GET" and (m := re.fullmatch(r"/v1/prices/(\w+)", path)):
+            found = self.prices.get(m[1])
+            return (200, copy.deepcopy(found)) if found else missing("price")
         if method == "GET" and (m := re.fullmatch(r"/v1/subscriptions/(\w+)", path)):
             found = self.subscriptions.get(m[1])
             return (200, copy.deepcopy(found)) if found else missing("subscription")

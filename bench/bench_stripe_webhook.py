@@ -157,6 +157,7 @@ def main() -> None:
             sys.executable,
             "-m",
             "celery",
+            "--quiet",
             "-A",
             "portal",
             "worker",

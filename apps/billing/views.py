@@ -18,6 +18,8 @@ from django.views.generic import TemplateView
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.catalog.staff import StaffOnlyMixin
+from apps.entitlements.models import Entitlement
+from apps.entitlements.selectors import entitlement_list
 from apps.orgs.mixins import OrgMixin
 from apps.orgs.permissions import Perm
 
@@ -75,7 +77,13 @@ class BillingView(OrgMixin, TemplateView):
             for price in selectors.price_list_for_sale()
             if price.plan.key not in live_keys and (price.plan.is_addon or not has_plan)
         ]
+        arranged = [
+            e
+            for e in entitlement_list(org=self.org)
+            if e.source != Entitlement.Source.SUBSCRIPTION and e.status(now) == "active"
+        ]
         context.update(
+            arranged=arranged,
             configured=stripe_api.stripe_configured(),
             account=selectors.billing_account_get(org=self.org),
             live=[s for s in subscriptions if s.is_live],

@@ -34,6 +34,12 @@ def stripe_prices(db, fake_stripe):
         key = f"{price.plan.key}_{price.interval}"
         price.stripe_price_id = f"price_{key}"
         price.save(update_fields=["stripe_price_id"])
+        fake_stripe.price_add(
+            price.stripe_price_id,
+            amount=price.amount,
+            interval=price.interval,
+            product=f"prod_{price.plan.key}",
+        )
         fake_stripe.price_features[price.stripe_price_id] = [
             grant.feature.stripe_lookup_key
             for grant in price.plan.grants.select_related("feature")

@@ -171,11 +171,19 @@ class FakeStripe:
         )
         return portal
 
+    def _price(self, price_id: str) -> dict:
+        """A registered price (its amount and interval), else the example's."""
+        if price_id in self.prices:
+            return copy.deepcopy(self.prices[price_id])
+        price = fixture("subscription")["items"]["data"][0]["price"]
+        price["id"] = price_id
+        return price
+
     def _item(self, subscription_id: str, price_id: str) -> dict:
         item = fixture("subscription")["items"]["data"][0]
         item["id"] = self.new_id("si")
         item["subscription"] = subscription_id
-        item["price"]["id"] = price_id
+        item["price"] = self._price(price_id)
         item["plan"]["id"] = price_id
         item["created"] = self.clock
         item["current_period_start"] = self.clock
@@ -284,7 +292,7 @@ class FakeStripe:
         with self.lock:
             subscription = self.subscriptions[subscription_id]
             item = subscription["items"]["data"][0]
-            item["price"]["id"] = price
+            item["price"] = self._price(price)
             item["plan"]["id"] = price
             self.tick()
             return [self.event("customer.subscription.updated", subscription)]

@@ -253,7 +253,7 @@ def test_the_billing_page_query_count_does_not_grow_with_rows(
             items=[{"id": f"si_{n}", "price": "price_select_month", "plan": "select"}],
         )
     page(client, community)  # the first view of a session writes the session
-    with django_assert_max_num_queries(15) as queries:
+    with django_assert_max_num_queries(16) as queries:
         assert page(client, community).status_code == 200
     pinned = len(queries.captured_queries)
     Invoice.objects.create(
@@ -292,3 +292,16 @@ def test_staff_see_events_by_state_and_others_are_refused(client, db):
     assert "evt_2" not in body
     body = client.get("/staff/billing/events/?state=nonsense").content.decode()
     assert all(f"evt_{n}" in body for n in range(3))
+
+
+def test_the_page_lists_features_held_by_contract(client, db):
+    from tests.entitlements.builders import entitle
+
+    org = OrganizationFactory(features=())
+    entitle(org, "fips", reference="MSA-2026-17")
+    entitle(org, "sla", reference="OLD-1", ends_at=timezone.now() - timedelta(hours=1))
+    login(client, org)
+    body = page(client, org).content.decode()
+    assert "By contract or trial" in body
+    assert "MSA-2026-17" in body
+    assert "OLD-1" not in body

@@ -83,3 +83,9 @@ def test_without_stripe_keys_it_says_to_use_no_verify(settings, select_month):
     run("select:month=price_1", "--no-verify")
     select_month.refresh_from_db()
     assert select_month.stripe_price_id == "price_1"
+
+
+def test_a_stripe_price_mapped_to_another_row_is_refused(fake_stripe, select_month):
+    run("select:year=price_taken", "--no-verify")
+    with pytest.raises(CommandError, match="already maps another price"):
+        run("select:month=price_taken", "--no-verify")

@@ -24,9 +24,14 @@ from apps.accounts.services import (
 )
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
+from apps.billing.models import StripeEvent
+from apps.customizations.services import customization_create
+from apps.entitlements.models import Entitlement, Mirror
+from apps.entitlements.services import entitlement_end
 from apps.orgs import services as org_services
 from apps.orgs.models import Membership, Role
-from tests.entitlements.builders import entitle
+from tests.catalog import builders as b
+from tests.entitlements.builders import ensure_tiers, entitle
 from tests.factories import PASSWORD, UserFactory
 
 from .conftest import snap, totp_now
@@ -341,3 +346,210 @@ def test_two_factor_pages(totp_user, new_tab):
     s.tab.submit("Sign Out")
     assert s.tab.path() == "/accounts/login/"
     s.shot("signed_out", h1="Sign In")
+
+
+CUSTOMIZATIONS = [
+    # name, repository, description, packages, environment
+    (
+        "py-ops-tools",
+        "python",
+        "Debugging tools for the on-call image.",
+        ["curl", "jq", "procps"],
+        {"TZ": "UTC", "PYTHONUNBUFFERED": "1"},
+    ),
+    (
+        "py-postgres-client",
+        "python",
+        "",
+        ["libpq5", "postgresql-client-16"],
+        {},
+    ),
+    (
+        "nginx-geoip",
+        "nginx",
+        "GeoIP module and the country database for edge proxies.",
+        ["nginx-mod-http-geoip2", "libmaxminddb0"],
+        {"GEOIP_DB": "/usr/share/GeoIP/GeoLite2-Country.mmdb"},
+    ),
+]
+
+
+def _customize(org, owner, repositories, *, quantity: int) -> None:
+    for repository in repositories.values():
+        Mirror.objects.create(org=org, repository=repository, created_by=owner)
+    entitle(org, "customizations", quantity=quantity)
+    for name, repo, description, packages, environment in CUSTOMIZATIONS:
+        customization_create(
+            org=org,
+            repository=repositories[repo],
+            name=name,
+            description=description,
+            extra_packages=packages,
+            environment=environment,
+            actor=owner,
+        )
+
+
+@pytest.fixture
+def billing_side(acme, settings, tmp_path):
+    """Stripe not configured; customizations within and over the plan's
+    count; received Stripe events in every state; FIPS evidence."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STRIPE_SECRET_KEY = ""
+    settings.STRIPE_WEBHOOK_SECRET = ""
+    ensure_tiers()
+    org, owner, staff = acme["org"], acme["owner"], acme["staff"]
+
+    python = b.repository("python", description="The Python interpreter.")
+    nginx = b.repository("nginx", category="web")
+    fips_build = b.build(b.series(python, "3.12"), fips=True, tags=["3.12-fips"])
+    b.build(b.series(nginx, "1.28"), tags=["1.28"])
+    fips_evidence = b.sbom(
+        fips_build,
+        content=b'{"module": "OpenSSL FIPS provider 3.0.9", "certificate": "4282"}',
+        kind="fips",
+        media_type="application/json",
+        spec_version="",
+    )
+    b.sbom(fips_build)
+    repositories = {"python": python, "nginx": nginx}
+
+    # Acme: five customizations in the plan, three used.
+    _customize(org, owner, repositories, quantity=5)
+    # Initech: had five, the contract now allows two; the three stay.
+    initech = org_services.org_create(name="Initech", owner=owner)
+    _customize(initech, owner, repositories, quantity=5)
+    (five,) = Entitlement.objects.for_org(initech).filter(feature__key="customizations")
+    entitlement_end(
+        entitlement=five,
+        at=timezone.now() - timedelta(minutes=1),
+        actor=staff,
+        reason="Renewed at two customizations",
+    )
+    entitle(initech, "customizations", quantity=2, reference="INITECH-2026")
+
+    now = timezone.now()
+    events = [
+        # event id, type, org, received minutes ago, processed, attempts, error, outcome
+        (
+            "evt_1QdK2vFz8fmcXyZ3p0aB7tLm",
+            "checkout.session.completed",
+            org,
+            42,
+            True,
+            1,
+            "",
+            "cs_test_a1: customer cus_QdK2 linked to Acme Corporation",
+        ),
+        (
+            "evt_1QdK2wFz8fmcXyZ3Hq5nR2sD",
+            "customer.subscription.created",
+            org,
+            42,
+            True,
+            1,
+            "",
+            "sub_1QdK2w: 6 entitlement(s) granted (enterprise)",
+        ),
+        (
+            "evt_1QdK3aFz8fmcXyZ3k9VwE4uP",
+            "invoice.payment_failed",
+            org,
+            7,
+            False,
+            3,
+            "stripe.APIConnectionError: Could not connect to Stripe "
+            "(https://api.stripe.com/v1/subscriptions/sub_1QdK2w). "
+            "Network error: [Errno 110] Connection timed out",
+            "",
+        ),
+        (
+            "evt_1QdK3cFz8fmcXyZ3Yt6mN1qW",
+            "customer.subscription.updated",
+            None,
+            0,
+            False,
+            0,
+            "",
+            "",
+        ),
+    ]
+    for event_id, type_, event_org, ago, processed, attempts, error, outcome in events:
+        received = now - timedelta(minutes=ago)
+        StripeEvent.objects.create(
+            event_id=event_id,
+            type=type_,
+            stripe_created=received - timedelta(seconds=2),
+            payload={"id": event_id, "type": type_, "object": "event"},
+            org=event_org,
+            received_at=received,
+            processed_at=received + timedelta(seconds=1) if processed else None,
+            attempts=attempts,
+            last_error=error,
+            outcome=outcome,
+        )
+
+    globex_member = UserFactory(email="ops@globex.example")
+    globex = org_services.org_create(name="Globex Engineering", owner=globex_member)
+    return {
+        "initech": initech,
+        "fips_build": fips_build,
+        "fips_evidence": fips_evidence,
+        "globex": globex,
+        "globex_member": globex_member,
+    }
+
+
+def test_billing_customization_and_evidence_pages(acme, billing_side, new_tab):
+    slug = acme["org"].slug
+    s = Shooter(new_tab())
+    s.log_in(acme["owner"].email)
+
+    s.visit("billing_unconfigured", f"/o/{slug}/billing/", h1="Plan and billing")
+    main = s.page.locator("main")
+    assert "Stripe is not configured" in main.inner_text()
+    assert "Acme Corporation has no subscription" in main.inner_text()
+    assert main.get_by_role("button").count() == 0
+
+    s.visit("customizations", f"/o/{slug}/customizations/", h1="Customizations")
+    assert s.page.locator("#usage").inner_text() == "3 of 5 used"
+    assert s.page.locator("#customizations tbody tr").count() == 3
+    assert main.get_by_role("button", name="Create").is_visible()
+
+    initech = billing_side["initech"].slug
+    s.visit(
+        "customizations_over_limit",
+        f"/o/{initech}/customizations/",
+        h1="Customizations",
+    )
+    assert s.page.locator("#usage").inner_text() == "3 of 2 used"
+    assert "archive 2 to create a new one" in main.inner_text()
+    assert main.get_by_role("button", name="Create").count() == 0
+    assert main.get_by_role("button", name="Archive").count() == 3
+
+    staff = Shooter(new_tab())
+    staff.log_in(acme["staff"].email)
+    staff.visit("staff_stripe_events", "/staff/billing/events/", h1="Stripe events")
+    rows = staff.page.locator("#events tbody tr")
+    assert rows.count() == 4
+    states = staff.page.locator("#events tbody .badge").all_inner_texts()
+    assert states == ["Pending", "Failing", "Processed", "Processed"]
+    assert staff.page.locator("main").get_by_role("button", name="Retry now").count()
+    staff.tab.goto("/staff/billing/events/?state=failing")
+    staff.shot("staff_stripe_events_failing", h1="Stripe events")
+    assert staff.page.locator("#events tbody tr").count() == 1
+
+    # A member of a Community organization sees FIPS evidence locked.
+    build = billing_side["fips_build"]
+    outsider = Shooter(new_tab())
+    outsider.log_in(billing_side["globex_member"].email)
+    outsider.visit("digest_fips_locked", build.get_absolute_url(), h1="python:3.12")
+    attestations = outsider.page.locator("table#attestations")
+    assert "needs FIPS entitlement" in attestations.inner_text()
+    assert attestations.get_by_role("link", name="Download").count() == 0
+    assert "for organizations whose plan includes FIPS" in (
+        outsider.page.locator("main").inner_text()
+    )
+    download = f"/catalog/attestations/{billing_side['fips_evidence'].pk}/download/"
+    outsider.tab.goto(download, status=403)
+    outsider.shot("evidence_refused", h1="needs the FIPS entitlement", status=403)

@@ -71,13 +71,13 @@ def prices_map_to_stripe(*, mappings: list[str], verify: bool = True) -> list[Pr
         if stripe_id in seen and seen[stripe_id] != price:
             raise ValidationError(f"{stripe_id} is given for two prices.")
         seen[stripe_id] = price
-    taken = Price.objects.filter(stripe_price_id__in=seen).exclude(
-        pk__in=[p.pk for p in seen.values()]
+    clash = (
+        Price.objects.filter(stripe_price_id__in=seen)
+        .exclude(pk__in=[p.pk for p in seen.values()])
+        .first()
     )
-    if taken.exists():
-        raise ValidationError(
-            f"{taken.first().stripe_price_id} already maps another price."
-        )
+    if clash is not None:
+        raise ValidationError(f"{clash.stripe_price_id} already maps another price.")
     updated = []
     for price, stripe_id in parsed:
         product = ""

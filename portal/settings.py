@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "apps.billing",
     "apps.entitlements",
     "apps.customizations",
+    "apps.sla",
     "apps.api",
 ]
 
@@ -144,6 +145,7 @@ CELERY_BEAT_SCHEDULE = {
     # Grace periods end at any hour; events whose task was lost are retried.
     "billing-grace-sweep": {"task": "billing.grace_sweep", "schedule": 60 * 60},
     "billing-events-retry": {"task": "billing.events_retry", "schedule": 10 * 60},
+    "sla-transitions": {"task": "sla.transitions_run", "schedule": 5 * 60},
 }
 
 _cache_url = env.str("CACHE_URL", default="")

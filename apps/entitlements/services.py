@@ -17,8 +17,9 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
-from apps.billing.models import Feature, Plan
+from apps.billing.models import Feature, FeatureKey, Plan
 from apps.catalog.models import Repository, Series, Variant
+from apps.sla import triggers as sla_triggers
 
 from .models import Entitlement, Mirror
 from .selectors import entitlements_for, entitlements_forget
@@ -100,6 +101,8 @@ def _grant(
     entitlements_forget(org=org)
     if recheck:
         mirrors_recheck(org=org, actor=actor, request=request)
+    if found.key == FeatureKey.SLA:
+        sla_triggers.sla_entitlement_started(org_id=org.pk)
     return entitlement
 
 
@@ -320,6 +323,7 @@ def mirror_add(
     mirror = Mirror.objects.create(
         org=org, repository=repository, created_by=actor, **flags
     )
+    sla_triggers.mirror_added(mirror_id=mirror.pk)
     audit_record(
         action=Action.MIRROR_ADDED,
         actor=actor,

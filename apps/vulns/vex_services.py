@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.catalog.models import ImageDigest, Repository
+from apps.sla.triggers import vex_statements_stored
 
 from .models import VexDocument, VexStatement, Vulnerability
 from .vex import (
@@ -93,6 +94,11 @@ def vex_import(*, content: bytes) -> VexDocument:
             for s in sorted(parsed.statements, key=lambda s: s.key)
         ],
         batch_size=500,
+    )
+    vex_statements_stored(
+        statement_ids=document.statements.filter(
+            status=VexStatement.Status.NOT_AFFECTED
+        ).values_list("pk", flat=True)
     )
     return document
 
@@ -216,7 +222,7 @@ def vex_statement_author(
         document.version += 1
         document.save(update_fields=["version"])
     vulnerabilities = _vulnerabilities_ensure({vulnerability_id.strip()})
-    return VexStatement.objects.create(
+    statement = VexStatement.objects.create(
         document=document,
         vulnerability_id=vulnerabilities[vulnerability_id.strip()],
         product=image_purl(repository.name, image.digest if image else None),
@@ -231,6 +237,8 @@ def vex_statement_author(
         author=getattr(author, "email", "") or str(author or ""),
         timestamp=timestamp or now,
     )
+    vex_statements_stored(statement_ids=[statement.pk])
+    return statement
 
 
 # --------------------------------------------------------------------------

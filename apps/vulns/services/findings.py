@@ -225,6 +225,12 @@ def findings_match(
         created, fixes = _variant_findings(variant_ids, scope, plans, now)
         report.findings_created += created
         report.findings_fixed += fixes
+    if report.findings_created or report.findings_fixed:
+        # New findings start clocks; fixed ones are met or missed by the
+        # ledger's next transition run.
+        from apps.sla.triggers import findings_matched
+
+        findings_matched(digest_ids=scope)
     return report
 
 

@@ -1,0 +1,405 @@
+"""The SLA ledger: versioned policies, their assignment to organizations, one
+clock per organization and finding, and the waivers that stop a clock.
+
+Nothing here is deleted or recomputed once decided: a policy version used by a
+clock is frozen (a change is a new version), and a clock keeps the version,
+start event and deadline it was opened with.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.core.tenancy import OrgScopedQuerySet
+
+from . import clock as arithmetic
+
+SLA_SEVERITIES = ("critical", "high", "medium", "low")
+
+
+class StartEvent(models.TextChoices):
+    UPSTREAM_FIX = arithmetic.UPSTREAM_FIX, "Upstream fix released"
+    DISCLOSURE = arithmetic.DISCLOSURE, "Disclosure"
+    DETECTION = arithmetic.DETECTION, "Detection"
+    RELEASE = arithmetic.RELEASE, "Affected digest released"
+
+
+class ClockStartEvent(models.TextChoices):
+    UPSTREAM_FIX = arithmetic.UPSTREAM_FIX, "Upstream fix released"
+    DISCLOSURE = arithmetic.DISCLOSURE, "Disclosure"
+    DETECTION = arithmetic.DETECTION, "Detection"
+    RELEASE = arithmetic.RELEASE, "Affected digest released"
+    COVERAGE = arithmetic.COVERAGE, "Coverage began (mirror or entitlement)"
+
+
+class DayKind(models.TextChoices):
+    CALENDAR = arithmetic.CALENDAR, "Calendar days"
+    BUSINESS = arithmetic.BUSINESS, "Business days"
+
+
+class SlaPolicy(models.Model):
+    """A named SLA policy: a plan's default, or one customer's contract."""
+
+    key = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    # A plan's default policy names the plan; a contract policy may name the
+    # organization it was written for.
+    plan = models.ForeignKey(
+        "billing.Plan",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sla_policies",
+    )
+    org = models.ForeignKey(
+        "orgs.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sla_policies",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["key"]
+        verbose_name_plural = "SLA policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(plan__isnull=True) | Q(org__isnull=True),
+                name="sla_policy_plan_or_org",
+                violation_error_message=(
+                    "A policy is a plan's default or a customer's contract, not both."
+                ),
+            ),
+            models.UniqueConstraint(
+                fields=["plan"],
+                condition=Q(plan__isnull=False),
+                name="sla_policy_one_default_per_plan",
+                violation_error_message="This plan already has a default policy.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _days_ok(name: str) -> Q:
+    return Q(**{f"{name}__isnull": True}) | Q(**{f"{name}__gte": 1})
+
+
+class SlaPolicyVersion(models.Model):
+    """One immutable-once-used set of terms of a policy."""
+
+    policy = models.ForeignKey(
+        SlaPolicy, on_delete=models.PROTECT, related_name="versions"
+    )
+    version = models.PositiveIntegerField()
+    # Days per severity; null: that severity is outside the SLA.
+    critical_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    high_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    medium_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    low_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    day_kind = models.CharField(
+        max_length=10, choices=DayKind.choices, default=DayKind.BUSINESS
+    )
+    # Codes of the ``holidays`` package (ISO 3166-1 alpha-2 and subdivision);
+    # blank country: no holidays.
+    holiday_country = models.CharField(max_length=3, blank=True)
+    holiday_subdivision = models.CharField(max_length=10, blank=True)
+    time_zone = models.CharField(max_length=64, default="UTC")
+    start_event = models.CharField(
+        max_length=20, choices=StartEvent.choices, default=StartEvent.UPSTREAM_FIX
+    )
+    at_risk_percent = models.PositiveSmallIntegerField(default=70)
+    kev_caps = models.BooleanField(
+        default=True, help_text="The CISA KEV due date caps the deadline when earlier."
+    )
+    # Service credit per breach, in percent of the monthly fee, capped per
+    # calendar month; null: the terms grant no credits.
+    credit_percent_per_breach = models.PositiveSmallIntegerField(null=True, blank=True)
+    credit_cap_percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    frozen_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["policy", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy", "version"],
+                name="sla_policy_version_unique",
+                violation_error_message="This version of the policy exists.",
+            ),
+            models.CheckConstraint(
+                condition=Q(version__gte=1),
+                name="sla_policy_version_from_one",
+                violation_error_message="Versions count from 1.",
+            ),
+            models.CheckConstraint(
+                condition=_days_ok("critical_days")
+                & _days_ok("high_days")
+                & _days_ok("medium_days")
+                & _days_ok("low_days"),
+                name="sla_policy_version_days_positive",
+                violation_error_message="Days per severity are at least 1 (or empty).",
+            ),
+            models.CheckConstraint(
+                condition=Q(at_risk_percent__gte=1, at_risk_percent__lte=99),
+                name="sla_policy_version_at_risk_percent",
+                violation_error_message="The at-risk threshold is from 1 to 99 %.",
+            ),
+            models.CheckConstraint(
+                condition=Q(credit_percent_per_breach__isnull=True)
+                | Q(credit_percent_per_breach__lte=100),
+                name="sla_policy_version_credit_percent",
+                violation_error_message="A credit per breach is at most 100 %.",
+            ),
+            models.CheckConstraint(
+                condition=Q(credit_cap_percent__isnull=True)
+                | Q(credit_cap_percent__lte=100),
+                name="sla_policy_version_credit_cap",
+                violation_error_message="A credit cap is at most 100 %.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy} v{self.version}"
+
+    def days_for(self, severity: str) -> int | None:
+        if severity not in SLA_SEVERITIES:
+            return None
+        return getattr(self, f"{severity}_days")
+
+    @property
+    def calendar(self) -> arithmetic.Calendar:
+        return arithmetic.Calendar(
+            day_kind=self.day_kind,
+            time_zone=self.time_zone,
+            holiday_country=self.holiday_country,
+            holiday_subdivision=self.holiday_subdivision,
+        )
+
+
+class SlaPolicyAssignment(models.Model):
+    """A contract policy in effect for one organization over a period."""
+
+    org = models.ForeignKey(
+        "orgs.Organization", on_delete=models.PROTECT, related_name="sla_assignments"
+    )
+    policy = models.ForeignKey(
+        SlaPolicy, on_delete=models.PROTECT, related_name="assignments"
+    )
+    effective_from = models.DateTimeField()
+    effective_to = models.DateTimeField(null=True, blank=True)
+    # The contract's monthly fee in cents, the base of its service credits;
+    # null: the plan's monthly list price.
+    monthly_fee_cents = models.PositiveIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["org", "-effective_from"]
+        indexes = [
+            models.Index(fields=["org", "effective_from"], name="sla_assignment_org")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(effective_to__isnull=True)
+                | Q(effective_to__gt=F("effective_from")),
+                name="sla_assignment_ends_after_start",
+                violation_error_message="An assignment must end after it starts.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy} for {self.org}"
+
+
+class SlaClock(models.Model):
+    """The ledger: one organization's patch clock on one finding."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        AT_RISK = "at_risk", "At risk"
+        BREACHED = "breached", "Breached"
+        MET = "met", "Met"
+        MISSED = "missed", "Missed (fixed late)"
+        EXEMPT = "exempt", "Exempt"
+
+    class StopReason(models.TextChoices):
+        FIXED = "fixed", "Fixed digest published"
+        VEX = "vex", "VEX not_affected"
+        WAIVER = "waiver", "Approved waiver"
+
+    RUNNING = (State.OPEN, State.AT_RISK, State.BREACHED)
+
+    org = models.ForeignKey(
+        "orgs.Organization", on_delete=models.PROTECT, related_name="sla_clocks"
+    )
+    finding = models.ForeignKey(
+        "vulns.Finding", on_delete=models.PROTECT, related_name="sla_clocks"
+    )
+    policy_version = models.ForeignKey(
+        SlaPolicyVersion, on_delete=models.PROTECT, related_name="clocks"
+    )
+    # The finding's severity when the clock opened: what the deadline was set by.
+    severity = models.CharField(max_length=10)
+    # The event the clock actually started from: the policy's, or detection
+    # when the policy's event had no timestamp, or coverage when the event came
+    # before the org's coverage began.
+    start_event = models.CharField(max_length=20, choices=ClockStartEvent.choices)
+    started_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    at_risk_at = models.DateTimeField()
+    kev_capped = models.BooleanField(default=False)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    stop_reason = models.CharField(
+        max_length=10, choices=StopReason.choices, blank=True
+    )
+    exempt_reason = models.TextField(blank=True)
+    vex_statement = models.ForeignKey(
+        "vulns.VexStatement",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sla_clocks",
+    )
+    waiver = models.ForeignKey(
+        "sla.SlaWaiver",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "finding"],
+                name="sla_clock_once_per_org_finding",
+                violation_error_message="This finding already has a clock here.",
+            ),
+            models.CheckConstraint(
+                condition=Q(due_at__gte=F("started_at"))
+                & Q(at_risk_at__gte=F("started_at"))
+                & Q(at_risk_at__lte=F("due_at")),
+                name="sla_clock_times_in_order",
+                violation_error_message="A clock is at risk and due after it starts.",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=["open", "at_risk", "breached"], stopped_at=None)
+                | Q(
+                    state__in=["met", "missed", "exempt"],
+                    stopped_at__isnull=False,
+                ),
+                name="sla_clock_stopped_when_decided",
+                violation_error_message="Only a stopped clock has a stop time.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "due_at"], name="sla_clock_state_due"),
+            models.Index(fields=["state", "at_risk_at"], name="sla_clock_state_risk"),
+            models.Index(fields=["org", "state"], name="sla_clock_org_state"),
+            models.Index(fields=["finding"], name="sla_clock_finding"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Clock {self.pk} ({self.state})"
+
+    @property
+    def start_fell_back(self) -> bool:
+        """True when the clock could not start from its policy's event."""
+        return self.start_event != self.policy_version.start_event
+
+
+class SlaWaiver(models.Model):
+    """A staff request to stop a clock until an expiry, approved by another."""
+
+    class State(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Expired"
+
+    clock = models.ForeignKey(
+        SlaClock, on_delete=models.PROTECT, related_name="waivers"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.TextField()
+    expires_at = models.DateTimeField()
+    state = models.CharField(
+        max_length=10, choices=State.choices, default=State.REQUESTED
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    rejected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    rejected_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.TextField(blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    org_lookup = "clock__org"
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["state", "expires_at"], name="sla_waiver_state_expiry")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True)
+                | ~Q(approved_by=F("requested_by")),
+                name="sla_waiver_four_eyes",
+                violation_error_message=(
+                    "A waiver is approved by someone other than who requested it."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")),
+                name="sla_waiver_expires_after_request",
+                violation_error_message="A waiver expires after it is requested.",
+            ),
+            models.UniqueConstraint(
+                fields=["clock"],
+                condition=Q(state__in=["requested", "approved"]),
+                name="sla_waiver_one_pending_per_clock",
+                violation_error_message="This clock already has a waiver pending.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Waiver {self.pk} ({self.state})"

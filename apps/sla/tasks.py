@@ -1,0 +1,75 @@
+"""SLA tasks: ids in, one service call each. All idempotent."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from apps.entitlements.models import Mirror
+from apps.entitlements.selectors import entitlement_cache
+from apps.orgs.models import Organization
+from apps.vulns.models import VexStatement
+
+from .services import (
+    sla_clocks_exempt_by_vex,
+    sla_clocks_open_for_entitlement,
+    sla_clocks_open_for_mirror,
+    sla_clocks_open_for_repositories,
+    sla_transitions_run,
+)
+
+
+@shared_task(name="sla.transitions_run", time_limit=300, soft_time_limit=270)
+def transitions_run() -> dict[str, int]:
+    """Idempotent: each UPDATE only moves clocks not yet in the target state,
+    so an overlapping or repeated run changes nothing further."""
+    return sla_transitions_run()
+
+
+@shared_task(
+    name="sla.clocks_open_for_mirror",
+    acks_late=True,
+    time_limit=900,
+    soft_time_limit=870,
+)
+def clocks_open_for_mirror(mirror_id: int) -> int:
+    mirror = Mirror.objects.select_related("org", "repository").filter(pk=mirror_id)
+    found = mirror.first()
+    if found is None:  # removed before the task ran
+        return 0
+    with entitlement_cache():
+        return sla_clocks_open_for_mirror(mirror=found)
+
+
+@shared_task(
+    name="sla.clocks_open_for_org",
+    acks_late=True,
+    time_limit=1800,
+    soft_time_limit=1770,
+)
+def clocks_open_for_org(org_id: int) -> int:
+    org = Organization.objects.filter(pk=org_id).first()
+    if org is None:
+        return 0
+    with entitlement_cache():
+        return sla_clocks_open_for_entitlement(org=org)
+
+
+@shared_task(
+    name="sla.clocks_open_for_digests",
+    acks_late=True,
+    time_limit=3600,
+    soft_time_limit=3500,
+)
+def clocks_open_for_digests(digest_ids: list[int] | None) -> int:
+    with entitlement_cache():
+        return sla_clocks_open_for_repositories(digest_ids=digest_ids)
+
+
+@shared_task(
+    name="sla.clocks_exempt_by_vex", acks_late=True, time_limit=900, soft_time_limit=870
+)
+def clocks_exempt_by_vex(statement_ids: list[int]) -> int:
+    statements = VexStatement.objects.filter(
+        pk__in=statement_ids, status=VexStatement.Status.NOT_AFFECTED
+    ).order_by("pk")
+    return sum(sla_clocks_exempt_by_vex(statement=s) for s in statements)

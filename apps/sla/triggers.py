@@ -1,0 +1,45 @@
+"""How the rest of the portal tells the ledger that something happened.
+
+Each call schedules an SLA task for after the caller's transaction commits, so
+the ledger never reads uncommitted rows and a failure there never undoes the
+write that triggered it (the tasks are idempotent; the nightly sweep opens
+anything a lost task missed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+
+
+def _after_commit(task, *args, **kwargs) -> None:
+    transaction.on_commit(lambda: task.delay(*args, **kwargs))
+
+
+def mirror_added(*, mirror_id: int) -> None:
+    from .tasks import clocks_open_for_mirror
+
+    _after_commit(clocks_open_for_mirror, mirror_id)
+
+
+def sla_entitlement_started(*, org_id: int) -> None:
+    from .tasks import clocks_open_for_org
+
+    _after_commit(clocks_open_for_org, org_id)
+
+
+def findings_matched(*, digest_ids: Iterable[int] | None) -> None:
+    from .tasks import clocks_open_for_digests
+
+    _after_commit(
+        clocks_open_for_digests, None if digest_ids is None else sorted(digest_ids)
+    )
+
+
+def vex_statements_stored(*, statement_ids: Iterable[int]) -> None:
+    from .tasks import clocks_exempt_by_vex
+
+    ids = sorted(statement_ids)
+    if ids:
+        _after_commit(clocks_exempt_by_vex, ids)

@@ -318,7 +318,10 @@ class SlaClock(models.Model):
         indexes = [
             models.Index(fields=["state", "due_at"], name="sla_clock_state_due"),
             models.Index(fields=["state", "at_risk_at"], name="sla_clock_state_risk"),
-            models.Index(fields=["org", "state"], name="sla_clock_org_state"),
+            # An org's clocks by state, and its fixed ones by fix time (metrics).
+            models.Index(
+                fields=["org", "state", "stopped_at"], name="sla_clock_org_state"
+            ),
             models.Index(fields=["finding"], name="sla_clock_finding"),
         ]
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, Exists, Min, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
@@ -754,15 +754,40 @@ def _expire_waivers(now: datetime) -> tuple[int, int]:
     return len(rows), resumed
 
 
-@transaction.atomic
-def sla_transitions_run(*, now: datetime | None = None) -> dict[str, int]:
-    """Move every clock to its state as of ``now`` in a few bulk UPDATEs.
+# One pass over the running clocks whose finding has shipped a fix: met when
+# the fix came by the deadline, missed when after. On PostgreSQL a single
+# UPDATE ... FROM joins the finding once per clock.
+_STOP_FIXED_SQL = """
+WITH moved AS (
+    UPDATE sla_slaclock AS c
+    SET state = CASE WHEN f.fixed_published_at <= c.due_at
+                     THEN %(met)s ELSE %(missed)s END,
+        stopped_at = f.fixed_published_at,
+        stop_reason = %(reason)s
+    FROM vulns_finding AS f
+    WHERE f.id = c.finding_id
+      AND f.fixed_published_at IS NOT NULL
+      AND c.state = ANY(%(running)s)
+    RETURNING c.state
+)
+SELECT state, count(*) FROM moved GROUP BY state
+"""
 
-    Order matters: a clock fixed on time is met even if this run comes after
-    its deadline, so the fixes are applied before the breaches.
-    """
-    now = now or timezone.now()
-    waivers_expired, resumed = _expire_waivers(now)
+
+def _stop_fixed() -> tuple[int, int]:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _STOP_FIXED_SQL,
+                {
+                    "met": State.MET,
+                    "missed": State.MISSED,
+                    "reason": SlaClock.StopReason.FIXED,
+                    "running": [str(s) for s in SlaClock.RUNNING],
+                },
+            )
+            counts = dict(cursor.fetchall())
+        return counts.get(State.MET, 0), counts.get(State.MISSED, 0)
     fixed = Finding.objects.filter(
         pk=OuterRef("finding_id"), fixed_published_at__isnull=False
     )
@@ -780,6 +805,19 @@ def sla_transitions_run(*, now: datetime | None = None) -> dict[str, int]:
         .filter(Exists(fixed))
         .update(state=State.MISSED, **stop)
     )
+    return met, missed
+
+
+@transaction.atomic
+def sla_transitions_run(*, now: datetime | None = None) -> dict[str, int]:
+    """Move every clock to its state as of ``now`` in a few bulk UPDATEs.
+
+    Order matters: a clock fixed on time is met even if this run comes after
+    its deadline, so the fixes are applied before the breaches.
+    """
+    now = now or timezone.now()
+    waivers_expired, resumed = _expire_waivers(now)
+    met, missed = _stop_fixed()
     breached = SlaClock.objects.filter(
         state__in=[State.OPEN, State.AT_RISK], due_at__lte=now
     ).update(state=State.BREACHED)

@@ -40,6 +40,7 @@ os.environ["DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="portal-bench-media-"))
 os.environ["LOG_LEVEL"] = "WARNING"
+os.environ.setdefault("ALLOWED_HOSTS", "testserver")
 
 import django  # noqa: E402
 
@@ -47,10 +48,13 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.urls import reverse  # noqa: E402
 
+from apps.accounts.models import User  # noqa: E402
 from apps.catalog import services as catalog  # noqa: E402
 from apps.catalog.models import Variant  # noqa: E402
-from apps.orgs.models import Organization  # noqa: E402
+from apps.orgs.models import Membership, Organization, Role  # noqa: E402
 from apps.sla.models import SlaClock, SlaPolicyVersion  # noqa: E402
 from apps.sla.selectors import sla_credits_owed_all, sla_metrics  # noqa: E402
 from apps.sla.services import sla_transitions_run  # noqa: E402
@@ -167,6 +171,36 @@ def timed(fn, repeat: int = 1):
     return statistics.median(times), result
 
 
+def pages(org) -> None:
+    """Server time of the staff desk's first page and a customer SLA page,
+    through Django's handler, beside /healthz."""
+    from apps.billing.models import Feature
+    from apps.entitlements.models import Entitlement
+
+    Entitlement.objects.create(
+        org=org,
+        feature=Feature.objects.get(key="sla"),
+        starts_at=YEAR_AGO,
+        source="contract",
+        reference="BENCH",
+    )
+    staff = User.objects.create_user(email="staff@bench.example", is_staff=True)
+    owner = User.objects.create_user(email="owner@bench.example")
+    Membership.objects.create(org=org, user=owner, role=Role.OWNER)
+    client = Client()
+    health, _ = timed(lambda: client.get("/healthz"), 30)
+    print(f"  baseline: /healthz {health * 1000:.1f} ms")
+    for user, url, label in (
+        (staff, reverse("staff_sla_desk"), "staff SLA desk, first page"),
+        (owner, reverse("sla:clocks", args=[org.slug]), "customer SLA page"),
+    ):
+        client.force_login(user)
+        client.get(url)  # the session's first view writes the session
+        median, response = timed(lambda url=url: client.get(url), 20)
+        assert response.status_code == 200, response.status_code
+        print(f"  {label}: {median * 1000:.1f} ms median of 20")
+
+
 def main() -> None:
     reset_database()
     t0 = time.perf_counter()
@@ -211,6 +245,7 @@ def main() -> None:
     )
     credits, _ = timed(lambda: sla_credits_owed_all(start=YEAR_AGO, end=NOW))
     print(f"  credits owed, all orgs, 1-year window: {credits:.2f} s")
+    pages(org)
     states = dict(
         SlaClock.objects.values_list("state").annotate(n=django.db.models.Count("id"))
     )

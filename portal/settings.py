@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "apps.entitlements",
     "apps.customizations",
     "apps.sla",
+    "apps.notifications",
     "apps.api",
 ]
 
@@ -146,6 +147,8 @@ CELERY_BEAT_SCHEDULE = {
     "billing-grace-sweep": {"task": "billing.grace_sweep", "schedule": 60 * 60},
     "billing-events-retry": {"task": "billing.events_retry", "schedule": 10 * 60},
     "sla-transitions": {"task": "sla.transitions_run", "schedule": 5 * 60},
+    # After the transitions; overlapping runs send each notice once.
+    "notifications-run": {"task": "notifications.run", "schedule": 5 * 60},
 }
 
 _cache_url = env.str("CACHE_URL", default="")
@@ -244,6 +247,8 @@ SPECTACULAR_SETTINGS = {
         "SeriesStatusEnum": "apps.catalog.models.Series.Status",
         "FindingStatusEnum": "apps.vulns.models.Finding.Status",
         "SeverityEnum": "apps.vulns.models.Severity",
+        "SlaClockStateEnum": "apps.sla.models.SlaClock.State",
+        "SlaWaiverStateEnum": "apps.sla.models.SlaWaiver.State",
     },
 }
 

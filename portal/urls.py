@@ -8,6 +8,7 @@ from apps.catalog.staff import EvidenceUploadView
 from apps.core import views as core_views
 from apps.entitlements import views as entitlement_views
 from apps.orgs import views as org_views
+from apps.sla import staff_views as sla_staff_views
 
 org_patterns = [
     path("", include("apps.orgs.urls")),
@@ -16,6 +17,8 @@ org_patterns = [
     path("", include("apps.entitlements.urls")),
     path("", include("apps.customizations.urls")),
     path("", include("apps.billing.urls")),
+    path("", include("apps.notifications.urls")),
+    path("", include("apps.sla.urls")),
 ]
 
 urlpatterns = [
@@ -43,6 +46,7 @@ urlpatterns = [
         entitlement_views.StaffEntitlementEndView.as_view(),
         name="staff_entitlement_end",
     ),
+    path("staff/sla/", include(sla_staff_views.urlpatterns)),
     path("pricing/", billing_views.PricingView.as_view(), name="pricing"),
     path(
         "billing/stripe/webhook/",

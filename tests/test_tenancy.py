@@ -48,8 +48,17 @@ from apps.audit.models import AuditEvent
 from apps.billing.models import BillingAccount, Invoice, StripeEvent, Subscription
 from apps.customizations.models import Customization
 from apps.entitlements.models import Entitlement, Mirror
+from apps.notifications.models import Delivery, WebhookEndpoint
+from apps.notifications.services import webhook_endpoint_create
 from apps.orgs.models import AuditorGrant, Invitation, Membership, Organization, Role
 from apps.orgs.services import invitation_create
+from apps.sla.models import (
+    SlaClock,
+    SlaPolicy,
+    SlaPolicyAssignment,
+    SlaPolicyVersion,
+    SlaWaiver,
+)
 from tests.catalog import builders as catalog
 from tests.entitlements.builders import entitle
 from tests.factories import AuditorGrantFactory, MembershipFactory, UserFactory
@@ -136,6 +145,43 @@ class World:
     memberships: dict  # role -> the victim's Membership of that principal
 
 
+def _sla_ledger(org: Organization) -> dict:
+    """A breached SLA clock with a waiver another staff member requested, and
+    a contract policy. Named by id: catalog rows are public."""
+    repo = catalog.repository(f"sla-{org.pk}")
+    image = catalog.build(catalog.series(repo, "1.0"))
+    vuln = catalog.vulnerability(f"CVE-2030-{org.pk:05d}")
+    finding = catalog.finding(image, vuln, catalog.component(f"sla-lib-{org.pk}"))
+    policy = SlaPolicy.objects.create(key=f"walker-{org.pk}", name=f"Walker {org.pk}")
+    version = SlaPolicyVersion.objects.create(policy=policy, version=1, high_days=7)
+    now = timezone.now()
+    clock = SlaClock.objects.create(
+        org=org,
+        finding=finding,
+        policy_version=version,
+        severity="high",
+        start_event="upstream_fix",
+        started_at=now - timedelta(days=10),
+        due_at=now - timedelta(days=1),
+        at_risk_at=now - timedelta(days=3),
+        state=SlaClock.State.BREACHED,
+    )
+    requester = UserFactory(email=f"requester-{org.pk}@portal.example", is_staff=True)
+    waiver = SlaWaiver.objects.create(
+        clock=clock,
+        requested_by=requester,
+        reason="Upstream fix pending",
+        expires_at=now + timedelta(days=7),
+    )
+    # The customer's SLA pages show the ledger (not the plans) while entitled.
+    entitle(org, "sla")
+    return {
+        "sla_clock_pk": clock.pk,
+        "sla_waiver_pk": waiver.pk,
+        "sla_policy_pk": policy.pk,
+    }
+
+
 def _populate(org: Organization, owner: Membership, tag: str, invitee: str) -> dict:
     """One of every tenant-owned object, named after ``tag``."""
     target = MembershipFactory(
@@ -204,7 +250,26 @@ def _populate(org: Organization, owner: Membership, tag: str, invitee: str) -> d
         "mirror_pk": mirror.pk,
         "entitlement_pk": entitlement.pk,
         "customization_pk": customization.pk,
+        **_sla_ledger(org),
+        **_webhooks(org, owner, tag),
     }
+
+
+def _webhooks(org: Organization, owner: Membership, tag: str) -> dict:
+    endpoint, _ = webhook_endpoint_create(
+        org=org,
+        url=f"https://hooks.{tag}.example/sla",
+        events=["sla.breached"],
+        actor=owner.user,
+    )
+    Delivery.objects.create(
+        org=org,
+        endpoint=endpoint,
+        message_id=f"msg_{tag}",
+        event_type="sla.notices",
+        payload={"data": {"clocks": []}},
+    )
+    return {"webhook_pk": endpoint.pk}
 
 
 def _catalog_refs() -> dict:
@@ -309,6 +374,13 @@ def fingerprint() -> dict:
         "customizations": sorted(
             Customization.objects.values_list("id", "org_id", "name", "archived_at")
         ),
+        "sla_clocks": sorted(SlaClock.objects.values_list("id", "state")),
+        "webhooks": sorted(
+            WebhookEndpoint.objects.values_list("id", "org_id", "secret", "enabled")
+        ),
+        "sla_waivers": sorted(SlaWaiver.objects.values_list("id", "state")),
+        "sla_policy_versions": sorted(SlaPolicyVersion.objects.values_list("id")),
+        "sla_assignments": sorted(SlaPolicyAssignment.objects.values_list("id")),
     }
 
 
@@ -517,6 +589,25 @@ def _customization_archived(o: Outcome) -> None:
     assert o.new_events(AuditEvent.Action.CUSTOMIZATION_REMOVED)
 
 
+def _webhook_added(o: Outcome) -> None:
+    endpoint = WebhookEndpoint.objects.for_org(o.world.org).get(
+        url="https://hooks.walker.example/sla"
+    )
+    assert endpoint.secret in o.response.content.decode()
+    assert o.new_events(AuditEvent.Action.WEBHOOK_ENDPOINT_ADDED)
+
+
+def _webhook_disabled(o: Outcome) -> None:
+    assert not WebhookEndpoint.objects.get(pk=o.world.refs["webhook_pk"]).enabled
+    assert o.new_events(AuditEvent.Action.WEBHOOK_ENDPOINT_REMOVED)
+
+
+def _webhook_rotated(o: Outcome) -> None:
+    endpoint = WebhookEndpoint.objects.get(pk=o.world.refs["webhook_pk"])
+    assert endpoint.secret in o.response.content.decode()
+    assert o.new_events(AuditEvent.Action.WEBHOOK_ENDPOINT_ADDED)
+
+
 def _future(days: int = 30) -> str:
     return (timezone.now() + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M")
 
@@ -688,6 +779,43 @@ WEB_ORG_ROUTES = [
             effect=_customized,
         ),
     ),
+    # The customer's SLA ledger: read by every role and by auditors (it is
+    # evidence), written by no one here.
+    OrgRoute("sla:clocks", get=frozenset({*ROLES, AUDITOR})),
+    OrgRoute("sla:export", get=frozenset({*ROLES, AUDITOR})),
+    OrgRoute(
+        "sla:clock_detail",
+        kwargs={"org_slug": "org_slug", "pk": "sla_clock_pk"},
+        get=frozenset({*ROLES, AUDITOR}),
+    ),
+    # Webhooks: every role sees the endpoints and the delivery log; owners
+    # and admins change them. The secret is shown once, in the answer.
+    OrgRoute(
+        "notifications:webhooks",
+        get=frozenset(ROLES),
+        post=Post(
+            MANAGERS,
+            data=lambda r: {
+                "url": "https://hooks.walker.example/sla",
+                "events": ["sla.at_risk"],
+            },
+            status=201,
+            effect=_webhook_added,
+        ),
+    ),
+    OrgRoute(
+        "notifications:webhook_disable",
+        kwargs={"org_slug": "org_slug", "pk": "webhook_pk"},
+        post=Post(
+            MANAGERS, location=url("notifications:webhooks"), effect=_webhook_disabled
+        ),
+    ),
+    OrgRoute(
+        "notifications:webhook_rotate",
+        kwargs={"org_slug": "org_slug", "pk": "webhook_pk"},
+        post=Post(MANAGERS, status=200, effect=_webhook_rotated),
+    ),
+    OrgRoute("notifications:deliveries", get=frozenset(ROLES)),
     OrgRoute(
         "customizations:archive",
         kwargs={"org_slug": "org_slug", "pk": "customization_pk"},
@@ -753,6 +881,37 @@ def _staff_audit(p: str) -> Expect:
     if p == "staff":
         return Expect(200, contains=("Acme", "Globex"), shows_victim=True)
     return Expect(403)
+
+
+def _staff_sla(p: str, *contains: str) -> Expect:
+    if p == "staff":
+        return Expect(200, contains=contains, shows_victim=True)
+    return Expect(403)
+
+
+def _staff_only(p: str, expect: Expect) -> Expect:
+    return expect if p == "staff" else Expect(403)
+
+
+def _sla_policy_assigned(o: Outcome) -> None:
+    assignment = SlaPolicyAssignment.objects.for_org(o.world.org).get()
+    assert assignment.policy_id == o.world.refs["sla_policy_pk"]
+    assert o.new_events(AuditEvent.Action.SLA_POLICY_ASSIGNED)
+
+
+def _sla_waiver(o: Outcome) -> SlaWaiver:
+    return SlaWaiver.objects.get(pk=o.world.refs["sla_waiver_pk"])
+
+
+def _sla_waiver_approved(o: Outcome) -> None:
+    assert _sla_waiver(o).state == SlaWaiver.State.APPROVED
+    assert _sla_waiver(o).clock.state == SlaClock.State.EXEMPT
+    assert o.new_events(AuditEvent.Action.SLA_WAIVER_APPROVED)
+
+
+def _sla_waiver_rejected(o: Outcome) -> None:
+    assert _sla_waiver(o).state == SlaWaiver.State.REJECTED
+    assert o.new_events(AuditEvent.Action.SLA_WAIVER_REJECTED)
 
 
 def _joined(o: Outcome) -> None:
@@ -828,6 +987,74 @@ WEB_SITE_ROUTES = [
             else Expect(403)
         ),
     ),
+    # The staff SLA desk: staff only, every customer.
+    SiteRoute(
+        "staff_sla_desk",
+        get=lambda p: _staff_sla(p, "Acme", "Globex"),
+        post=lambda p: _staff_only(p, Expect(405)),
+    ),
+    SiteRoute(
+        "staff_sla_org",
+        kwargs={"slug": "org_slug"},
+        get=lambda p: _staff_sla(p, "Acme", "Walker"),
+        # POST_BODIES assigns the walker's contract policy.
+        post=lambda p: _staff_only(
+            p,
+            Expect(
+                302,
+                lambda w: reverse("staff_sla_org", args=[w.org.slug]),
+                effect=_sla_policy_assigned,
+                shows_victim=True,
+            ),
+        ),
+    ),
+    SiteRoute(
+        "staff_sla_clock",
+        kwargs={"pk": "sla_clock_pk"},
+        get=lambda p: _staff_sla(p, "Acme", "Upstream fix pending"),
+        # Staff posting nothing get the form back with errors; nothing is waived.
+        post=lambda p: _staff_only(p, Expect(400, shows_victim=True)),
+    ),
+    SiteRoute(
+        "staff_sla_waivers",
+        get=lambda p: _staff_sla(p, "Upstream fix pending"),
+        post=lambda p: _staff_only(p, Expect(405)),
+    ),
+    SiteRoute(
+        "staff_sla_waiver_approve",
+        kwargs={"pk": "sla_waiver_pk"},
+        get=lambda p: _staff_only(p, Expect(405)),
+        post=lambda p: _staff_only(
+            p,
+            Expect(302, lambda w: reverse("staff_sla_waivers"), _sla_waiver_approved),
+        ),
+    ),
+    SiteRoute(
+        "staff_sla_waiver_reject",
+        kwargs={"pk": "sla_waiver_pk"},
+        get=lambda p: _staff_only(p, Expect(405)),
+        post=lambda p: _staff_only(
+            p,
+            Expect(302, lambda w: reverse("staff_sla_waivers"), _sla_waiver_rejected),
+        ),
+    ),
+    SiteRoute(
+        "staff_sla_credits",
+        get=lambda p: _staff_sla(p),
+        post=lambda p: _staff_only(p, Expect(405)),
+    ),
+    SiteRoute(
+        "staff_sla_policies",
+        get=lambda p: _staff_sla(p, "Walker"),
+        post=lambda p: _staff_only(p, Expect(405)),
+    ),
+    SiteRoute(
+        "staff_sla_policy",
+        kwargs={"pk": "sla_policy_pk"},
+        get=lambda p: _staff_sla(p, "Walker"),
+        # Staff posting nothing get the form back with errors; no version.
+        post=lambda p: _staff_only(p, Expect(400, shows_victim=True)),
+    ),
     SiteRoute(
         "invitation_accept",
         kwargs={"token": "invitation_token"},
@@ -893,6 +1120,10 @@ PUBLIC_ROUTES += [
 POST_BODIES = {
     "org_list": lambda r: {"name": "Walker Org"},
     "sso_login": lambda r: {"email": "someone@unclaimed.example"},
+    "staff_sla_org": lambda r: {
+        "policy": r["sla_policy_pk"],
+        "effective_from": "2026-01-01T00:00",
+    },
 }
 
 # --------------------------------------------------------------------------
@@ -915,7 +1146,8 @@ class ApiOp:
     data: Callable[[dict], dict] | None = None
     effect: Effect | None = None
     # What another org's token gets: "detail" -> 404, "list" -> only its own
-    # rows, "current" -> its own org, "create" -> created in its own org.
+    # rows, "current" -> its own org, "create" -> created in its own org,
+    # "figures" -> figures of its own org.
     other: str = "detail"
     # For "create": what the other org's token made (default: an auditor grant).
     other_effect: Effect | None = None
@@ -1062,6 +1294,31 @@ API_ROUTES = [
         kwargs={"pk": "customization_pk"},
         post=ApiOp(Scope.CUSTOMIZATIONS_WRITE, effect=_api_customization_archived),
     ),
+]
+
+# The SLA ledger, read-only for customers.
+API_ROUTES += [
+    ApiRoute(
+        "api:slaclock-list",
+        get=ApiOp(Scope.SLA_READ, other="list"),
+        rows=_ids(SlaClock),
+    ),
+    ApiRoute(
+        "api:slaclock-detail",
+        kwargs={"pk": "sla_clock_pk"},
+        get=ApiOp(Scope.SLA_READ),
+    ),
+    ApiRoute(
+        "api:slawaiver-list",
+        get=ApiOp(Scope.SLA_READ, other="list"),
+        rows=_ids(SlaWaiver),
+    ),
+    ApiRoute(
+        "api:slawaiver-detail",
+        kwargs={"pk": "sla_waiver_pk"},
+        get=ApiOp(Scope.SLA_READ),
+    ),
+    ApiRoute("api:slametrics-list", get=ApiOp(Scope.SLA_READ, other="figures")),
 ]
 
 # The public catalog API: read by anyone (GET 200, POST 405), token or not.
@@ -1360,6 +1617,8 @@ def test_api_route(spec, principal, method, fmt, world: World, owner, outsider):
             assert ids == spec.rows(org), "a list answered rows of another org"
         elif op.other == "current":
             assert payload["id"] == org.pk
+        elif op.other == "figures":
+            assert payload["org"] == org.pk
         else:
             assert payload["id"] == world.refs[spec.kwargs["pk"]]
 
@@ -1424,9 +1683,13 @@ def test_object_routes_work_on_the_outsiders_own_objects(spec, world: World):
     (path,) = _paths(spec, world.other_refs)
     client = Client()
     client.force_login(world.users["outsider"])
+    if spec.post is None:  # a page that only shows the object
+        assert client.get(path).status_code == 200
+        return
     before = fingerprint()
     response = client.post(path, spec.post.data(world.other_refs))
     assert response.status_code == spec.post.status
-    assert response["Location"].startswith(f"/o/{world.other_org.slug}/")
+    if spec.post.status == 302:  # a rotated secret is shown in the answer
+        assert response["Location"].startswith(f"/o/{world.other_org.slug}/")
     after = fingerprint()
     assert after != before

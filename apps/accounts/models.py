@@ -58,6 +58,7 @@ class ApiToken(models.Model):
         EVIDENCE_READ = "evidence:read", "Download FIPS/STIG evidence of the plan"
         CUSTOMIZATIONS_READ = "customizations:read", "Read customizations"
         CUSTOMIZATIONS_WRITE = "customizations:write", "Manage customizations"
+        SLA_READ = "sla:read", "Read SLA clocks, metrics and waivers"
         # Publisher staff only: load SBOMs, provenance, advisories and VEX.
         CATALOG_WRITE = "catalog:write", "Load catalog evidence (staff)"
 

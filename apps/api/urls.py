@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
-from . import catalog_views, customization_views, evidence_views, views
+from . import catalog_views, customization_views, evidence_views, sla_views, views
 
 app_name = "api"
 
@@ -19,6 +19,9 @@ router.register(
     customization_views.CustomizationViewSet,
     basename="customization",
 )
+router.register("sla/clocks", sla_views.SlaClockViewSet, basename="slaclock")
+router.register("sla/waivers", sla_views.SlaWaiverViewSet, basename="slawaiver")
+router.register("sla/metrics", sla_views.SlaMetricsViewSet, basename="slametrics")
 # The public catalog: read by anyone, no token needed.
 router.register("repositories", catalog_views.RepositoryViewSet, basename="repository")
 router.register("series", catalog_views.SeriesViewSet, basename="series")

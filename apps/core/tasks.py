@@ -16,8 +16,10 @@ from django.core.mail import send_mail
     soft_time_limit=60,
     time_limit=90,
 )
-def deliver_email(*, subject: str, body: str, to: list[str]) -> int:
+def deliver_email(*, subject: str, body: str, to: list[str], html: str = "") -> int:
     # Not acks_late: a mail handed to SMTP cannot be taken back, so a redelivery
     # after a crash would send it twice; losing the rare mail of a killed worker
     # is the lesser harm for invitations, which can be re-sent.
-    return send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, to)
+    return send_mail(
+        subject, body, settings.DEFAULT_FROM_EMAIL, to, html_message=html or None
+    )

@@ -282,3 +282,513 @@ def sla_credits_owed_all(*, start: datetime, end: datetime) -> list[Credits]:
         sla_credits_owed(org=org, start=start, end=end)
         for org in Organization.objects.filter(pk__in=org_ids).order_by("pk")
     ]
+
+
+# --- the customer's ledger: lists, one clock, trend, overlays ---------------
+
+SLA_ENTITLEMENT_ACTIVE = "active"
+SLA_ENTITLEMENT_LAPSED = "lapsed"
+SLA_ENTITLEMENT_NEVER = "never"
+
+# Overlays are measured in Python (their spans are months and days from the
+# finding's own timestamps); a window's overlay figures read at most this
+# many clocks, the most recently started first.
+OVERLAY_CLOCK_CAP = 5000
+
+
+def sla_entitlement_state(*, org: Organization, now: datetime) -> str:
+    """Whether the org holds the sla entitlement now (for any repository),
+    held it once and no longer, or never held it. One query."""
+    from apps.entitlements.models import Entitlement
+
+    ends = list(
+        Entitlement.objects.for_org(org)
+        .filter(feature__key="sla", starts_at__lte=now)
+        .values_list("ends_at", flat=True)
+    )
+    if any(end is None or end > now for end in ends):
+        return SLA_ENTITLEMENT_ACTIVE
+    return SLA_ENTITLEMENT_LAPSED if ends else SLA_ENTITLEMENT_NEVER
+
+
+@dataclass(frozen=True)
+class ClockFilter:
+    state: str = ""
+    severity: str = ""
+    repository: str = ""
+    kev: bool | None = None
+    q: str = ""
+
+
+_CLOCK_ROW = (
+    "finding__vulnerability",
+    "finding__digest__variant__series__repository",
+    "policy_version__policy",
+)
+
+
+def _filtered(
+    org: Organization, filters: ClockFilter, *, with_state: bool = True
+) -> QuerySet[SlaClock]:
+    clocks = SlaClock.objects.for_org(org)
+    if with_state and filters.state:
+        clocks = clocks.filter(state=filters.state)
+    if filters.severity:
+        clocks = clocks.filter(severity=filters.severity)
+    if filters.repository:
+        clocks = clocks.filter(
+            finding__digest__variant__series__repository__name=filters.repository
+        )
+    if filters.kev is not None:
+        clocks = clocks.filter(finding__vulnerability__kev=filters.kev)
+    if filters.q:
+        clocks = clocks.filter(finding__vulnerability__vuln_id__icontains=filters.q)
+    return clocks
+
+
+def sla_clock_list(*, org: Organization, filters: ClockFilter) -> QuerySet[SlaClock]:
+    """The org's clocks as filtered, with what a table row shows loaded:
+    running clocks by deadline, then decided ones, most recently stopped
+    first."""
+    clocks = _filtered(org, filters).select_related(*_CLOCK_ROW)
+    # Running clocks (no stop time) come first, by deadline.
+    return clocks.order_by(F("stopped_at").desc(nulls_first=True), "due_at", "-id")
+
+
+def sla_clock_state_counts(
+    *, org: Organization, filters: ClockFilter
+) -> dict[str, int]:
+    """Clocks per state under every filter but the state, in one query."""
+    rows = (
+        _filtered(org, filters, with_state=False)
+        .values("state")
+        .annotate(n=Count("pk"))
+        .order_by("state")
+    )
+    counts = dict.fromkeys(State.values, 0)
+    for row in rows:
+        counts[row["state"]] = row["n"]
+    return counts
+
+
+def sla_clock_repositories(*, org: Organization) -> list[str]:
+    """Names of the repositories the org's clocks are on, for a filter."""
+    return list(
+        SlaClock.objects.for_org(org)
+        .values_list("finding__digest__variant__series__repository__name", flat=True)
+        .distinct()
+        .order_by("finding__digest__variant__series__repository__name")
+    )
+
+
+def sla_clock_get(*, org: Organization, pk: int) -> SlaClock:
+    """One clock of the org with everything its timeline names; another
+    org's clock raises SlaClock.DoesNotExist."""
+    from django.db.models import Prefetch
+
+    from .models import SlaWaiver
+
+    return (
+        SlaClock.objects.for_org(org)
+        .select_related(
+            *_CLOCK_ROW,
+            "finding__component",
+            "finding__fixed_in__variant__series",
+            "vex_statement__document",
+            "vex_statement__digest",
+            "waiver__requested_by",
+            "waiver__approved_by",
+        )
+        .prefetch_related(
+            Prefetch(
+                "waivers",
+                queryset=SlaWaiver.objects.select_related(
+                    "requested_by", "approved_by", "rejected_by"
+                ).order_by("-created_at", "-id"),
+            )
+        )
+        .get(pk=pk)
+    )
+
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    key: str
+    label: str
+    at: datetime | None
+    note: str = ""
+
+
+def sla_clock_timeline(clock: SlaClock) -> list[TimelineEntry]:
+    """The clock's events in time order (unknown times last), read from a
+    clock loaded by ``sla_clock_get``."""
+    finding = clock.finding
+    vuln = finding.vulnerability
+    version = clock.policy_version
+    start_note = clock.get_start_event_display()
+    if clock.start_fell_back:
+        start_note += (
+            f" (the policy starts from {version.get_start_event_display().lower()},"
+            " which could not be used)"
+        )
+    due_note = f"{version.days_for(clock.severity)} {version.get_day_kind_display()}"
+    due_note = due_note.lower()
+    if clock.kev_capped:
+        due_note += f"; capped by the CISA KEV due date {vuln.kev_due_date}"
+    fixed_note = ""
+    if finding.fixed_in is not None:
+        fixed_note = f"in {finding.fixed_in.digest}"
+    stop_note = ""
+    if clock.stopped_at is not None:
+        stop_note = clock.get_stop_reason_display()
+        if clock.exempt_reason:
+            stop_note += f": {clock.exempt_reason}"
+    entries = [
+        TimelineEntry(
+            "disclosed", "Disclosed", finding.disclosed_at or vuln.disclosed_at
+        ),
+        TimelineEntry(
+            "upstream_fix",
+            "Upstream fix released",
+            finding.upstream_fix_at,
+            finding.fixed_version and f"version {finding.fixed_version}",
+        ),
+        TimelineEntry("released", "Affected digest released", finding.digest.built_at),
+        TimelineEntry("detected", "Detected", finding.detected_at),
+        TimelineEntry("started", "Clock started", clock.started_at, start_note),
+        TimelineEntry(
+            "at_risk",
+            "At risk from",
+            clock.at_risk_at,
+            f"{version.at_risk_percent} % of the time to the deadline",
+        ),
+        TimelineEntry("due", "Due", clock.due_at, due_note),
+        TimelineEntry(
+            "fixed", "Fixed digest published", finding.fixed_published_at, fixed_note
+        ),
+        TimelineEntry("stopped", "Clock stopped", clock.stopped_at, stop_note),
+    ]
+    known = [e for e in entries if e.at is not None]
+    known.sort(key=lambda e: e.at or _EARLIEST)
+    return known + [e for e in entries if e.at is None]
+
+
+@dataclass(frozen=True)
+class MonthAttainment:
+    month: date
+    met: int
+    missed: int
+    breached: int
+
+    @property
+    def judged(self) -> int:
+        return self.met + self.missed + self.breached
+
+    @property
+    def percent(self) -> float | None:
+        return round(100 * self.met / self.judged, 1) if self.judged else None
+
+
+def _month_start(when: datetime) -> date:
+    return date(when.year, when.month, 1)
+
+
+def _months_back(first: date, n: int) -> list[date]:
+    months = []
+    year, month = first.year, first.month
+    for _ in range(n):
+        months.append(date(year, month, 1))
+        month += 1
+        if month == 13:
+            year, month = year + 1, 1
+    return months
+
+
+def sla_attainment_by_month(
+    *, org: Organization, now: datetime, months: int = 12
+) -> list[MonthAttainment]:
+    """Attainment per calendar month (UTC), the last ``months`` months up to
+    ``now``'s, counted as sla_metrics counts a window: met and missed by the
+    month the fix shipped, breached by the month the deadline passed. Two
+    grouped queries, whatever the ledger's size."""
+    now_utc = now.astimezone(UTC)
+    index = now_utc.year * 12 + now_utc.month - 1 - (months - 1)
+    first = date(index // 12, index % 12 + 1, 1)
+    start = datetime(first.year, first.month, 1, tzinfo=UTC)
+    clocks = SlaClock.objects.for_org(org)
+    fixed = (
+        clocks.filter(state__in=[State.MET, State.MISSED], stopped_at__gte=start)
+        .annotate(month=TruncMonth("stopped_at", tzinfo=UTC))
+        .values("month")
+        .annotate(
+            met=Count("pk", filter=Q(state=State.MET)),
+            missed=Count("pk", filter=Q(state=State.MISSED)),
+        )
+        .order_by("month")
+    )
+    breached = (
+        clocks.filter(state=State.BREACHED, due_at__gte=start, due_at__lte=now)
+        .annotate(month=TruncMonth("due_at", tzinfo=UTC))
+        .values("month")
+        .annotate(n=Count("pk"))
+        .order_by("month")
+    )
+
+    def key(value: date | datetime) -> date:
+        return _month_start(value) if isinstance(value, datetime) else value
+
+    figures: dict[date, list[int]] = {m: [0, 0, 0] for m in _months_back(first, months)}
+    for row in fixed:
+        if (slot := figures.get(key(row["month"]))) is not None:
+            slot[0], slot[1] = row["met"], row["missed"]
+    for late in breached:
+        if (slot := figures.get(key(late["month"]))) is not None:
+            slot[2] = late["n"]
+    return [MonthAttainment(m, *counts) for m, counts in figures.items()]
+
+
+@dataclass
+class OverlayFigures:
+    summary: dict[str, dict]
+    measured: int
+    total: int
+
+    @property
+    def capped(self) -> bool:
+        return self.measured < self.total
+
+
+def sla_overlay_figures(
+    *,
+    org: Organization,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    cap: int = OVERLAY_CLOCK_CAP,
+) -> OverlayFigures:
+    """Overlay attainment over the clocks started in [start, end): at most
+    ``cap`` of them, the most recently started, read in chunks with only the
+    timestamps the overlays need. Two queries."""
+    from .overlays import overlay_attainment
+
+    in_window = SlaClock.objects.for_org(org).filter(
+        started_at__gte=start, started_at__lt=end
+    )
+    total = in_window.count()
+    rows = (
+        in_window.select_related("finding__vulnerability", "finding__digest")
+        .only(
+            "severity",
+            "state",
+            "finding__disclosed_at",
+            "finding__upstream_fix_at",
+            "finding__detected_at",
+            "finding__fixed_published_at",
+            "finding__vulnerability__disclosed_at",
+            "finding__digest__built_at",
+        )
+        .order_by("-started_at", "-id")[:cap]
+    )
+    summary = overlay_attainment(rows.iterator(chunk_size=1000), now=now)
+    return OverlayFigures(summary=summary, measured=min(total, cap), total=total)
+
+
+# --- the staff desk ------------------------------------------------------------
+
+DESK_STATES = (State.AT_RISK, State.BREACHED)
+DESK_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class DeskFilters:
+    """What the staff desk narrows its clocks to; None: no narrowing."""
+
+    states: tuple[str, ...] = DESK_STATES
+    severity: str | None = None
+    org_id: int | None = None
+    repository_id: int | None = None
+    kev: bool | None = None
+
+
+@dataclass
+class DeskPage:
+    clocks: list[SlaClock]
+    next_cursor: tuple[datetime, int] | None
+
+
+def _desk_rows(filters: DeskFilters) -> QuerySet[SlaClock]:
+    rows = SlaClock.objects.all()
+    if filters.severity:
+        rows = rows.filter(severity=filters.severity)
+    if filters.org_id is not None:
+        rows = rows.filter(org_id=filters.org_id)
+    if filters.repository_id is not None:
+        rows = rows.filter(
+            finding__digest__variant__series__repository_id=filters.repository_id
+        )
+    if filters.kev is not None:
+        rows = rows.filter(finding__vulnerability__kev=filters.kev)
+    return rows
+
+
+def sla_desk_page(
+    *,
+    filters: DeskFilters,
+    after: tuple[datetime, int] | None = None,
+    size: int = DESK_PAGE_SIZE,
+) -> DeskPage:
+    """One page of clocks ordered by (due_at, id), after the keyset ``after``.
+
+    Each state is read on its own, so every read is a range scan of the
+    (state, due_at) index (or (org, state) when one org is asked for) that
+    stops after ``size + 1`` rows; the few rows of each are merged here.
+    A query per state keeps the page's cost flat however large the ledger.
+    """
+    base = _desk_rows(filters).select_related(
+        "org",
+        "policy_version__policy",
+        "finding__vulnerability",
+        "finding__component",
+        "finding__digest__variant__series__repository",
+    )
+    if after is not None:
+        due, pk = after
+        base = base.filter(due_at__gte=due).exclude(due_at=due, pk__lte=pk)
+    merged: list[SlaClock] = []
+    for state in filters.states:
+        merged.extend(base.filter(state=state).order_by("due_at", "id")[: size + 1])
+    merged.sort(key=lambda clock: (clock.due_at, clock.pk))
+    page = merged[:size]
+    more = len(merged) > size
+    return DeskPage(
+        clocks=page, next_cursor=(page[-1].due_at, page[-1].pk) if more else None
+    )
+
+
+def sla_desk_counts(*, filters: DeskFilters) -> dict[str, int]:
+    """How many clocks of each desk state match the filters (one query)."""
+    counts = _desk_rows(filters).aggregate(
+        **{
+            state: Count("pk", filter=Q(state=state))
+            for state in (State.OPEN, State.AT_RISK, State.BREACHED)
+        },
+        kev=Count(
+            "pk",
+            filter=Q(state__in=filters.states, finding__vulnerability__kev=True),
+        ),
+    )
+    return {name: value or 0 for name, value in counts.items()}
+
+
+@dataclass(frozen=True)
+class TrendMonth:
+    month: date
+    met: int
+    missed: int
+    breached: int
+    mttr_median: timedelta | None
+
+    @property
+    def attainment(self) -> float | None:
+        judged = self.met + self.missed + self.breached
+        return round(100 * self.met / judged, 1) if judged else None
+
+
+def _trend_month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _trend_add_month(day: date, months: int = 1) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def sla_monthly_trend(
+    *, org: Organization | None, end: datetime, months: int = 12
+) -> list[TrendMonth]:
+    """Attainment and median time to fix per calendar month (UTC) for the
+    ``months`` months up to and including ``end``'s, counted as sla_metrics
+    counts a window: met and missed by fix time, breached by deadline."""
+    last = _trend_month_start(end.astimezone(UTC).date())
+    first = _trend_add_month(last, -(months - 1))
+    start_at = datetime(first.year, first.month, 1, tzinfo=UTC)
+    end_month = _trend_add_month(last)
+    end_at = datetime(end_month.year, end_month.month, 1, tzinfo=UTC)
+    clocks = _clocks(org)
+    fixed = clocks.filter(
+        state__in=[State.MET, State.MISSED],
+        stopped_at__gte=start_at,
+        stopped_at__lt=end_at,
+    )
+    figures: dict[date, dict[str, Any]] = {
+        _trend_add_month(first, i): {"met": 0, "missed": 0, "breached": 0, "mttr": None}
+        for i in range(months)
+    }
+
+    def key(value: Any) -> date:
+        return value.date() if isinstance(value, datetime) else value
+
+    by_fix: Any = (
+        fixed.annotate(month=TruncMonth("stopped_at", tzinfo=UTC))
+        .values("month")
+        .annotate(
+            met=Count("pk", filter=Q(state=State.MET)),
+            missed=Count("pk", filter=Q(state=State.MISSED)),
+        )
+    )
+    if connection.vendor == "postgresql":
+        by_fix = by_fix.annotate(mttr=PercentileCont(_DURATION, 0.5))
+    for row in by_fix.order_by("month"):
+        month = figures[key(row["month"])]
+        month["met"], month["missed"] = row["met"], row["missed"]
+        month["mttr"] = row.get("mttr")
+    breached = (
+        clocks.filter(state=State.BREACHED, due_at__gte=start_at, due_at__lt=end_at)
+        .annotate(month=TruncMonth("due_at", tzinfo=UTC))
+        .values("month")
+        .annotate(n=Count("pk"))
+        .order_by("month")
+    )
+    for row in breached:
+        figures[key(row["month"])]["breached"] = row["n"]
+    if connection.vendor != "postgresql":
+        durations: dict[date, list[timedelta]] = defaultdict(list)
+        for started, stopped in fixed.values_list("started_at", "stopped_at").iterator(
+            chunk_size=5000
+        ):
+            if stopped is not None:
+                month_of = _trend_month_start(stopped.astimezone(UTC).date())
+                durations[month_of].append(stopped - started)
+        for month_of, values in durations.items():
+            figures[month_of]["mttr"] = percentile(values, 0.5)
+    return [
+        TrendMonth(
+            month=month,
+            met=row["met"],
+            missed=row["missed"],
+            breached=row["breached"],
+            mttr_median=row["mttr"],
+        )
+        for month, row in figures.items()
+    ]
+
+
+def sla_waivers_pending(*, limit: int = 200) -> list[Any]:
+    """Waivers awaiting a decision, soonest expiry first, with what the page
+    shows of their clock (one query)."""
+    from .models import SlaWaiver
+
+    return list(
+        SlaWaiver.objects.filter(state=SlaWaiver.State.REQUESTED)
+        .select_related(
+            "requested_by",
+            "clock__org",
+            "clock__finding__vulnerability",
+            "clock__finding__component",
+            "clock__finding__digest__variant__series__repository",
+        )
+        .order_by("expires_at", "id")[:limit]
+    )

@@ -485,6 +485,11 @@ def test_schema_renders_and_lists_every_endpoint(client):
         "/api/v1/customizations/",
         "/api/v1/customizations/{id}/",
         "/api/v1/customizations/{id}/archive/",
+        "/api/v1/sla/clocks/",
+        "/api/v1/sla/clocks/{id}/",
+        "/api/v1/sla/metrics/",
+        "/api/v1/sla/waivers/",
+        "/api/v1/sla/waivers/{id}/",
         # The public catalog (tests/catalog/test_api.py).
         "/api/v1/repositories/",
         "/api/v1/repositories/{name}/",

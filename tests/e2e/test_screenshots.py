@@ -553,3 +553,349 @@ def test_billing_customization_and_evidence_pages(acme, billing_side, new_tab):
     download = f"/catalog/attestations/{billing_side['fips_evidence'].pk}/download/"
     outsider.tab.goto(download, status=403)
     outsider.shot("evidence_refused", h1="needs the FIPS entitlement", status=403)
+
+
+@pytest.fixture
+def sla_side(acme):
+    """The SLA desk's world: three customers with clocks in every state over
+    a year, a contract with credits, waivers awaiting a decision."""
+    from apps.sla import services as sla
+    from apps.sla.models import SlaClock, SlaPolicyVersion
+    from tests.sla import builders as sb
+
+    staff, owner = acme["staff"], acme["owner"]
+    lead = UserFactory(email="lead@publisher.example", is_staff=True)
+    initech = org_services.org_create(name="Initech", owner=owner)
+    globex = org_services.org_create(
+        name="Globex Engineering", owner=UserFactory(email="ops@globex.example")
+    )
+    first = sla.sla_policy_create(
+        key="acme-contract",
+        name="Acme enterprise contract",
+        actor=lead,
+        critical_days=5,
+        high_days=7,
+        medium_days=30,
+        credit_percent_per_breach=5,
+        credit_cap_percent=25,
+        holiday_country="US",
+        time_zone="America/New_York",
+    )
+    SlaPolicyVersion.objects.filter(pk=first.pk).update(frozen_at=timezone.now())
+    version = sla.sla_policy_version_create(
+        policy=first.policy, actor=lead, critical_days=3
+    )
+    now = timezone.now()
+    sla.sla_policy_assign(
+        org=acme["org"],
+        policy=first.policy,
+        effective_from=now - timedelta(days=400),
+        actor=lead,
+        monthly_fee_cents=1_200_000,
+    )
+    series = {
+        name: b.series(b.repository(name), tag)
+        for name, tag in (("python", "3.12"), ("nginx", "1.28"), ("postgres", "17"))
+    }
+    severities = ("critical", "high", "medium", "high")
+    clocks = []
+    plan = [
+        # org, repo, state, due in days, started days before due, kev
+        (acme["org"], "python", "breached", -6, 7, True),
+        (initech, "nginx", "breached", -3, 7, False),
+        (globex, "postgres", "breached", -1, 7, False),
+        (acme["org"], "nginx", "at_risk", 1, 7, False),
+        (initech, "python", "at_risk", 2, 30, False),
+        (globex, "nginx", "at_risk", 2, 7, True),
+        (acme["org"], "postgres", "open", 20, 30, False),
+    ]
+    for i, (org, repo, state, due_in, span, kev) in enumerate(plan):
+        due = now + timedelta(days=due_in, hours=i)
+        finding = sb.finding(
+            series[repo],
+            severity=severities[i % 4],
+            kev_due_date=(due + timedelta(days=14)).date() if kev else None,
+        )
+        clocks.append(
+            sb.ledger_clock(
+                org,
+                finding,
+                first,
+                severity=severities[i % 4],
+                state=state,
+                started_at=due - timedelta(days=span),
+                due_at=due,
+            )
+        )
+    # A year of decided clocks for the trend: most met, some late.
+    for month in range(12):
+        for j in range(3 + month % 3):
+            stopped = now - timedelta(days=30 * month + 2 + j)
+            late = (month + j) % 4 == 0
+            due = stopped - timedelta(days=1) if late else stopped + timedelta(days=2)
+            finding = sb.finding(series["python"], severity="high")
+            sb.ledger_clock(
+                acme["org"],
+                finding,
+                first,
+                state="missed" if late else "met",
+                started_at=due - timedelta(days=7 + j),
+                due_at=due,
+                stopped_at=stopped,
+            )
+    sla.sla_waiver_request(
+        clock=clocks[0],
+        actor=lead,
+        reason="Upstream fix reverted; the patched release ships on the 14th.",
+        expires_at=now + timedelta(days=10),
+    )
+    sla.sla_waiver_request(
+        clock=clocks[1],
+        actor=staff,
+        reason="Customer pinned the affected version by contract addendum.",
+        expires_at=now + timedelta(days=30),
+    )
+    assert SlaClock.objects.count() > 40
+    return {"acme": acme["org"], "clock": clocks[3], "policy": version.policy}
+
+
+def test_staff_sla_desk_pages(acme, sla_side, new_tab):
+    staff = Shooter(new_tab())
+    staff.log_in(acme["staff"].email)
+    page = staff.page
+    staff.visit("staff_sla_desk", "/staff/sla/", h1="SLA desk")
+    rows = page.locator("#desk tbody tr")
+    assert rows.count() == 6
+    assert "Acme Corporation" in rows.first.inner_text()
+    staff.tab.goto("/staff/sla/?state=breached&kev=yes")
+    staff.shot("staff_sla_desk_filtered", h1="SLA desk")
+    assert page.locator("#desk tbody tr").count() == 1
+    staff.tab.goto("/staff/sla/?org=nobody", status=400)
+    staff.shot("staff_sla_desk_bad_filter", h1="SLA desk", status=400)
+
+    slug = sla_side["acme"].slug
+    staff.visit("staff_sla_org", f"/staff/sla/orgs/{slug}/", h1="Acme Corporation")
+    assert page.locator("figure.chart svg rect").count() == 12
+    assert "$1,200.00" in page.locator("#org-counts").inner_text()
+
+    clock = sla_side["clock"]
+    staff.visit("staff_sla_clock", f"/staff/sla/clocks/{clock.pk}/", h1="Clock")
+    page.fill("textarea[name=reason]", "Waiting on the distribution")
+    page.fill("input[name=expires_at]", "2020-01-01T10:00")
+    staff.tab.submit("Request waiver", status=400)
+    staff.shot("staff_sla_clock_waiver_error", h1="Clock", status=400)
+    assert "must be in the future" in page.locator("#waiver-form").inner_text()
+
+    staff.visit("staff_sla_waivers", "/staff/sla/waivers/", h1="Waivers")
+    assert page.locator("#pending-waivers tbody tr").count() == 2
+    own = page.locator("#pending-waivers tbody tr", has_text="you: another")
+    with page.expect_navigation():
+        own.get_by_role("button", name="Approve").click()
+    staff.shot("staff_sla_waiver_own_refused", h1="Waivers")
+    assert (
+        "someone other than who requested it" in page.locator(".messages").inner_text()
+    )
+
+    staff.visit("staff_sla_credits", "/staff/sla/credits/", h1="credits owed")
+    staff.visit("staff_sla_policies", "/staff/sla/policies/", h1="SLA policies")
+    policy = sla_side["policy"]
+    staff.visit("staff_sla_policy", f"/staff/sla/policies/{policy.pk}/", h1="Acme")
+    page.fill("input[name=at_risk_percent]", "120")
+    page.fill("input[name=time_zone]", "Mars/Olympus")
+    staff.tab.submit("Create version", status=400)
+    staff.shot("staff_sla_policy_errors", h1="Acme", status=400)
+
+
+def test_webhook_pages(acme, new_tab):
+    from apps.notifications.models import Delivery
+    from apps.notifications.services import (
+        webhook_endpoint_create,
+        webhook_endpoint_disable,
+    )
+
+    org, owner = acme["org"], acme["owner"]
+    live, _ = webhook_endpoint_create(
+        org=org,
+        url="https://hooks.acme.example/portal/sla-notices",
+        description="Incident router",
+        events=["sla.at_risk", "sla.breached"],
+        actor=owner,
+    )
+    old, _ = webhook_endpoint_create(
+        org=org,
+        url="https://old-ci.acme.example/hooks",
+        events=["sla.breached"],
+        actor=owner,
+    )
+    webhook_endpoint_disable(endpoint=old, actor=owner)
+    now = timezone.now()
+    for i, (endpoint, status, code, error) in enumerate(
+        [
+            (live, "delivered", 200, ""),
+            (live, "pending", 503, "HTTP 503."),
+            (live, "failed", None, "No answer within 10 s."),
+            (
+                old,
+                "failed",
+                302,
+                "Redirect to https://login.acme.example/ not followed.",
+            ),
+        ]
+    ):
+        Delivery.objects.create(
+            org=org,
+            endpoint=endpoint,
+            message_id=f"msg_{i:02d}3f9c2a7d41e84b6a9d0c5e1f2a3b4c5d",
+            event_type="sla.notices",
+            payload={"data": {"clocks": [{"clock": n} for n in range(i + 2)]}},
+            status=status,
+            attempts=1 + i,
+            response_code=code,
+            last_error=error,
+            created_at=now - timedelta(hours=i),
+            delivered_at=now if status == "delivered" else None,
+            next_attempt_at=now + timedelta(minutes=12)
+            if status == "pending"
+            else None,
+        )
+    slug = org.slug
+    s = Shooter(new_tab())
+    s.log_in(owner.email)
+    s.visit("webhooks", f"/o/{slug}/webhooks/", h1="Webhooks")
+    s.page.fill("#id_url", "not a url")
+    s.tab.submit("Add endpoint", status=400)
+    s.shot("webhooks_error", h1="Webhooks", status=400)
+    assert "Enter a full URL" in s.page.locator("main").inner_text()
+    s.page.fill("#id_url", "https://siem.acme.example/ingest/portal")
+    s.tab.submit("Add endpoint", status=201)
+    secret = s.page.locator("#new-secret").inner_text().strip()
+    assert re.fullmatch(r"whsec_[A-Za-z0-9+/]{43}=", secret), secret
+    s.shot("webhook_created", h1="Webhooks")
+    s.visit("webhook_deliveries", f"/o/{slug}/webhooks/deliveries/", h1="deliveries")
+    assert s.page.locator("main tbody tr").count() == 4
+    path = f"/o/{slug}/webhooks/deliveries/?endpoint={old.pk}"
+    s.tab.goto(path)
+    s.shot("webhook_deliveries_filtered", h1="deliveries")
+    assert s.page.locator("main tbody tr").count() == 1
+
+
+@pytest.fixture
+def customer_sla(acme):
+    """Acme holds the SLA feature with a year of clocks in every state, one
+    waived and one exempted by VEX; Initech's SLA lapsed; Hooli never had it."""
+    from apps.sla.defaults import defaults_load
+    from apps.sla.models import SlaClock, SlaWaiver
+    from tests.sla.ledger_rows import Row, seed
+
+    ensure_tiers()
+    defaults_load()
+    org, owner, staff = acme["org"], acme["owner"], acme["staff"]
+    entitle(org, "sla", starts_at=timezone.now() - timedelta(days=400))
+    rows = [Row("open", due=6), Row("open", severity="critical", due=2)]
+    rows += [Row("at_risk", due=1), Row("at_risk", severity="critical", due=1)]
+    rows += [Row("breached", severity="critical", started=20, due=-3, kev=True)]
+    rows += [Row("breached", started=60, due=-45)]
+    # A year of fixes: mostly on time, some late, one month with a breach.
+    for month in range(12):
+        ago = 15 + 30 * month
+        rows += [Row("met", started=ago + 6, due=-ago + 2, stopped=ago)] * (
+            3 + month % 3
+        )
+        if month % 4 == 1:
+            rows += [Row("missed", started=ago + 12, due=-ago - 4, stopped=ago)]
+    rows += [Row("breached", severity="critical", started=230, due=-220)]
+    clocks = seed(org, rows, repo_name="python")
+    # The KEV clock's deadline is the catalog's due date.
+    kev = clocks[4]
+    type(kev.finding.vulnerability).objects.filter(
+        pk=kev.finding.vulnerability_id
+    ).update(kev_due_date=kev.due_at.date())
+    type(kev).objects.filter(pk=kev.pk).update(kev_capped=True)
+    medium = seed(org, [Row(severity="medium", due=20)] * 2, repo_name="nginx")
+    now = timezone.now()
+    approver = UserFactory(email="lead@publisher.example", is_staff=True)
+    waived = medium[0]
+    waiver = SlaWaiver.objects.create(
+        clock=waived,
+        requested_by=staff,
+        reason="The fix needs glibc 2.41, which the distribution ships next week.",
+        created_at=now - timedelta(days=2),
+        expires_at=now + timedelta(days=9),
+        state=SlaWaiver.State.APPROVED,
+        approved_by=approver,
+        approved_at=now - timedelta(hours=20),
+    )
+    SlaClock.objects.filter(pk=waived.pk).update(
+        state="exempt",
+        stopped_at=now - timedelta(hours=20),
+        stop_reason="waiver",
+        exempt_reason=waiver.reason,
+        waiver=waiver,
+    )
+    vexed = medium[1]
+    statement = b.vex(vexed.finding.vulnerability, image=vexed.finding.digest)
+    SlaClock.objects.filter(pk=vexed.pk).update(
+        state="exempt",
+        stopped_at=now - timedelta(days=2),
+        stop_reason="vex",
+        exempt_reason="Vulnerable code not in execute path",
+        vex_statement=statement,
+    )
+    lapsed = org_services.org_create(name="Initech", owner=owner)
+    entitle(
+        lapsed,
+        "sla",
+        starts_at=now - timedelta(days=300),
+        ends_at=now - timedelta(days=20),
+    )
+    seed(
+        lapsed,
+        [Row("breached", started=40, due=-30), Row("met", started=35, stopped=25)],
+    )
+    never = org_services.org_create(name="Hooli", owner=owner)
+    return {
+        "breached": clocks[4],
+        "waived": waived,
+        "vexed": vexed,
+        "lapsed": lapsed,
+        "never": never,
+    }
+
+
+def test_customer_sla_pages(acme, customer_sla, new_tab):
+    slug = acme["org"].slug
+    s = Shooter(new_tab())
+    s.log_in(acme["owner"].email)
+    s.visit("sla_clocks", f"/o/{slug}/sla/", h1="SLA")
+    main = s.page.locator("main")
+    assert s.page.locator("#chart rect").count() == 12
+    assert s.page.locator("#overlays tbody tr").count() == 3
+    assert s.page.locator("#clocks tbody tr").count() == 50
+    assert "Page 1 of" in s.page.locator("#pager").inner_text()
+    s.tab.goto(f"/o/{slug}/sla/?state=breached&window=365")
+    s.shot("sla_clocks_breached", h1="SLA")
+    assert s.page.locator("#clocks tbody tr").count() == 3
+    assert "The last year" in main.inner_text()
+    assert s.page.locator("#windows [aria-current=page]").inner_text() == "One year"
+    s.tab.goto(f"/o/{slug}/sla/?state=bogus", status=400)
+    s.shot("sla_clocks_bad_filter", h1="SLA", status=400)
+    assert "not understood" in main.inner_text()
+
+    breached = customer_sla["breached"]
+    s.visit("sla_clock_kev", f"/o/{slug}/sla/clocks/{breached.pk}/", h1="CVE-")
+    assert "capped by the CISA KEV" in main.inner_text()
+    s.visit("sla_clock_waived", f"/o/{slug}/sla/clocks/{customer_sla['waived'].pk}/")
+    assert "lead@publisher.example" in s.page.locator("#waivers").inner_text()
+    s.visit("sla_clock_vex", f"/o/{slug}/sla/clocks/{customer_sla['vexed'].pk}/")
+    assert "Vulnerable code not in execute path" in (
+        s.page.locator("#vex").inner_text()
+    )
+    lapsed = customer_sla["lapsed"].slug
+    s.visit("sla_lapsed", f"/o/{lapsed}/sla/", h1="SLA")
+    assert "no new clocks open" in s.page.locator("#lapsed").inner_text()
+    s.visit("sla_never", f"/o/{customer_sla['never'].slug}/sla/", h1="SLA")
+    assert main.get_by_role("link", name="Compare plans").is_visible()
+
+    auditor = Shooter(new_tab())
+    auditor.log_in(acme["auditor"].email)
+    auditor.visit("sla_clocks_auditor", f"/o/{slug}/sla/", h1="SLA")

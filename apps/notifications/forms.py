@@ -1,0 +1,23 @@
+from django import forms
+
+from .models import Event
+
+
+class WebhookEndpointForm(forms.Form):
+    # A plain field: the service decides which schemes are allowed and says so.
+    url = forms.CharField(
+        label="Endpoint URL",
+        max_length=500,
+        strip=True,
+        widget=forms.URLInput(attrs={"placeholder": "https://hooks.example.com/sla"}),
+    )
+    description = forms.CharField(max_length=200, required=False, strip=True)
+    events = forms.MultipleChoiceField(
+        choices=Event.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=list(Event.values),
+        error_messages={
+            "invalid_choice": "Unknown event %(value)s: choose from the list.",
+            "required": "Choose at least one event.",
+        },
+    )

@@ -247,11 +247,20 @@ class SlaClock(models.Model):
 
     RUNNING = (State.OPEN, State.AT_RISK, State.BREACHED)
 
+    # Every index is rewritten when a transition changes a clock's state, so
+    # the ledger keeps few: the unique (org, finding) serves org lookups and
+    # sla_clock_finding finding lookups, in place of the foreign keys' own.
     org = models.ForeignKey(
-        "orgs.Organization", on_delete=models.PROTECT, related_name="sla_clocks"
+        "orgs.Organization",
+        on_delete=models.PROTECT,
+        related_name="sla_clocks",
+        db_index=False,
     )
     finding = models.ForeignKey(
-        "vulns.Finding", on_delete=models.PROTECT, related_name="sla_clocks"
+        "vulns.Finding",
+        on_delete=models.PROTECT,
+        related_name="sla_clocks",
+        db_index=False,
     )
     policy_version = models.ForeignKey(
         SlaPolicyVersion, on_delete=models.PROTECT, related_name="clocks"
@@ -278,6 +287,7 @@ class SlaClock(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="sla_clocks",
+        db_index=False,
     )
     waiver = models.ForeignKey(
         "sla.SlaWaiver",
@@ -285,6 +295,7 @@ class SlaClock(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -317,7 +328,23 @@ class SlaClock(models.Model):
         ]
         indexes = [
             models.Index(fields=["state", "due_at"], name="sla_clock_state_due"),
-            models.Index(fields=["state", "at_risk_at"], name="sla_clock_state_risk"),
+            # Only open clocks turn at risk: a partial index, which clocks
+            # leaving the open state drop out of.
+            models.Index(
+                fields=["at_risk_at"],
+                condition=Q(state="open"),
+                name="sla_clock_state_risk",
+            ),
+            models.Index(
+                fields=["vex_statement"],
+                condition=Q(vex_statement__isnull=False),
+                name="sla_clock_vex",
+            ),
+            models.Index(
+                fields=["waiver"],
+                condition=Q(waiver__isnull=False),
+                name="sla_clock_waiver",
+            ),
             # An org's clocks by state, and its fixed ones by fix time (metrics).
             models.Index(
                 fields=["org", "state", "stopped_at"], name="sla_clock_org_state"

@@ -8,12 +8,14 @@ interpolation is done in Python.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import (
     Aggregate,
@@ -25,6 +27,7 @@ from django.db.models import (
     QuerySet,
 )
 from django.db.models.functions import TruncMonth
+from django.utils import timezone
 
 from apps.billing.models import Price
 from apps.orgs.models import Organization
@@ -792,3 +795,59 @@ def sla_waivers_pending(*, limit: int = 200) -> list[Any]:
         )
         .order_by("expires_at", "id")[:limit]
     )
+
+
+# --- the desk's summary, kept warm -------------------------------------------
+
+# Desk-wide figures touch every running clock (hundreds of thousands at
+# scale), so the desk shows them as of the last transition run (which
+# recomputes the default view) or at most this old.
+DESK_SUMMARY_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class DeskSummary:
+    counts: dict[str, int]
+    metrics: Metrics
+    computed_at: datetime
+
+
+def _desk_summary_key(filters: DeskFilters, start: datetime, end: datetime) -> str:
+    raw = repr((filters, start.isoformat(), end.isoformat()))
+    return "sla:desk-summary:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def sla_desk_summary(
+    *,
+    filters: DeskFilters,
+    start: datetime,
+    end: datetime,
+    refresh: bool = False,
+) -> DeskSummary:
+    """Counts for the desk's filters and every customer's metrics for the
+    window, from the cache when fresh enough; ``refresh`` recomputes."""
+    key = _desk_summary_key(filters, start, end)
+    if not refresh:
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+    summary = DeskSummary(
+        counts=sla_desk_counts(filters=filters),
+        metrics=sla_metrics(start=start, end=end),
+        computed_at=timezone.now(),
+    )
+    cache.set(key, summary, DESK_SUMMARY_SECONDS)
+    return summary
+
+
+def desk_default_window(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The desk's default window: the last 30 UTC days, today included."""
+    today = (now or timezone.now()).astimezone(UTC).date()
+    start = today - timedelta(days=DESK_DEFAULT_WINDOW_DAYS - 1)
+    return (
+        datetime(start.year, start.month, start.day, tzinfo=UTC),
+        datetime(today.year, today.month, today.day, tzinfo=UTC) + timedelta(days=1),
+    )
+
+
+DESK_DEFAULT_WINDOW_DAYS = 30

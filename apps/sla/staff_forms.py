@@ -15,11 +15,11 @@ from apps.orgs.models import Organization
 
 from . import clock as arithmetic
 from .models import SLA_SEVERITIES, DayKind, SlaPolicy, StartEvent
-from .selectors import DESK_STATES, DeskFilters
+from .selectors import DESK_DEFAULT_WINDOW_DAYS, DESK_STATES, DeskFilters
 
 # A window longer than this is a report, not a page.
 MAX_WINDOW_DAYS = 3 * 366
-DEFAULT_WINDOW_DAYS = 30
+DEFAULT_WINDOW_DAYS = DESK_DEFAULT_WINDOW_DAYS
 
 
 def _day_start(day: date) -> datetime:

@@ -201,6 +201,7 @@ class DeskView(StaffOnlyMixin, TemplateView):
         filters = form.filters()
         page = selectors.sla_desk_page(filters=filters, after=form.cursor())
         start, end = form.window()
+        summary = selectors.sla_desk_summary(filters=filters, start=start, end=end)
         more = None
         if page.next_cursor is not None:
             query = request.GET.copy()
@@ -216,8 +217,9 @@ class DeskView(StaffOnlyMixin, TemplateView):
             clocks=page.clocks,
             more=more,
             first_page=first_page,
-            counts=selectors.sla_desk_counts(filters=filters),
-            metrics=metrics_rows(selectors.sla_metrics(start=start, end=end)),
+            counts=summary.counts,
+            metrics=metrics_rows(summary.metrics),
+            figures_at=summary.computed_at,
             window=(start, end - timedelta(days=1)),
             waivers_waiting=SlaWaiver.objects.filter(
                 state=SlaWaiver.State.REQUESTED

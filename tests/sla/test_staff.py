@@ -707,3 +707,23 @@ def test_admin_lists_open(client, version):
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     for name in ("slaclock", "slapolicyversion", "slawaiver", "slapolicy"):
         assert client.get(reverse(f"admin:sla_{name}_changelist")).status_code == 200
+
+
+def test_desk_figures_come_from_the_cache_until_the_transition_run_refreshes_them(
+    staff_client, version
+):
+    from apps.sla.tasks import transitions_run
+
+    org = b.plan_org()
+    clock_on(org, version, due_in=-1)
+    first = staff_client.get(reverse(DESK))
+    assert first.context["counts"]["breached"] == 1
+    clock_on(org, version, due_in=-2)
+    cached = staff_client.get(reverse(DESK))
+    # The list is live; the desk-wide figures are as of their computation.
+    assert len(ids_in(cached)) == 2
+    assert cached.context["counts"]["breached"] == 1
+    assert cached.context["figures_at"] == first.context["figures_at"]
+    transitions_run()
+    fresh = staff_client.get(reverse(DESK))
+    assert fresh.context["counts"]["breached"] == 2

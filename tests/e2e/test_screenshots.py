@@ -706,7 +706,10 @@ def test_staff_sla_desk_pages(acme, sla_side, new_tab):
     staff.shot("staff_sla_policy_errors", h1="Acme", status=400)
 
 
-def test_webhook_pages(acme, new_tab):
+@pytest.fixture
+def webhook_side(acme):
+    """Two endpoints (one disabled) and a delivery log, made before the
+    browser opens (see tests/e2e/conftest.py)."""
     from apps.notifications.models import Delivery
     from apps.notifications.services import (
         webhook_endpoint_create,
@@ -758,6 +761,11 @@ def test_webhook_pages(acme, new_tab):
             if status == "pending"
             else None,
         )
+    return {"org": org, "owner": owner, "old": old}
+
+
+def test_webhook_pages(webhook_side, new_tab):
+    org, owner, old = webhook_side["org"], webhook_side["owner"], webhook_side["old"]
     slug = org.slug
     s = Shooter(new_tab())
     s.log_in(owner.email)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
+import socket
 import time
 import uuid
 from collections import defaultdict
@@ -91,6 +93,32 @@ def _http_allowed() -> bool:
     return bool(getattr(settings, "WEBHOOK_ALLOW_HTTP", settings.DEV_MODE))
 
 
+def _private_address(host: str) -> str:
+    """The first loopback, private, link-local or reserved address ``host``
+    is or resolves to; "" when none (or it does not resolve here)."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError, ValueError):
+        return ""
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if not address.is_global:
+            return str(address)
+    return ""
+
+
+def _refused_destination(url: str) -> str:
+    """In production a webhook may not reach the portal's own network: the
+    reason when ``url`` would (checked at creation and before every send)."""
+    if _http_allowed():
+        return ""
+    host = urlsplit(url).hostname or ""
+    private = _private_address(host)
+    if private:
+        return f"{host} is a private or local address ({private})."
+    return ""
+
+
 def _validate_endpoint(*, url: str, description: str, events: list[str]) -> dict:
     errors: dict[str, str] = {}
     schemes = ["https", "http"] if _http_allowed() else ["https"]
@@ -103,6 +131,8 @@ def _validate_endpoint(*, url: str, description: str, events: list[str]) -> dict
             errors["url"] = "Webhook URLs must use https."
         elif len(url) > 500:
             errors["url"] = "A webhook URL is at most 500 characters."
+        elif refused := _refused_destination(url):
+            errors["url"] = f"Webhooks go to public addresses only: {refused}"
     if len(description) > 200:
         errors["description"] = "A description is at most 200 characters."
     unknown = sorted(set(events) - set(Event.values))
@@ -520,6 +550,9 @@ def _post(endpoint: WebhookEndpoint, delivery: Delivery) -> tuple[int | None, st
             body=body,
         ),
     }
+    refused = _refused_destination(endpoint.url)
+    if refused:
+        return None, f"Not sent: {refused}"
     try:
         with requests.post(
             endpoint.url,

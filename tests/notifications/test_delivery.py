@@ -191,3 +191,13 @@ def test_a_worker_schedules_the_retry_after_the_backoff(
     ((args, countdown),) = scheduled
     assert args == (delivery.pk,)
     assert 25 < countdown <= 30
+
+
+def test_in_production_nothing_is_sent_to_a_local_address(delivery, receiver, settings):
+    # Created while local addresses were allowed (development), then sent
+    # under production rules: refused before any connection is made.
+    settings.DEV_MODE = False
+    attempted = _attempt_when_due(delivery)
+    assert receiver.received == []
+    assert "Not sent" in attempted.last_error
+    assert "private or local address" in attempted.last_error

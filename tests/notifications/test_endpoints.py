@@ -237,3 +237,29 @@ def test_the_endpoint_list_costs_the_same_for_2_or_8_endpoints(org, owner, clien
     two = queries()
     add(6)
     assert queries() == two
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/hook",
+        "https://localhost/hook",
+        "https://10.1.2.3/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[::1]/hook",
+    ],
+)
+def test_in_production_a_webhook_cannot_point_at_a_local_address(
+    org, owner, settings, url
+):
+    from django.core.exceptions import ValidationError
+
+    from apps.notifications.models import WebhookEndpoint
+
+    settings.DEV_MODE = False
+    with pytest.raises(ValidationError) as exc:
+        webhook_endpoint_create(
+            org=org, url=url, events=["sla.breached"], actor=owner.user
+        )
+    assert "public addresses only" in exc.value.message_dict["url"][0]
+    assert not WebhookEndpoint.objects.exists()

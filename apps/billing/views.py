@@ -6,7 +6,7 @@ import logging
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -97,44 +97,51 @@ class BillingView(OrgMixin, TemplateView):
         return context
 
 
+def _to_stripe(request, org, back: str, what: str, open_session) -> HttpResponse:
+    """Send the browser to the Stripe page ``open_session()`` returns (303), or
+    back to the billing page with the reason it could not."""
+    try:
+        url = open_session()
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    except stripe_api.StripeNotConfiguredError:
+        messages.error(request, "Online payment is not configured.")
+    except checkout.StripeUnavailableError as exc:
+        logger.warning("%s failed for org %s: %s", what, org.pk, exc)
+        messages.error(request, f"Stripe could not open the {what}. Try again shortly.")
+    else:
+        return HttpResponseRedirect(url, status=303)
+    return redirect(back)
+
+
 class BillingCheckoutView(OrgMixin, View):
     permission = Perm.BILLING_MANAGE
 
     def post(self, request, org_slug):
+        raw = request.POST.get("price", "")
         price = (
-            Price.objects.filter(
-                pk=request.POST.get("price")
-                if request.POST.get("price", "").isdigit()
-                else None
-            )
-            .select_related("plan")
-            .first()
+            Price.objects.filter(pk=raw).select_related("plan").first()
+            if raw.isdigit()
+            else None
         )
         back = reverse("billing:billing", kwargs={"org_slug": org_slug})
         if price is None:
             messages.error(request, "Choose a plan to buy.")
             return redirect(back)
-        try:
-            url = checkout.billing_checkout_start(
+        return _to_stripe(
+            request,
+            self.org,
+            back,
+            "checkout",
+            lambda: checkout.billing_checkout_start(
                 org=self.org,
                 price=price,
                 actor=request.user,
                 request=request,
                 success_url=request.build_absolute_uri(back) + "?checkout=done",
                 cancel_url=request.build_absolute_uri(back) + "?checkout=canceled",
-            )
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-        except stripe_api.StripeNotConfiguredError:
-            messages.error(request, "Online payment is not configured.")
-        except checkout.StripeUnavailableError as exc:
-            logger.warning("checkout failed for org %s: %s", self.org.pk, exc)
-            messages.error(
-                request, "Stripe could not start the checkout. Try again shortly."
-            )
-        else:
-            return HttpResponseRedirect(url, status=303)
-        return redirect(back)
+            ),
+        )
 
 
 class BillingPortalView(OrgMixin, View):
@@ -142,25 +149,18 @@ class BillingPortalView(OrgMixin, View):
 
     def post(self, request, org_slug):
         back = reverse("billing:billing", kwargs={"org_slug": org_slug})
-        try:
-            url = checkout.billing_portal_open(
+        return _to_stripe(
+            request,
+            self.org,
+            back,
+            "billing portal",
+            lambda: checkout.billing_portal_open(
                 org=self.org,
                 actor=request.user,
                 request=request,
                 return_url=request.build_absolute_uri(back),
-            )
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-        except stripe_api.StripeNotConfiguredError:
-            messages.error(request, "Online payment is not configured.")
-        except checkout.StripeUnavailableError as exc:
-            logger.warning("portal failed for org %s: %s", self.org.pk, exc)
-            messages.error(
-                request, "Stripe could not open the billing portal. Try again shortly."
-            )
-        else:
-            return HttpResponseRedirect(url, status=303)
-        return redirect(back)
+            ),
+        )
 
 
 @method_decorator(csrf_exempt, name="dispatch")

@@ -18,6 +18,7 @@ class CustomizationsView(OrgServiceFormMixin, OrgMixin, TemplateView):
     permission = Perm.ORG_VIEW
     template_name = "customizations/list.html"
     form_class = CustomizationForm
+    post_permission = Perm.MIRRORS_MANAGE
     success_url_name = "customizations:list"
 
     def get_context_data(self, **kwargs):
@@ -31,11 +32,6 @@ class CustomizationsView(OrgServiceFormMixin, OrgMixin, TemplateView):
         context["can_manage"] = self.access.can(Perm.MIRRORS_MANAGE)
         context["form"] = kwargs.get("form") or CustomizationForm()
         return context
-
-    def post(self, request, *args, **kwargs):
-        if not self.access.can(Perm.MIRRORS_MANAGE):
-            return self.handle_no_permission()
-        return super().post(request, *args, **kwargs)
 
     def perform(self, form) -> str:
         customization = services.customization_create(

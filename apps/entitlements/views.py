@@ -24,6 +24,7 @@ class MirrorsView(OrgServiceFormMixin, OrgMixin, TemplateView):
     permission = Perm.ORG_VIEW
     template_name = "entitlements/mirrors.html"
     form_class = MirrorForm
+    post_permission = Perm.MIRRORS_MANAGE
     success_url_name = "entitlements:mirrors"
 
     def get_context_data(self, **kwargs):
@@ -32,11 +33,6 @@ class MirrorsView(OrgServiceFormMixin, OrgMixin, TemplateView):
         context["can_manage"] = self.access.can(Perm.MIRRORS_MANAGE)
         context["form"] = kwargs.get("form") or MirrorForm()
         return context
-
-    def post(self, request, *args, **kwargs):
-        if not self.access.can(Perm.MIRRORS_MANAGE):
-            return self.handle_no_permission()
-        return super().post(request, *args, **kwargs)
 
     def perform(self, form) -> str:
         mirror = services.mirror_add(

@@ -67,11 +67,18 @@ class OrgServiceFormMixin:
 
     form_class: type
     success_url_name: str
+    # Pages everyone in the org reads but fewer may change name the stricter
+    # permission here.
+    post_permission: Perm | None = None
 
     def perform(self, form) -> str:
         raise NotImplementedError
 
     def post(self, request, *args, **kwargs):
+        if self.post_permission is not None and not self.access.can(
+            self.post_permission
+        ):
+            return self.handle_no_permission()
         form = self.form_class(request.POST)
         if form.is_valid():
             try:

@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "apps.entitlements",
     "apps.customizations",
     "apps.sla",
+    "apps.fips",
     "apps.notifications",
     "apps.api",
 ]

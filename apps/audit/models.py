@@ -72,6 +72,7 @@ class AuditEvent(models.Model):
         SLA_CLOCK_EXEMPTED = "sla.clock_exempted", "SLA clock exempted"
         WEBHOOK_ENDPOINT_ADDED = "webhook.endpoint_added", "Webhook endpoint added"
         WEBHOOK_ENDPOINT_REMOVED = "webhook.endpoint_removed", "Webhook removed"
+        FIPS_MODULE_CHANGED = "fips.module_changed", "Crypto module changed"
 
     created_at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(

@@ -2,7 +2,7 @@
 migration 0002 and by ``defaults_load()`` (idempotent).
 
 Each row names the plan it is the default of; which plan an organization is on
-is read from its live entitlements (see services._default_policy), never from
+is read from its live entitlements (see services.default_policy), never from
 a plan's name in code. The default terms grant no service credits: credits are
 a contract's terms (a contract policy's version sets them).
 """

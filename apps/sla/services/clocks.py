@@ -1,0 +1,269 @@
+"""Opening clocks (idempotent, for what an org mirrors while it holds `sla`)
+and exempting them by VEX."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Min, Q, QuerySet
+from django.utils import timezone
+
+from apps.audit.models import AuditEvent
+from apps.audit.services import audit_record
+from apps.billing.models import FeatureKey
+from apps.entitlements.models import Entitlement, Mirror
+from apps.entitlements.selectors import (
+    entitlement_cache,
+    has_feature,
+)
+from apps.orgs.models import Organization
+from apps.vulns.models import Finding, VexStatement
+
+from .. import clock as arithmetic
+from ..models import (
+    SlaClock,
+    SlaPolicyVersion,
+)
+from .policies import policy_version_in_effect
+
+Action = AuditEvent.Action
+State = SlaClock.State
+
+BATCH = 2000
+
+# --- opening clocks -----------------------------------------------------------
+
+
+def _coverage_start(org: Organization, mirror: Mirror, at: datetime) -> datetime:
+    """When the org's coverage of the mirror's repository began: the later of
+    the mirror's creation and the earliest live sla entitlement row for it."""
+    entitled_since = (
+        Entitlement.objects.for_org(org)
+        .live(at=at)
+        .filter(feature__key=FeatureKey.SLA)
+        .filter(Q(repository__isnull=True) | Q(repository_id=mirror.repository_id))
+        .aggregate(since=Min("starts_at"))["since"]
+    )
+    return max(mirror.created_at, entitled_since or at)
+
+
+@dataclass
+class _Opener:
+    """Builds unsaved clocks for one org and repository at one time."""
+
+    org: Organization
+    version: SlaPolicyVersion
+    coverage_start: datetime
+    now: datetime
+
+    def build(self, finding: Finding) -> SlaClock | None:
+        days = self.version.days_for(finding.severity)
+        if days is None:
+            return None
+        events = arithmetic.Events(
+            disclosed_at=finding.disclosed_at or finding.vulnerability.disclosed_at,
+            upstream_fix_at=finding.upstream_fix_at,
+            detected_at=finding.detected_at,
+            released_at=finding.digest.built_at,
+        )
+        event, started_at = arithmetic.clock_start(events, self.version.start_event)
+        if started_at < self.coverage_start:
+            event, started_at = arithmetic.COVERAGE, self.coverage_start
+        due_at, capped = arithmetic.due(
+            started_at,
+            days,
+            self.version.calendar,
+            kev_due_date=finding.vulnerability.kev_due_date,
+            kev_caps=self.version.kev_caps,
+        )
+        return SlaClock(
+            org=self.org,
+            finding=finding,
+            policy_version=self.version,
+            severity=finding.severity,
+            start_event=event,
+            started_at=started_at,
+            due_at=due_at,
+            at_risk_at=arithmetic.at_risk(
+                started_at, due_at, self.version.at_risk_percent
+            ),
+            kev_capped=capped,
+            created_at=self.now,
+        )
+
+
+def _affected(findings: QuerySet[Finding]) -> QuerySet[Finding]:
+    return findings.filter(status=Finding.Status.AFFECTED).select_related(
+        "vulnerability", "digest"
+    )
+
+
+def _open(
+    *, org: Organization, mirror: Mirror, findings: Iterable[Finding], now: datetime
+) -> int:
+    """Open clocks on ``findings`` for the org (idempotent); return how many
+    rows were offered to the database (existing ones are skipped by it)."""
+    with entitlement_cache():
+        return _open_entitled(org=org, mirror=mirror, findings=findings, now=now)
+
+
+def _open_entitled(
+    *, org: Organization, mirror: Mirror, findings: Iterable[Finding], now: datetime
+) -> int:
+    repository = mirror.repository
+    # Checked at the clock's creation: the entitlement is held now, and the
+    # clock never starts before the coverage began (see _coverage_start), so
+    # the org also held it at the clock's start.
+    if not has_feature(org=org, feature=FeatureKey.SLA, repository=repository, at=now):
+        return 0
+    version = policy_version_in_effect(org=org, repository=repository, at=now)
+    if version is None:
+        return 0
+    opener = _Opener(org, version, _coverage_start(org, mirror, now), now)
+    offered = 0
+    batch: list[SlaClock] = []
+    for finding in findings:
+        built = opener.build(finding)
+        if built is not None:
+            batch.append(built)
+        if len(batch) >= BATCH:
+            offered += _insert(batch, version, now)
+            batch = []
+    if batch:
+        offered += _insert(batch, version, now)
+    return offered
+
+
+def _insert(batch: list[SlaClock], version: SlaPolicyVersion, now: datetime) -> int:
+    SlaClock.objects.bulk_create(batch, ignore_conflicts=True)
+    # A version is frozen the moment a clock may refer to it.
+    SlaPolicyVersion.objects.filter(pk=version.pk, frozen_at__isnull=True).update(
+        frozen_at=now
+    )
+    return len(batch)
+
+
+@transaction.atomic
+def sla_clocks_open_for_finding(
+    *, finding: Finding, now: datetime | None = None
+) -> int:
+    """A finding appeared: a clock for each org mirroring its repository."""
+    now = now or timezone.now()
+    if finding.status != Finding.Status.AFFECTED:
+        return 0
+    finding = _affected(Finding.objects.filter(pk=finding.pk)).get()
+    repository_id = finding.digest.variant.series.repository_id
+    offered = 0
+    for mirror in Mirror.objects.filter(repository_id=repository_id).select_related(
+        "org", "repository"
+    ):
+        offered += _open(org=mirror.org, mirror=mirror, findings=[finding], now=now)
+    return offered
+
+
+@transaction.atomic
+def sla_clocks_open_for_mirror(*, mirror: Mirror, now: datetime | None = None) -> int:
+    """An org started mirroring: clocks on the repository's affected findings."""
+    now = now or timezone.now()
+    findings = _affected(
+        Finding.objects.filter(digest__variant__series__repository=mirror.repository_id)
+    ).order_by("pk")
+    return _open(
+        org=mirror.org, mirror=mirror, findings=findings.iterator(BATCH), now=now
+    )
+
+
+@transaction.atomic
+def sla_clocks_open_for_repositories(
+    *, digest_ids: list[int] | None, now: datetime | None = None
+) -> int:
+    """Findings were matched for these digests (None: the whole catalog):
+    clocks for every org mirroring one of their repositories."""
+    now = now or timezone.now()
+    mirrors = Mirror.objects.select_related("org", "repository")
+    if digest_ids is not None:
+        mirrors = mirrors.filter(
+            repository__series__variants__digests__pk__in=digest_ids
+        ).distinct()
+    return sum(
+        sla_clocks_open_for_mirror(mirror=mirror, now=now)
+        for mirror in mirrors.order_by("pk")
+    )
+
+
+@transaction.atomic
+def sla_clocks_open_for_entitlement(
+    *, org: Organization, now: datetime | None = None
+) -> int:
+    """An sla entitlement started: clocks on every mirrored repository."""
+    now = now or timezone.now()
+    return sum(
+        sla_clocks_open_for_mirror(mirror=mirror, now=now)
+        for mirror in Mirror.objects.for_org(org).select_related("org", "repository")
+    )
+
+
+# --- stopping clocks ------------------------------------------------------------
+
+
+def _vex_matches(statement: VexStatement) -> Q:
+    match = Q(finding__vulnerability_id=statement.vulnerability_id)
+    if statement.digest_id is not None:
+        match &= Q(finding__digest_id=statement.digest_id)
+    elif statement.repository_id is not None:
+        match &= Q(
+            finding__digest__variant__series__repository_id=statement.repository_id
+        )
+    else:
+        # A statement about no product the catalog knows exempts nothing.
+        return Q(pk__in=[])
+    if statement.subcomponent:
+        match &= Q(finding__component__purl=statement.subcomponent)
+    return match
+
+
+@transaction.atomic
+def sla_clocks_exempt_by_vex(
+    *, statement: VexStatement, actor: Any = None, now: datetime | None = None
+) -> int:
+    """A not_affected statement stops the running clocks it covers as exempt,
+    with its justification. Clocks already met or missed stay decided."""
+    now = now or timezone.now()
+    if statement.status != VexStatement.Status.NOT_AFFECTED:
+        return 0
+    reason = (
+        statement.get_justification_display()
+        if statement.justification
+        else statement.impact_statement
+    )
+    # Resolve the ids first: an UPDATE cannot join, and the matches go
+    # through the finding.
+    ids = list(
+        SlaClock.objects.filter(state__in=SlaClock.RUNNING)
+        .filter(_vex_matches(statement))
+        .values_list("pk", flat=True)
+    )
+    count = SlaClock.objects.filter(pk__in=ids, state__in=SlaClock.RUNNING).update(
+        state=State.EXEMPT,
+        stopped_at=now,
+        stop_reason=SlaClock.StopReason.VEX,
+        exempt_reason=reason,
+        vex_statement=statement,
+    )
+    if count:
+        audit_record(
+            action=Action.SLA_CLOCK_EXEMPTED,
+            actor=actor,
+            target=statement,
+            details={
+                "vex_statement": statement.pk,
+                "vulnerability": statement.vulnerability_id,
+                "justification": statement.justification,
+                "clocks": count,
+            },
+        )
+    return count

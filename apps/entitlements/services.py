@@ -176,6 +176,7 @@ def entitlement_end(
     actor,
     reason: str,
     request: HttpRequest | None = None,
+    recheck: bool = True,
 ) -> Entitlement:
     """Set the end; the row stays as evidence. Ending only ever shortens.
 
@@ -213,7 +214,8 @@ def entitlement_end(
         },
     )
     entitlements_forget(org=entitlement.org)
-    mirrors_recheck(org=entitlement.org, actor=actor, request=request)
+    if recheck:
+        mirrors_recheck(org=entitlement.org, actor=actor, request=request)
     return entitlement
 
 

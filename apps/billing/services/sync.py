@@ -19,7 +19,11 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.entitlements.models import Entitlement
-from apps.entitlements.services import entitlement_end, entitlements_grant_plan
+from apps.entitlements.services import (
+    entitlement_end,
+    entitlements_grant_plan,
+    mirrors_recheck,
+)
 
 from ..models import BillingAccount, Invoice, Plan, Price, Subscription
 
@@ -147,11 +151,18 @@ def _open_rows(org, subscription_id: str, at: datetime) -> dict[str, list[Entitl
 
 def _end_rows(rows: Iterable[Entitlement], *, at: datetime, reason: str) -> int:
     count = 0
+    org = None
     for row in rows:
         # A row granted in this same instant still ends after it started.
         end = max(at, row.starts_at + timedelta(microseconds=1))
-        entitlement_end(entitlement=row, at=end, actor=None, reason=reason)
+        entitlement_end(
+            entitlement=row, at=end, actor=None, reason=reason, recheck=False
+        )
+        org = row.org
         count += 1
+    if org is not None:
+        # Once for the whole set, not once per feature.
+        mirrors_recheck(org=org)
     return count
 
 

@@ -75,11 +75,17 @@ INSTALLED_APPS = [
     "apps.customizations",
     "apps.sla",
     "apps.fips",
+    "apps.stig",
+    "apps.compliance",
+    "apps.reports",
     "apps.notifications",
     "apps.api",
 ]
 
 MIDDLEWARE = [
+    # First: every later log line carries the request id, every answer is counted.
+    "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -132,7 +138,11 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_TIME_LIMIT = 600
 CELERY_TASK_SOFT_TIME_LIMIT = 540
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_ROUTES = {"vulns.*": {"queue": "ingest"}}
+# Queues: default, ingest (matching after imports) and reports (PDF rendering);
+# each has its own worker deployment (deploy/), so one kind of work never
+# waits behind another.
+CELERY_TASK_ROUTES = {"vulns.*": {"queue": "ingest"}, "reports.*": {"queue": "reports"}}
+CELERY_QUEUE_NAMES = ("default", "ingest", "reports")
 # Run by exactly one `celery beat`. Entitlements that simply run out write
 # nothing, so a nightly sweep marks the mirrors that lost them.
 CELERY_BEAT_SCHEDULE = {
@@ -150,6 +160,8 @@ CELERY_BEAT_SCHEDULE = {
     "sla-transitions": {"task": "sla.transitions_run", "schedule": 5 * 60},
     # After the transitions; overlapping runs send each notice once.
     "notifications-run": {"task": "notifications.run", "schedule": 5 * 60},
+    # Sunset thresholds are crossed by the calendar, not by an edit.
+    "fips-notices": {"task": "fips.notices_run", "schedule": 6 * 60 * 60},
 }
 
 _cache_url = env.str("CACHE_URL", default="")
@@ -263,8 +275,32 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / "media"))
 MEDIA_URL = "media/"
+# Uploaded evidence and generated reports: an S3-compatible bucket when one is
+# named (AWS S3, MinIO, Ceph...), else files under MEDIA_ROOT.
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+if AWS_STORAGE_BUCKET_NAME:
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+            "access_key": env.str("AWS_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default="") or None,
+            # Path-style URLs for MinIO and most S3-compatible servers.
+            "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="path"),
+            "location": env.str("AWS_S3_LOCATION", default=""),
+            # Private objects, served through the portal or short-lived signed URLs.
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": 300,
+            "file_overwrite": False,
+        },
+    }
+else:
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _default_storage,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if PRODUCTION
@@ -321,6 +357,12 @@ INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=7)
 API_TOKEN_LAST_USED_RESOLUTION_SECONDS = 60
 EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=50 * 1024 * 1024)
 
+# /metrics answers a bearer token or a caller from these networks, else 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_CIDRS = env.list("METRICS_ALLOWED_CIDRS", default=[])
+# Celery workers serve their own metrics on this port (0: not at all).
+METRICS_WORKER_PORT = env.int("METRICS_WORKER_PORT", default=0)
+
 # Stripe. Without a secret key the portal runs and says billing is not
 # configured; staff still grant contracts.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
@@ -331,13 +373,26 @@ STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 # A past_due subscription keeps its entitlements this long, then they end.
 BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=7)
 
+# JSON lines in production (one object per record, with the request id), plain
+# lines in development; LOG_FORMAT overrides either.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "apps.core.logging.RequestIdFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+        },
+        "json": {"()": "apps.core.logging.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

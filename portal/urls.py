@@ -5,6 +5,7 @@ from apps.accounts.views import SsoLoginView
 from apps.audit.views import StaffAuditLogView
 from apps.billing import views as billing_views
 from apps.catalog.staff import EvidenceUploadView
+from apps.core import metrics as core_metrics
 from apps.core import views as core_views
 from apps.entitlements import views as entitlement_views
 from apps.orgs import views as org_views
@@ -19,13 +20,18 @@ org_patterns = [
     path("", include("apps.billing.urls")),
     path("", include("apps.notifications.urls")),
     path("", include("apps.sla.urls")),
+    path("", include("apps.fips.urls")),
 ]
 
 urlpatterns = [
     path("", org_views.HomeView.as_view(), name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    path("metrics", core_metrics.metrics_view, name="metrics"),
+    path("catalog/digest/<str:digest>/stig/", include("apps.stig.urls")),
+    path("catalog/digest/<str:digest>/", include("apps.stig.checklist_urls")),
     path("catalog/", include("apps.catalog.urls")),
+    path("compliance/", include("apps.compliance.urls")),
     path("orgs/", org_views.OrgListView.as_view(), name="org_list"),
     path("o/<slug:org_slug>/", include(org_patterns)),
     path(

@@ -329,8 +329,9 @@ API_CUSTOMIZATIONS = 3
 # A signed-in member of two organizations on a FIPS build's page: the page's
 # own queries, the signed-in user's, and for the entitlement check the
 # person's memberships, auditor grants and each organization's entitlement
-# rows, once for the page: the same however many attestations the build has.
-FIPS_DIGEST_PAGE = 17
+# rows, once for the page, and the build's crypto modules: the same however
+# many attestations the build has.
+FIPS_DIGEST_PAGE = 18
 
 
 def _customizations(org, owner_user):
@@ -417,4 +418,89 @@ def test_fips_digest_page_checks_entitlement_once(
         FIPS_DIGEST_PAGE,
         django_assert_max_num_queries,
         shown,
+    )
+
+
+# --------------------------------------------------------------------------
+# STIG scans: the digest page's STIG section and the diff page
+# --------------------------------------------------------------------------
+
+# A signed-in member of an entitled organization on a STIG build's page: the
+# page's own queries and the entitlement check, + the build's latest scans
+# (with their attestations), their failed and not-applicable rules, and the
+# previous scan of the series for the diff link.
+STIG_DIGEST_PAGE = 20
+# The diff page: 7 for the signed-in request, both builds, the entitlement
+# check for each (memberships twice, entitlement rows once), the latest scans
+# of each build, the rules of both scans, the organization switcher.
+STIG_DIFF_PAGE = 17
+
+
+def _stig_rescans(*images):
+    """add(n): scan each build again with n more rules (a newer scan replaces
+    the latest); the first build's rules fail, the others' pass."""
+    from tests.stig import builders as stig
+
+    state = {"rules": 0, "scans": 0}
+
+    def add(n):
+        state["rules"] += n
+        for index, image in enumerate(images):
+            state["scans"] += 1
+            result = "fail" if index == 0 else "pass"
+            rules = [
+                (i, ("high", "medium", "low")[i % 3], result)
+                for i in range(1, state["rules"] + 1)
+            ]
+            stig.scan(
+                image, rules, start=f"2024-05-01T10:{state['scans']:02d}:00+00:00"
+            )
+
+    return add
+
+
+def _rows_of(marker: str):
+    def count(response) -> int:
+        body = response.content.decode()
+        start = body.index(marker)
+        body = body[body.index("<tbody>", start) : body.index("</tbody>", start)]
+        return body.count("<tr")
+
+    return count
+
+
+@pytest.fixture
+def stig_builds(org, settings, tmp_path):
+    from tests.entitlements.builders import entitle
+    from tests.stig import builders as stig
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    entitle(org, "stig")
+    # A second organization of the same person, without STIG: checked too.
+    MembershipFactory(org=OrganizationFactory(), user=org.memberships.first().user)
+    series = stig.stig_series()
+    return stig.stig_build(series, days_ago=5), stig.stig_build(series, days_ago=1)
+
+
+def test_stig_digest_page(browser, stig_builds, django_assert_max_num_queries):
+    older, newer = stig_builds
+    _pinned(
+        browser,
+        newer.get_absolute_url(),
+        _stig_rescans(newer, older),
+        STIG_DIGEST_PAGE,
+        django_assert_max_num_queries,
+        _rows_of('class="catalog-table stig-rules"'),
+    )
+
+
+def test_stig_diff_page(browser, stig_builds, django_assert_max_num_queries):
+    older, newer = stig_builds
+    _pinned(
+        browser,
+        reverse("stig:diff", args=[newer.digest]) + f"?against={older.digest}",
+        _stig_rescans(newer, older),
+        STIG_DIFF_PAGE,
+        django_assert_max_num_queries,
+        _rows_of('id="stig-changed-1"'),
     )

@@ -296,6 +296,18 @@ def _catalog_refs() -> dict:
     }
 
 
+def _stig_checklist_refs() -> dict:
+    """A STIG build with a scan: its checklists are STIG evidence, which no
+    organization of the walk is entitled to."""
+    from apps.stig.services import stig_scan_import
+    from tests.stig.builders import xccdf
+
+    series = catalog.series(catalog.repository("python"), "3.12", els=1200)
+    image = catalog.build(series, stig=True)
+    stig_scan_import(image=image, content=xccdf([(1, "high", "fail")]))
+    return {"stig_scan_digest": image.digest}
+
+
 @pytest.fixture(autouse=True)
 def _media(settings, tmp_path):
     # Catalog evidence is stored as files.
@@ -311,6 +323,7 @@ def world(org, other_org, owner, admin, member, billing, outsider) -> World:
     staff = UserFactory(email="staff@portal.example", is_staff=True)
     refs = _populate(org, owner, "acme", invitee=stranger.email)
     refs.update(_catalog_refs())
+    refs.update(_stig_checklist_refs())
     other_refs = _populate(
         other_org, outsider, "globex", invitee="newcomer-globex@example.net"
     )
@@ -782,6 +795,7 @@ WEB_ORG_ROUTES = [
     # The customer's SLA ledger: read by every role and by auditors (it is
     # evidence), written by no one here.
     OrgRoute("sla:clocks", get=frozenset({*ROLES, AUDITOR})),
+    OrgRoute("fips:org_fips", get=frozenset({*ROLES, AUDITOR})),
     OrgRoute("sla:export", get=frozenset({*ROLES, AUDITOR})),
     OrgRoute(
         "sla:clock_detail",
@@ -1076,6 +1090,14 @@ PUBLIC_ROUTES = [
         post=lambda p: Expect(405),
         requires_login=False,
     ),
+    # Without METRICS_TOKEN or an allowed network (as in the walk) there is
+    # nothing here for anyone; tests/core/test_metrics.py covers the way in.
+    SiteRoute(
+        "metrics",
+        get=lambda p: Expect(404),
+        post=lambda p: Expect(404),
+        requires_login=False,
+    ),
     # Without a signing secret (as in the walk) nothing is accepted; the
     # signature and payload checks are tests/billing/test_stripe_webhook.py's.
     SiteRoute(
@@ -1109,12 +1131,59 @@ PUBLIC_ROUTES += [
     _catalog_page("pricing"),
     _catalog_page("catalog:list"),
     _catalog_page("catalog:lifecycle"),
+    _catalog_page("compliance:controls"),
     _catalog_page("catalog:lifecycle_ics"),
     _catalog_page("catalog:repository", name="repository_name"),
     _catalog_page("catalog:digest", digest="digest"),
     _catalog_page("catalog:digest_vex", digest="digest"),
     _catalog_page("catalog:repository_vex", name="repository_name"),
     _catalog_page("catalog:attestation_download", pk="attestation_pk"),
+]
+
+
+def _stig_checklist_downloaded(o: Outcome) -> None:
+    (event,) = o.new_events(AuditEvent.Action.EVIDENCE_DOWNLOADED)
+    assert event.details["via"].startswith("staff:")
+
+
+def _stig_checklist(p: str) -> Expect:
+    """STIG evidence: sign in; then publisher staff only (no org is entitled)."""
+    if p == "anonymous":
+        return Expect(302, LOGIN)
+    if p == "staff":
+        return Expect(200, effect=_stig_checklist_downloaded)
+    return Expect(403)
+
+
+PUBLIC_ROUTES += [
+    SiteRoute(
+        name,
+        kwargs={"digest": "stig_scan_digest"},
+        get=_stig_checklist,
+        post=lambda p: Expect(405),
+        requires_login=False,
+    )
+    for name in ("stig_checklist:ckl", "stig_checklist:cklb")
+]
+
+
+def _stig_diff(p: str) -> Expect:
+    """STIG evidence, like the checklists; read-only (no download is logged)."""
+    if p == "anonymous":
+        return Expect(302, LOGIN)
+    if p == "staff":
+        return Expect(200, contains=("No earlier build",))
+    return Expect(403, contains=("need the STIG entitlement",))
+
+
+PUBLIC_ROUTES += [
+    SiteRoute(
+        "stig:diff",
+        kwargs={"digest": "stig_scan_digest"},
+        get=_stig_diff,
+        post=lambda p: Expect(405),
+        requires_login=False,
+    )
 ]
 
 POST_BODIES = {
@@ -1319,6 +1388,7 @@ API_ROUTES += [
         get=ApiOp(Scope.SLA_READ),
     ),
     ApiRoute("api:slametrics-list", get=ApiOp(Scope.SLA_READ, other="figures")),
+    ApiRoute("api:fipsmodule-list", get=ApiOp(Scope.EVIDENCE_READ, other="figures")),
 ]
 
 # The public catalog API: read by anyone (GET 200, POST 405), token or not.
@@ -1340,6 +1410,11 @@ API_ROUTES += [
     ApiRoute("api:repository-openvex", {"name": "repository_name"}, public=True),
     ApiRoute("api:digest-openvex", {"digest": "digest"}, public=True),
     ApiRoute("api:digest-cyclonedx-vex", {"digest": "digest"}, public=True),
+    # A STIG build's scan counts are public; its rules need an entitled token
+    # (tests/stig/test_api.py), which no organization of the walk holds.
+    ApiRoute(
+        "api:digest-stig", {"digest": "stig_scan_digest"}, public=True, formats=(None,)
+    ),
 ]
 
 ALL_SPECS = [*WEB_ORG_ROUTES, *WEB_SITE_ROUTES, *PUBLIC_ROUTES, *API_ROUTES]

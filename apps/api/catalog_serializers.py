@@ -24,6 +24,7 @@ from apps.catalog.models import (
 )
 from apps.catalog.selectors import EvidenceAccess, evidence_access, evidence_features
 from apps.catalog.services import normalize_digest
+from apps.fips.models import DigestCryptoModule
 from apps.vulns.models import (
     Component,
     Finding,
@@ -341,12 +342,53 @@ class DigestOut(serializers.ModelSerializer):
         return _absolute(self, obj.get_absolute_url())
 
 
+class CryptoModuleOut(serializers.ModelSerializer):
+    """A validated module a FIPS build carries, with the registry's record of
+    its CMVP certificate."""
+
+    certificate_number = serializers.IntegerField(source="module.certificate_number")
+    name = serializers.CharField(source="module.name")
+    vendor = serializers.CharField(source="module.vendor")
+    module_version = serializers.CharField(source="module.module_version")
+    standard = serializers.CharField(source="module.standard")
+    status = serializers.CharField(source="module.status")
+    validation_date = serializers.DateField(source="module.validation_date")
+    sunset_date = serializers.DateField(source="module.sunset_date", allow_null=True)
+    security_policy_url = serializers.CharField(source="module.security_policy_url")
+
+    class Meta:
+        model = DigestCryptoModule
+        fields = [
+            "certificate_number",
+            "name",
+            "vendor",
+            "module_version",
+            "standard",
+            "status",
+            "validation_date",
+            "sunset_date",
+            "security_policy_url",
+            "package",
+            "declared_version",
+        ]
+
+
 class DigestDetailOut(DigestOut):
     tag_history = TagEventOut(many=True, read_only=True)
     attestations = AttestationOut(many=True, read_only=True)
+    crypto_modules = CryptoModuleOut(
+        many=True,
+        read_only=True,
+        help_text="FIPS builds: the validated modules its FIPS attestation states.",
+    )
 
     class Meta(DigestOut.Meta):
-        fields = [*DigestOut.Meta.fields, "tag_history", "attestations"]
+        fields = [
+            *DigestOut.Meta.fields,
+            "tag_history",
+            "attestations",
+            "crypto_modules",
+        ]
 
 
 # --------------------------------------------------------------------------

@@ -3,7 +3,15 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
-from . import catalog_views, customization_views, evidence_views, sla_views, views
+from . import (
+    catalog_views,
+    customization_views,
+    evidence_views,
+    fips_views,
+    sla_views,
+    stig_views,
+    views,
+)
 
 app_name = "api"
 
@@ -22,6 +30,7 @@ router.register(
 router.register("sla/clocks", sla_views.SlaClockViewSet, basename="slaclock")
 router.register("sla/waivers", sla_views.SlaWaiverViewSet, basename="slawaiver")
 router.register("sla/metrics", sla_views.SlaMetricsViewSet, basename="slametrics")
+router.register("fips/modules", fips_views.FipsModuleViewSet, basename="fipsmodule")
 # The public catalog: read by anyone, no token needed.
 router.register("repositories", catalog_views.RepositoryViewSet, basename="repository")
 router.register("series", catalog_views.SeriesViewSet, basename="series")
@@ -46,6 +55,12 @@ urlpatterns = [
     # Publisher staff only: load catalog evidence.
     path(
         "evidence/", evidence_views.EvidenceImportView.as_view(), name="evidence-import"
+    ),
+    # A STIG build's scans: counts for anyone, rules for entitled tokens.
+    path(
+        "digests/<str:digest>/stig/",
+        stig_views.DigestStigView.as_view(),
+        name="digest-stig",
     ),
     *router.urls,
 ]

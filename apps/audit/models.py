@@ -73,6 +73,11 @@ class AuditEvent(models.Model):
         WEBHOOK_ENDPOINT_ADDED = "webhook.endpoint_added", "Webhook endpoint added"
         WEBHOOK_ENDPOINT_REMOVED = "webhook.endpoint_removed", "Webhook removed"
         FIPS_MODULE_CHANGED = "fips.module_changed", "Crypto module changed"
+        REPORT_REQUESTED = "report.requested", "Report requested"
+        REPORT_READY = "report.ready", "Report ready"
+        REPORT_FAILED = "report.failed", "Report failed"
+        REPORT_DOWNLOADED = "report.downloaded", "Report downloaded"
+        SIGNING_KEY_ADDED = "report.signing_key_added", "Report signing key added"
 
     created_at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(

@@ -236,7 +236,7 @@ def provenance_parse(content: bytes) -> Provenance:
     prefix = "$"
     if isinstance(doc, dict) and "payloadType" in doc and "payload" in doc:
         envelope = doc
-        doc = _dsse_payload(envelope)
+        doc = dsse_payload(envelope)
         prefix = "$.payload(decoded)"
     if not isinstance(doc, dict) or "_type" not in doc:
         raise refuse(
@@ -244,7 +244,7 @@ def provenance_parse(content: bytes) -> Provenance:
             '("_type") or a DSSE envelope ("payloadType", "payload").',
             "unknown_format",
         )
-    reader = _Reader(prefix)
+    reader = Reader(prefix)
     statement_type = reader.text(doc, "_type")
     if statement_type not in STATEMENT_TYPES:
         raise reader.refuse("_type", f"unsupported statement type {statement_type!r}")
@@ -255,13 +255,13 @@ def provenance_parse(content: bytes) -> Provenance:
             f"{predicate_type!r} is not SLSA provenance "
             f"({' or '.join(SLSA_PREDICATES)})",
         )
-    subjects = _subjects(reader, doc)
+    subjects = statement_subjects(reader, doc)
     predicate = reader.obj(doc, "predicate")
     if SLSA_PREDICATES[predicate_type] == "0.2":
         build = _slsa_v02(reader.at("predicate"), predicate)
     else:
         build = _slsa_v1(reader.at("predicate"), predicate)
-    key_ids = _key_ids(envelope) if envelope is not None else []
+    key_ids = dsse_key_ids(envelope) if envelope is not None else []
     summary = {
         "statement_type": statement_type,
         "predicate_type": predicate_type,
@@ -282,8 +282,9 @@ def provenance_parse(content: bytes) -> Provenance:
     )
 
 
-def _dsse_payload(envelope: dict[str, Any]) -> Any:
-    reader = _Reader("$")
+def dsse_payload(envelope: dict[str, Any], *, what: str = "SLSA provenance") -> Any:
+    """The in-toto statement a DSSE envelope carries (signatures not verified)."""
+    reader = Reader("$", what)
     payload_type = reader.text(envelope, "payloadType")
     if payload_type != IN_TOTO_MEDIA_TYPE:
         raise reader.refuse(
@@ -317,12 +318,12 @@ def _base64(value: str) -> bytes:
     raise ValueError("not base64")
 
 
-def _key_ids(envelope: dict[str, Any]) -> list[str]:
+def dsse_key_ids(envelope: dict[str, Any]) -> list[str]:
     key_ids = (s.get("keyid") for s in envelope["signatures"])
     return list(dict.fromkeys(k for k in key_ids if isinstance(k, str) and k))
 
 
-def _subjects(reader: _Reader, doc: dict[str, Any]) -> list[dict[str, Any]]:
+def statement_subjects(reader: Reader, doc: dict[str, Any]) -> list[dict[str, Any]]:
     subjects = doc.get("subject")
     if not isinstance(subjects, list) or not subjects:
         raise reader.refuse("subject", "the statement names no subjects")
@@ -338,7 +339,7 @@ def _subjects(reader: _Reader, doc: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _slsa_v02(reader: _Reader, predicate: dict[str, Any]) -> dict[str, Any]:
+def _slsa_v02(reader: Reader, predicate: dict[str, Any]) -> dict[str, Any]:
     builder = reader.obj(predicate, "builder")
     invocation = reader.obj(predicate, "invocation", required=False)
     config = reader.at("invocation").obj(invocation, "configSource", required=False)
@@ -361,7 +362,7 @@ def _slsa_v02(reader: _Reader, predicate: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _slsa_v1(reader: _Reader, predicate: dict[str, Any]) -> dict[str, Any]:
+def _slsa_v1(reader: Reader, predicate: dict[str, Any]) -> dict[str, Any]:
     definition = reader.obj(predicate, "buildDefinition")
     run = reader.obj(predicate, "runDetails")
     at_run = reader.at("runDetails")
@@ -380,7 +381,7 @@ def _slsa_v1(reader: _Reader, predicate: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _materials(reader: _Reader, parent: dict[str, Any], key: str) -> list[dict]:
+def _materials(reader: Reader, parent: dict[str, Any], key: str) -> list[dict]:
     items = parent.get(key) or []
     if not isinstance(items, list):
         raise reader.refuse(key, "expected a list")
@@ -396,21 +397,22 @@ def _materials(reader: _Reader, parent: dict[str, Any], key: str) -> list[dict]:
     return out
 
 
-class _Reader:
+class Reader:
     """Typed reads from a JSON object that refuse with the path of what is wrong."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, what: str = "SLSA provenance"):
         self.path = path
+        self.what = what
 
-    def at(self, key: str) -> _Reader:
-        return _Reader(f"{self.path}.{key}")
+    def at(self, key: str) -> Reader:
+        return Reader(f"{self.path}.{key}", self.what)
 
     def refuse(self, key: str, problem: str):
         # Problems quote the document; a quote is no place for a megabyte.
         if len(problem) > 300:
             problem = problem[:300] + "..."
         return refuse(
-            f"Not valid SLSA provenance at {self.path}.{key}: {problem}.", "schema"
+            f"Not valid {self.what} at {self.path}.{key}: {problem}.", "schema"
         )
 
     def text(self, obj: dict[str, Any], key: str, required: bool = True) -> str:

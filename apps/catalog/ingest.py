@@ -32,9 +32,13 @@ class EvidenceKind(models.TextChoices):
     VEX = "vex", "VEX (OpenVEX or CycloneDX VEX)"
     OSV = "osv", "OSV advisories (one record, a JSON array, or a zip)"
     KEV = "kev", "CISA KEV catalog"
+    STIG = "stig", "STIG scan (XCCDF 1.2 results, ARF, or a .ckl/.cklb checklist)"
+    FIPS = "fips", "FIPS attestation (the crypto modules a build carries)"
 
 
-NEEDS_DIGEST = frozenset({EvidenceKind.SBOM, EvidenceKind.PROVENANCE})
+NEEDS_DIGEST = frozenset(
+    {EvidenceKind.SBOM, EvidenceKind.PROVENANCE, EvidenceKind.STIG, EvidenceKind.FIPS}
+)
 
 
 def _image(digest: str) -> ImageDigest:
@@ -132,6 +136,14 @@ def evidence_import(
             result = vex_import(content=content)
         elif kind == EvidenceKind.OSV:
             result = _osv(content)
+        elif kind == EvidenceKind.STIG:
+            from apps.stig.services import stig_scan_import
+
+            result = stig_scan_import(image=image, content=content)
+        elif kind == EvidenceKind.FIPS:
+            from apps.fips.attestations import fips_attestation_import
+
+            result = fips_attestation_import(image=image, content=content)
         else:
             from apps.vulns.services import kev_import
 

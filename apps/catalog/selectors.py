@@ -29,6 +29,7 @@ from django.db.models.expressions import Combinable
 from django.utils import timezone
 
 from apps.entitlements.selectors import has_feature
+from apps.fips.models import DigestCryptoModule
 from apps.orgs.models import AuditorGrant, Membership
 
 from .models import (
@@ -296,7 +297,8 @@ def digest_list(*, filters: DigestFilter = DigestFilter()) -> QuerySet[ImageDige
 
 
 def digest_list_detailed() -> QuerySet[ImageDigest]:
-    """``digest_list`` with each build's tag history and attestations."""
+    """``digest_list`` with each build's tag history, attestations and the
+    crypto modules a FIPS build carries."""
     return digest_list().prefetch_related(
         Prefetch(
             "tag_events",
@@ -304,6 +306,12 @@ def digest_list_detailed() -> QuerySet[ImageDigest]:
             to_attr="tag_history",
         ),
         Prefetch("attestations", queryset=Attestation.objects.order_by("kind", "id")),
+        Prefetch(
+            "crypto_modules",
+            queryset=DigestCryptoModule.objects.select_related("module").order_by(
+                "module__certificate_number"
+            ),
+        ),
     )
 
 

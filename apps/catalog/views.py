@@ -133,6 +133,8 @@ class DigestDetailView(TemplateView):
         vex = vuln_selectors.digest_vex_statements(image=image)
         vex_rows = list(vex[: VEX_SHOWN + 1])
         today = timezone.now().date()
+        # One answer for all of the build's attestations: no query per row.
+        evidence = selectors.evidence_access(image=image, user=self.request.user)
         return {
             **super().get_context_data(**kwargs),
             "image": image,
@@ -151,8 +153,9 @@ class DigestDetailView(TemplateView):
             "vex_statements": vex_rows[:VEX_SHOWN],
             "vex_total": vex.count() if len(vex_rows) > VEX_SHOWN else len(vex_rows),
             "attestations": selectors.digest_attestations(image=image),
-            # One answer for all of the build's attestations: no query per row.
-            "evidence": selectors.evidence_access(image=image, user=self.request.user),
+            "crypto_modules": _crypto_modules(image),
+            "evidence": evidence,
+            "stig": _stig_section(image, evidence),
             "components": _page(
                 self.request,
                 vuln_selectors.digest_component_list(image=image),
@@ -160,6 +163,22 @@ class DigestDetailView(TemplateView):
                 "cpage",
             ),
         }
+
+
+def _crypto_modules(image) -> list:
+    """The validated modules a FIPS build states it carries (none for others)."""
+    if not image.variant.fips:
+        return []
+    from apps.fips.selectors import digest_crypto_modules
+
+    return list(digest_crypto_modules(image=image))
+
+
+def _stig_section(image, evidence):
+    """A STIG build's scans: counts for all, rules for those ``evidence`` allows."""
+    from apps.stig.views import digest_stig_section
+
+    return digest_stig_section(image=image, evidence=evidence)
 
 
 def _download_name(attestation) -> str:

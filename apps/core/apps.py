@@ -4,3 +4,34 @@ from django.apps import AppConfig
 class CoreConfig(AppConfig):
     name = "apps.core"
     label = "core"
+
+    def ready(self):
+        from celery.signals import worker_process_shutdown, worker_ready
+        from django.core.signals import request_finished
+
+        request_finished.connect(_request_finished, weak=False)
+        worker_ready.connect(_worker_ready, weak=False)
+        worker_process_shutdown.connect(_worker_process_shutdown, weak=False)
+
+
+def _request_finished(**kwargs):
+    from .logging import request_id_var
+
+    request_id_var.set("-")
+
+
+def _worker_ready(**kwargs):
+    from django.conf import settings
+
+    from .metrics import worker_metrics_serve
+
+    if settings.METRICS_WORKER_PORT:
+        worker_metrics_serve(settings.METRICS_WORKER_PORT)
+
+
+def _worker_process_shutdown(pid=None, **kwargs):
+    import os
+
+    from .metrics import worker_child_exit
+
+    worker_child_exit(pid or os.getpid())

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from apps.core.tenancy import OrgScopedQuerySet
+
 
 class CryptoModule(models.Model):
     """A CMVP-validated cryptographic module, keyed by its certificate number."""
@@ -103,3 +105,168 @@ class CryptoModuleChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.module}: {self.field} {self.old_value!r} -> {self.new_value!r}"
+
+
+class DigestCryptoModule(models.Model):
+    """A FIPS build carries a validated module: read from the build's FIPS
+    attestation, which is kept as the evidence."""
+
+    digest = models.ForeignKey(
+        "catalog.ImageDigest", on_delete=models.CASCADE, related_name="crypto_modules"
+    )
+    module = models.ForeignKey(
+        CryptoModule, on_delete=models.PROTECT, related_name="digests"
+    )
+    attestation = models.ForeignKey(
+        "catalog.Attestation", on_delete=models.PROTECT, related_name="+"
+    )
+    package = models.CharField(
+        max_length=500, blank=True, help_text="Package URL of what ships the module."
+    )
+    declared_version = models.CharField(
+        max_length=100, blank=True, help_text="The module version the build states."
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["digest", "module__certificate_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["digest", "module"],
+                name="fips_digest_module_once",
+                violation_error_message="This build already lists this module.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.digest} carries {self.module}"
+
+
+class FipsEvent(models.Model):
+    """Something a customer running a module must be told, recorded once.
+
+    ``key`` names the event so that finding it again (the daily sweep, a second
+    import of the same attestation) never makes a second row.
+    """
+
+    class Kind(models.TextChoices):
+        HISTORICAL = "historical", "Certificate moved to the historical list"
+        REVOKED = "revoked", "Certificate revoked"
+        SUNSET = "sunset", "Certificate sunset date near or reached"
+        MODULE_CHANGED = "module_changed", "A new build changed its module"
+
+    key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    module = models.ForeignKey(
+        CryptoModule, on_delete=models.PROTECT, related_name="events"
+    )
+    # Module swaps: the series, the new build, and the module it replaced.
+    series = models.ForeignKey(
+        "catalog.Series",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    digest = models.ForeignKey(
+        "catalog.ImageDigest",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    previous_module = models.ForeignKey(
+        CryptoModule,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    days_before_sunset = models.PositiveSmallIntegerField(null=True, blank=True)
+    sunset_date = models.DateField(null=True, blank=True)
+    summary = models.CharField(max_length=500)
+    occurred_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="sunset")
+                | Q(days_before_sunset__isnull=False, sunset_date__isnull=False),
+                name="fips_event_sunset_has_threshold",
+                violation_error_message="A sunset notice names its threshold and date.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="module_changed")
+                | Q(series__isnull=False, digest__isnull=False),
+                name="fips_event_change_names_build",
+                violation_error_message="A module change names the series and build.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+class FipsNotice(models.Model):
+    """The ledger: one event told to one organization on one channel, once.
+
+    Same rules as the SLA notices: a run inserts its rows ignoring conflicts
+    and sends only those carrying its ``run_id``.
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email to the organization"
+        WEBHOOK = "webhook", "Webhook"
+
+    org = models.ForeignKey(
+        "orgs.Organization", on_delete=models.PROTECT, related_name="+"
+    )
+    event = models.ForeignKey(
+        FipsEvent, on_delete=models.PROTECT, related_name="notices"
+    )
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    endpoint = models.ForeignKey(
+        "notifications.WebhookEndpoint",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    delivery = models.ForeignKey(
+        "notifications.Delivery",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    run_id = models.UUIDField(db_index=True)
+    created_at = models.DateTimeField()
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "event", "channel"],
+                condition=Q(endpoint__isnull=True),
+                name="fips_notice_once_per_channel",
+                violation_error_message="This notice was already sent.",
+            ),
+            models.UniqueConstraint(
+                fields=["org", "event", "endpoint"],
+                condition=Q(endpoint__isnull=False),
+                name="fips_notice_once_per_endpoint",
+                violation_error_message="This notice was already sent here.",
+            ),
+            models.CheckConstraint(
+                condition=Q(channel="webhook", endpoint__isnull=False)
+                | (~Q(channel="webhook") & Q(endpoint__isnull=True)),
+                name="fips_notice_endpoint_iff_webhook",
+                violation_error_message="A webhook notice names its endpoint.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} to org {self.org_id} by {self.channel}"

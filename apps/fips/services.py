@@ -19,6 +19,17 @@ from apps.audit.services import audit_record
 from .cmvp import cmvp_record_parse
 from .models import CryptoModule, CryptoModuleChange
 
+# Fields whose change can make a notice due (status, sunset, the number).
+NOTICE_FIELDS = frozenset({"status", "sunset_date", "certificate_number"})
+
+
+def _notices_after_commit(changed: list[str] | None = None) -> None:
+    if changed is None or NOTICE_FIELDS & set(changed):
+        from .tasks import fips_notices_task
+
+        transaction.on_commit(fips_notices_task.delay)
+
+
 # What staff may set; ``source`` and the timestamps belong to the services.
 EDITABLE_FIELDS = (
     "name",
@@ -159,6 +170,7 @@ def crypto_modules_import(
             outcome="updated" if changed else "unchanged",
             changed_fields=changed,
         )
+        _notices_after_commit(changed)
     details: dict[str, Any] = {
         "kind": "cmvp-module",
         "certificate_number": report.certificate_number,
@@ -210,6 +222,7 @@ def crypto_module_update(
         now=timezone.now(),
     )
     if changed:
+        _notices_after_commit(changed)
         audit_record(
             action=AuditEvent.Action.FIPS_MODULE_CHANGED,
             actor=actor,

@@ -14,6 +14,10 @@ from apps.core.tenancy import OrgScopedQuerySet
 class Event(models.TextChoices):
     AT_RISK = "sla.at_risk", "A clock is at risk"
     BREACHED = "sla.breached", "A clock breached its deadline"
+    FIPS = (
+        "fips.alert",
+        "A FIPS module you run changed status, nears sunset or was swapped",
+    )
 
 
 class WebhookEndpoint(models.Model):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from django.db.models import Count, Q, QuerySet
 
-from apps.orgs.models import Organization
+from apps.orgs.models import Membership, Organization, Role
 
 from .models import Delivery, WebhookEndpoint
 
@@ -34,3 +36,20 @@ def delivery_list(
     if endpoint is not None:
         deliveries = deliveries.filter(endpoint=endpoint)
     return deliveries.order_by("-created_at", "-id")
+
+
+def notice_recipients(org_ids: set[int]) -> dict[int, list[str]]:
+    """org id -> the email addresses of its active owners and admins, who
+    receive its notices."""
+    people: dict[int, list[str]] = defaultdict(list)
+    for org_id, email in (
+        Membership.objects.filter(
+            org_id__in=org_ids,
+            role__in=[Role.OWNER, Role.ADMIN],
+            user__is_active=True,
+        )
+        .order_by("user__email")
+        .values_list("org_id", "user__email")
+    ):
+        people[org_id].append(email)
+    return people

@@ -36,10 +36,11 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
-from apps.orgs.models import Membership, Organization, Role
+from apps.orgs.models import Organization
 from apps.sla.models import SlaClock
 
 from .models import Delivery, Event, Notification, WebhookEndpoint
+from .selectors import notice_recipients
 
 Action = AuditEvent.Action
 Threshold = Notification.Threshold
@@ -341,21 +342,6 @@ def _mine(run_id: uuid.UUID) -> list[Notice]:
     return [Notice(row) for row in rows]
 
 
-def _recipients(org_ids: set[int]) -> dict[int, list[str]]:
-    people: dict[int, list[str]] = defaultdict(list)
-    for org_id, email in (
-        Membership.objects.filter(
-            org_id__in=org_ids,
-            role__in=[Role.OWNER, Role.ADMIN],
-            user__is_active=True,
-        )
-        .order_by("user__email")
-        .values_list("org_id", "user__email")
-    ):
-        people[org_id].append(email)
-    return people
-
-
 def _digest(*, template: str, context: dict[str, Any]) -> tuple[str, str, str]:
     notices: list[Notice] = context["notices"]
     breached = sum(1 for n in notices if n.row.threshold == Threshold.BREACHED)
@@ -443,7 +429,7 @@ def notifications_run(*, now: datetime | None = None) -> RunResult:
                 staff.append(notice)
             elif notice.row.endpoint_id is not None:
                 by_endpoint[notice.row.endpoint_id].append(notice)
-        people = _recipients(set(by_org))
+        people = notice_recipients(set(by_org))
         for org_id, org_notices in by_org.items():
             to = people.get(org_id)
             if not to:

@@ -488,6 +488,7 @@ def test_schema_renders_and_lists_every_endpoint(client):
         "/api/v1/sla/clocks/",
         "/api/v1/sla/clocks/{id}/",
         "/api/v1/sla/metrics/",
+        "/api/v1/fips/modules/",
         "/api/v1/sla/waivers/",
         "/api/v1/sla/waivers/{id}/",
         # The public catalog (tests/catalog/test_api.py).
@@ -500,6 +501,7 @@ def test_schema_renders_and_lists_every_endpoint(client):
         "/api/v1/digests/{digest}/",
         "/api/v1/digests/{digest}/openvex/",
         "/api/v1/digests/{digest}/cyclonedx-vex/",
+        "/api/v1/digests/{digest}/stig/",
         "/api/v1/components/",
         "/api/v1/components/{id}/",
         "/api/v1/vulnerabilities/",

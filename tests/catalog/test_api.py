@@ -508,8 +508,9 @@ def test_list_queries_do_not_grow(api, path, pinned, django_assert_max_num_queri
 
 
 def test_detail_queries_are_few(api, world, django_assert_max_num_queries):
-    # build; current tags, tag history and attestations prefetched
-    with django_assert_max_num_queries(4):
+    # build; current tags, tag history, attestations and crypto modules
+    # prefetched
+    with django_assert_max_num_queries(5):
         _queries(api, f"{API}/digests/{world['image'].digest}/")
     with django_assert_max_num_queries(3):  # repository, series, variants
         _queries(api, f"{API}/repositories/python/")

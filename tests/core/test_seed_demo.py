@@ -6,6 +6,8 @@ from django.core.management import call_command
 from apps.accounts.models import User
 from apps.audit.models import AuditEvent
 from apps.catalog.models import Attestation, Repository
+from apps.fips.models import DigestCryptoModule, FipsEvent, FipsNotice
+from apps.stig.models import StigScan
 from apps.vulns.models import Finding, VexStatement, Vulnerability
 
 
@@ -39,6 +41,15 @@ def test_demo_loads_real_documents_and_is_idempotent(capsys):
     )
     assert kev.details["entries"] == 1404
     assert Vulnerability.objects.count() > 200
+    # FIPS builds carry the real CMVP certificate #4282; one series moved on,
+    # and the demo org, mirroring them with FIPS, was told.
+    assert DigestCryptoModule.objects.filter(module__certificate_number=4282).exists()
+    swap = FipsEvent.objects.get(kind="module_changed")
+    assert swap.previous_module.certificate_number == 4282
+    assert FipsNotice.objects.filter(org__slug="acme", event=swap).exists()
+    # A STIG build carries the real RHEL 8 OpenSCAP results.
+    scan = StigScan.objects.get()
+    assert (scan.benchmark_id, scan.rule_count) == ("RHEL_8_STIG", 248)
     counts = (
         Repository.objects.count(),
         Attestation.objects.count(),

@@ -12,11 +12,17 @@ from apps.accounts.models import ApiToken, User
 from apps.accounts.services import api_token_create
 from apps.billing.tiers import tiers_load
 from apps.catalog.demo import demo_catalog_load
-from apps.entitlements.services import entitlement_grant_contract
+from apps.catalog.models import Repository
+from apps.entitlements.services import entitlement_grant_contract, mirror_add
+from apps.fips.demo import demo_fips_load
+from apps.fips.notices import fips_notices_run
 from apps.orgs import services as org_services
 from apps.orgs.models import Membership, Organization, Role
+from apps.stig.demo import demo_stig_load
 
 DEMO_DOMAIN = "demo.example"
+# Generated repositories whose FIPS builds state their modules in the demo.
+FIPS_REPOSITORIES = 3
 
 
 def _user(email: str, password: str, *, staff: bool = False) -> User:
@@ -50,10 +56,15 @@ class Command(BaseCommand):
         staff = next(user for label, user in people if label == "staff")
         self.stdout.write("Loading the demo catalog (real SBOMs, VEX, OSV and KEV)...")
         loaded = demo_catalog_load(actor=staff)
+        demo_stig_load(actor=staff)
+        self._mirror_fips()
+        fips_builds = demo_fips_load(actor=staff, repositories=FIPS_REPOSITORIES)
+        fips_notices_run()
         self.stdout.write(
             f"  {loaded['real_images']} real images, "
             f"{loaded['generated_repositories']} generated repositories, "
-            f"{loaded['findings_created']} new findings"
+            f"{loaded['findings_created']} new findings, "
+            f"{fips_builds} FIPS builds with their modules"
         )
         # After the transaction, so the logins print below the demo emails.
         line = "-" * 64
@@ -64,6 +75,24 @@ class Command(BaseCommand):
         for label, user in people:
             self.stdout.write(f"  {label:<10} {user.email:<28} password: {password}")
         self.stdout.write(line)
+
+    def _mirror_fips(self) -> None:
+        """The demo org mirrors the generated repositories whose FIPS builds
+        carry modules (FIPS and STIG included) before those builds are
+        attested: it hears of the module change one of them makes."""
+        org = Organization.objects.get(slug="acme")
+        owner = org.memberships.get(role=Role.OWNER).user
+        mirrored = set(org.mirrors.values_list("repository_id", flat=True))
+        generated = Repository.objects.filter(is_generated=True).order_by("name")
+        for repository in generated[:FIPS_REPOSITORIES]:
+            if repository.pk not in mirrored:
+                mirror_add(
+                    org=org,
+                    repository=repository,
+                    actor=owner,
+                    include_fips=True,
+                    include_stig=repository.series.filter(variants__stig=True).exists(),
+                )
 
     def _seed(self, password: str) -> list[tuple[str, User]]:
         owner = _user(f"owner@{DEMO_DOMAIN}", password)

@@ -1,0 +1,179 @@
+"""Reports auditors can trust: each is requested once (``request_id``), built by
+a task on the ``reports`` queue, stored as a file with its SHA-256, signed with a
+recorded key, and every download is logged."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.core.tenancy import OrgScopedQuerySet
+
+
+class Report(models.Model):
+    class Kind(models.TextChoices):
+        ORG_COMPLIANCE = "org_compliance", "Compliance report"
+        IMAGE_DOSSIER = "image_dossier", "Image dossier"
+        SLA_PERFORMANCE = "sla_performance", "SLA performance across customers"
+        POAM = "poam", "FedRAMP POA&M (XLSX)"
+        EVIDENCE_BUNDLE = "evidence_bundle", "Evidence bundle (zip)"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RENDERING = "rendering", "Rendering"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    # The id printed in the report and used in its verification URL.
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Idempotency: the same request id is the same report, however often sent.
+    request_id = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # None only for staff reports across customers.
+    org = models.ForeignKey(
+        "orgs.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reports",
+    )
+    digest = models.ForeignKey(
+        "catalog.ImageDigest",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    window_start = models.DateField(null=True, blank=True)
+    window_end = models.DateField(null=True, blank=True)
+    # Data after this instant is not in the report: fixed when it is requested.
+    data_cutoff = models.DateTimeField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    progress = models.PositiveSmallIntegerField(default=0)
+    stage = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    # A worker holds the report while it builds it; a lease that runs out
+    # (the worker died) lets another take it over.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    file = models.FileField(upload_to="reports/%Y/%m/", blank=True)
+    media_type = models.CharField(max_length=100, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    # The canonical evidence JSON the report was made from, and its hash.
+    evidence_file = models.FileField(upload_to="reports/%Y/%m/", blank=True)
+    evidence_sha256 = models.CharField(max_length=64, blank=True)
+    signer_key_id = models.CharField(max_length=128, blank=True)
+    pages = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["org", "-created_at"], name="report_org_created"),
+            models.Index(fields=["status", "lease_until"], name="report_status_lease"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(window_start__isnull=True)
+                | Q(window_end__isnull=True)
+                | Q(window_end__gte=F("window_start")),
+                name="report_window_ordered",
+                violation_error_message="The window ends on or after its start.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="ready") | ~Q(sha256=""),
+                name="report_ready_has_hash",
+                violation_error_message="A ready report records its hash.",
+            ),
+            models.CheckConstraint(
+                condition=Q(progress__lte=100),
+                name="report_progress_percent",
+                violation_error_message="Progress is a percentage.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.public_id}"
+
+
+class ReportDownload(models.Model):
+    """Who downloaded which report, when, from where, and how."""
+
+    report = models.ForeignKey(
+        Report, on_delete=models.PROTECT, related_name="downloads"
+    )
+    org = models.ForeignKey(
+        "orgs.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    token = models.ForeignKey(
+        "accounts.ApiToken",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    # member, auditor, staff or token; and which file (report, evidence, bundle).
+    via = models.CharField(max_length=16)
+    part = models.CharField(max_length=16, default="report")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.report} downloaded {self.at:%Y-%m-%d %H:%M}"
+
+
+class SigningKey(models.Model):
+    """A key the portal signed reports with: its certificate is kept so reports
+    signed before a rotation still verify."""
+
+    key_id = models.CharField(max_length=128, unique=True)
+    certificate_pem = models.TextField()
+    subject = models.CharField(max_length=500)
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField()
+    source = models.CharField(
+        max_length=16, help_text="generated (development) or configured (files)."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.key_id

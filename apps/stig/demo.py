@@ -1,0 +1,37 @@
+"""Demo STIG data: a STIG build scanned with the real OpenSCAP results for the
+DISA RHEL 8 STIG (mitre/saf sample data), mirrored by the demo org."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from apps.catalog.ingest import evidence_import
+from apps.catalog.models import ImageDigest, Repository
+from apps.catalog.services import digest_register, variant_get_or_create
+
+RESULTS = (
+    Path(__file__).resolve().parent
+    / "testdata"
+    / "saf__xccdf-results-openscap-rhel8.xml"
+)
+DEMO_BUILD = "sha256:" + "5e" * 32
+
+
+def demo_stig_load(*, actor) -> Repository | None:
+    """A STIG variant of the first generated repository, with a scan. Idempotent."""
+    repository = Repository.objects.filter(is_generated=True).order_by("name").first()
+    if repository is None:
+        return None
+    series = repository.series.order_by("name").first()
+    variant = variant_get_or_create(series=series, stig=True)
+    image = ImageDigest.objects.filter(digest=DEMO_BUILD).first() or digest_register(
+        variant=variant,
+        digest=DEMO_BUILD,
+        built_at=datetime(2021, 11, 12, 16, 0, tzinfo=UTC),
+        tags=[f"{series.name}-{variant.suffix}"],
+    )
+    evidence_import(
+        kind="stig", content=RESULTS.read_bytes(), digest=image.digest, actor=actor
+    )
+    return repository

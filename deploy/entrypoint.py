@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""The container's entry point: one image, the role chosen by argument.
+
+    web               gunicorn with deploy/gunicorn.conf.py
+    worker QUEUE      a Celery worker consuming one queue (default, ingest, reports)
+    beat              Celery beat; run exactly one
+    migrate           apply migrations, then check the deployment settings
+    healthcheck       the image's HEALTHCHECK; what it checks follows PID 1's role
+    manage ARGS...    any manage.py command (createsuperuser, audit_verify, ...)
+
+It replaces itself with the real process (exec), so signals reach it directly.
+Django is not imported here: the healthcheck must stay cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+APP = Path(__file__).resolve().parent.parent
+COMMANDS = ("web", "worker", "beat", "migrate", "healthcheck", "manage")
+# The queues of settings.CELERY_QUEUE_NAMES (a test keeps the two equal).
+QUEUES = ("default", "ingest", "reports")
+
+
+def _clear_multiproc_dir() -> None:
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink(missing_ok=True)
+
+
+def argv_for(args: list[str]) -> list[str]:
+    """The command line a role runs; raises SystemExit with usage otherwise."""
+    if not args or args[0] not in COMMANDS:
+        raise SystemExit(f"usage: entrypoint.py {{{'|'.join(COMMANDS)}}} [args]")
+    role, rest = args[0], args[1:]
+    python = sys.executable
+    if role == "web":
+        return [
+            python,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(APP / "deploy/gunicorn.conf.py"),
+            "portal.wsgi",
+        ]
+    if role == "worker":
+        if len(rest) != 1 or rest[0] not in QUEUES:
+            raise SystemExit(f"worker needs one queue of: {', '.join(QUEUES)}")
+        queue = rest[0]
+        return [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "-Q",
+            queue,
+            "-n",
+            f"{queue}@%h",
+            "--concurrency",
+            os.environ.get("CELERY_CONCURRENCY", "2"),
+            # acks_late tasks: take one message at a time, so a lost worker
+            # strands at most the ones it was running.
+            "--prefetch-multiplier",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            os.environ.get("LOG_LEVEL", "INFO"),
+        ]
+    if role == "beat":
+        return [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "beat",
+            "--schedule",
+            os.environ.get("CELERY_BEAT_SCHEDULE_FILE", "/tmp/celerybeat-schedule"),  # noqa: S108
+            "-l",
+            os.environ.get("LOG_LEVEL", "INFO"),
+        ]
+    if role == "migrate":
+        return [python, str(APP / "manage.py"), "migrate", "--noinput"]
+    if role == "manage":
+        return [python, str(APP / "manage.py"), *rest]
+    return [python, str(Path(__file__).resolve()), "healthcheck"]
+
+
+def healthcheck() -> int:
+    """0 when the container's main process is well, from PID 1's command line:
+    the web answers /healthz; a worker answers a Celery ping (through the
+    broker, so a worker cut off from it counts as unwell); beat is alive."""
+    try:
+        cmdline = [
+            part.decode() for part in Path("/proc/1/cmdline").read_bytes().split(b"\0")
+        ]
+    except OSError:
+        cmdline = []
+    if any("gunicorn" in part for part in cmdline):
+        port = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000").rsplit(":", 1)[-1]
+        url = f"http://127.0.0.1:{port}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=3) as answer:
+                return 0 if answer.status == 200 else 1
+        except OSError:
+            return 1
+    if "worker" in cmdline and "-Q" in cmdline:
+        queue = cmdline[cmdline.index("-Q") + 1]
+        ping = subprocess.run(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "inspect",
+                "ping",
+                "--timeout",
+                "10",
+                "-d",
+                f"{queue}@{socket.gethostname()}",
+            ],
+            cwd=APP,
+            capture_output=True,
+            check=False,
+        )
+        return ping.returncode
+    return 0
+
+
+def main(args: list[str]) -> None:
+    if args[:1] == ["healthcheck"]:
+        raise SystemExit(healthcheck())
+    argv = argv_for(args)
+    if args[0] in {"web", "worker"}:
+        _clear_multiproc_dir()
+    os.chdir(APP)
+    if args[0] == "migrate":
+        # Then the deployment checks: a bad production setting stops the rollout.
+        subprocess.run(argv, check=True)  # noqa: S603
+        argv = [sys.executable, str(APP / "manage.py"), "check", "--deploy"]
+    os.chdir(APP)
+    os.execvp(argv[0], argv)  # noqa: S606
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

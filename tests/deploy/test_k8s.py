@@ -1,0 +1,129 @@
+"""deploy/k8s: valid against a pinned Kubernetes version's schemas (offline,
+kubernetes-validate ships them), and consistent with the portal."""
+
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from django.urls import Resolver404, resolve
+
+from .conftest import DEPLOY, portal_reads
+
+KUBERNETES_VERSION = "1.33.0"
+MANIFESTS = sorted((DEPLOY / "k8s").glob("*.yaml"))
+
+
+def documents() -> list[tuple[Path, dict]]:
+    return [
+        (path, doc)
+        for path in MANIFESTS
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    ]
+
+
+def by_kind(kind: str) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for _, d in documents() if d["kind"] == kind}
+
+
+def pod_specs() -> list[dict]:
+    specs = []
+    for _, doc in documents():
+        if doc["kind"] in {"Deployment", "Job"}:
+            specs.append(doc["spec"]["template"]["spec"])
+    return specs
+
+
+@pytest.mark.parametrize(
+    ("path", "doc"),
+    documents(),
+    ids=lambda v: v.name if isinstance(v, Path) else v["metadata"]["name"],
+)
+def test_manifest_is_valid_for_the_pinned_kubernetes_version(path, doc):
+    kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def test_validation_rejects_a_broken_manifest():
+    broken = by_kind("Deployment")["portal-web"] | {"spec": {"replicas": "two"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def test_one_deployment_per_queue_and_a_single_recreated_beat(entrypoint):
+    deployments = by_kind("Deployment")
+    queues = set()
+    for doc in deployments.values():
+        args = doc["spec"]["template"]["spec"]["containers"][0]["args"]
+        entrypoint.argv_for(args)
+        if args[0] == "worker":
+            queues.add(args[1])
+    assert queues == set(entrypoint.QUEUES)
+    beat = deployments["portal-beat"]
+    assert beat["spec"]["replicas"] == 1
+    assert beat["spec"]["strategy"]["type"] == "Recreate"
+    assert "portal-beat" not in by_kind("HorizontalPodAutoscaler")
+
+
+def test_web_and_every_worker_have_a_pdb_and_an_autoscaler():
+    scalable = {n for n in by_kind("Deployment") if n != "portal-beat"}
+    pdbs = by_kind("PodDisruptionBudget")
+    hpas = by_kind("HorizontalPodAutoscaler")
+    assert scalable == set(pdbs) == set(hpas)
+    for name, hpa in hpas.items():
+        assert hpa["apiVersion"] == "autoscaling/v2"
+        assert hpa["spec"]["scaleTargetRef"]["name"] == name
+
+
+def test_migration_job_runs_migrate():
+    job = by_kind("Job")["portal-migrate"]
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+
+
+def test_web_probes_point_at_health_endpoints_that_exist():
+    web = by_kind("Deployment")["portal-web"]["spec"]["template"]["spec"]
+    container = web["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        path = container[probe]["httpGet"]["path"]
+        try:
+            assert resolve(path).url_name in {"healthz", "readyz"}
+        except Resolver404:
+            pytest.fail(f"{probe} asks for {path}, which the portal does not serve")
+        host = {
+            h["name"]: h["value"] for h in container[probe]["httpGet"]["httpHeaders"]
+        }
+        config = by_kind("ConfigMap")["portal-config"]["data"]
+        assert host["Host"] in config["ALLOWED_HOSTS"].split(",")
+
+
+def test_every_pod_is_locked_down_with_resources_and_a_writable_tmp():
+    for spec in pod_specs():
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        for container in spec["containers"]:
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True
+            assert security["allowPrivilegeEscalation"] is False
+            assert {"requests", "limits"} <= set(container["resources"])
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert "emptyDir" in volumes[mounts["/tmp"]]  # noqa: S108
+            refs = {
+                next(iter(source.values()))["name"] for source in container["envFrom"]
+            }
+            assert refs == {"portal-config", "portal-secrets"}
+
+
+def test_no_secret_values_in_the_manifests():
+    assert by_kind("Secret") == {}
+
+
+def test_every_variable_a_manifest_sets_is_read_by_the_portal():
+    names = set(by_kind("ConfigMap")["portal-config"]["data"])
+    for spec in pod_specs():
+        for container in spec["containers"]:
+            names |= {e["name"] for e in container.get("env", [])}
+    reads = portal_reads()
+    unread = sorted(n for n in names if f'"{n}"' not in reads)
+    assert unread == []

@@ -46,6 +46,12 @@ class InventoryRowOut(serializers.Serializer):
         return row.tone
 
 
+class InventoryOut(serializers.Serializer):
+    org = serializers.IntegerField()
+    as_of = serializers.DateField(help_text="Days to sunset are counted from this day.")
+    modules = InventoryRowOut(many=True)
+
+
 class FipsModuleViewSet(OrgScopedViewSet):
     """Read-only: the registry is the publisher's."""
 
@@ -54,11 +60,16 @@ class FipsModuleViewSet(OrgScopedViewSet):
     pagination_class = None
 
     @extend_schema(
-        responses=InventoryRowOut(many=True),
+        responses=InventoryOut,
         summary="The crypto modules in the FIPS builds the organization mirrors",
     )
     def list(self, request, format=None):
-        rows = selectors.org_module_inventory(
-            org=self.org, today=timezone.now().astimezone(UTC).date()
+        today = timezone.now().astimezone(UTC).date()
+        rows = selectors.org_module_inventory(org=self.org, today=today)
+        return Response(
+            {
+                "org": self.org.pk,
+                "as_of": today.isoformat(),
+                "modules": InventoryRowOut(rows, many=True).data,
+            }
         )
-        return Response(InventoryRowOut(rows, many=True).data)

@@ -153,7 +153,8 @@ def test_the_api_lists_the_inventory_for_an_evidence_token(client, repo):
         "/api/v1/fips/modules/", headers={"authorization": f"Bearer {raw}"}
     )
     assert response.status_code == 200
-    (row,) = response.json()
+    assert response.json()["org"] == org.pk
+    (row,) = response.json()["modules"]
     assert row["certificate_number"] == 4282
     assert row["days_to_sunset"] == 45
     assert row["attention"] == "warn"
@@ -165,7 +166,7 @@ def test_the_api_lists_the_inventory_for_an_evidence_token(client, repo):
     assert (
         client.get(
             "/api/v1/fips/modules/", headers={"authorization": f"Bearer {other_raw}"}
-        ).json()
+        ).json()["modules"]
         == []
     )
     wrong_scope = _token(org, owner, ["members:read"])

@@ -162,7 +162,13 @@ CELERY_BEAT_SCHEDULE = {
     "notifications-run": {"task": "notifications.run", "schedule": 5 * 60},
     # Sunset thresholds are crossed by the calendar, not by an edit.
     "fips-notices": {"task": "fips.notices_run", "schedule": 6 * 60 * 60},
+    # Reports whose task was lost or whose worker died (lease ran out).
+    "reports-requeue-stale": {"task": "reports.requeue_stale", "schedule": 5 * 60},
 }
+# How long a report worker holds a report before another may take it over.
+REPORT_LEASE_SECONDS = env.int("REPORT_LEASE_SECONDS", default=900)
+# An evidence bundle larger than this is refused with a clear error.
+REPORT_BUNDLE_MAX_BYTES = env.int("REPORT_BUNDLE_MAX_BYTES", default=2 * 1024**3)
 
 _cache_url = env.str("CACHE_URL", default="")
 if not _cache_url and CELERY_BROKER_URL.startswith("redis"):
@@ -357,6 +363,18 @@ INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=7)
 API_TOKEN_LAST_USED_RESOLUTION_SECONDS = 60
 EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=50 * 1024 * 1024)
 
+# Report signing. With a key file the portal signs with it (production needs
+# one); without, development generates a key and a self-signed certificate on
+# first use and keeps them in REPORT_SIGNING_DIR.
+REPORT_SIGNING_KEY_FILE = env.str("REPORT_SIGNING_KEY_FILE", default="")
+REPORT_SIGNING_CERT_FILE = env.str("REPORT_SIGNING_CERT_FILE", default="")
+REPORT_SIGNING_KEY_PASSPHRASE = env.str("REPORT_SIGNING_KEY_PASSPHRASE", default="")
+REPORT_SIGNING_DIR = env.path(
+    "REPORT_SIGNING_DIR", default=str(BASE_DIR / "var" / "signing")
+)
+# Uploads and hash look-ups on the public verify page, per client address.
+REPORT_VERIFY_RATE = env.str("REPORT_VERIFY_RATE", default="30/min")
+
 # /metrics answers a bearer token or a caller from these networks, else 404.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_CIDRS = env.list("METRICS_ALLOWED_CIDRS", default=[])
@@ -398,5 +416,11 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # One INFO line per API call otherwise.
         "stripe": {"level": "WARNING"},
+        # The public verify page checks files signed by anyone: an untrusted
+        # signature is an answer there, not a warning with a traceback.
+        "pyhanko": {"level": "ERROR"},
+        "pyhanko_certvalidator": {"level": "ERROR"},
+        # WeasyPrint logs a line per laid-out page at INFO.
+        "weasyprint": {"level": "WARNING"},
     },
 }

@@ -9,6 +9,7 @@ from apps.core import metrics as core_metrics
 from apps.core import views as core_views
 from apps.entitlements import views as entitlement_views
 from apps.orgs import views as org_views
+from apps.reports import urls as report_urls
 from apps.sla import staff_views as sla_staff_views
 
 org_patterns = [
@@ -21,6 +22,7 @@ org_patterns = [
     path("", include("apps.notifications.urls")),
     path("", include("apps.sla.urls")),
     path("", include("apps.fips.urls")),
+    path("", include("apps.reports.urls")),
 ]
 
 urlpatterns = [
@@ -32,6 +34,7 @@ urlpatterns = [
     path("catalog/digest/<str:digest>/", include("apps.stig.checklist_urls")),
     path("catalog/", include("apps.catalog.urls")),
     path("compliance/", include("apps.compliance.urls")),
+    path("reports/verify/", include("apps.reports.verify_urls")),
     path("orgs/", org_views.OrgListView.as_view(), name="org_list"),
     path("o/<slug:org_slug>/", include(org_patterns)),
     path(
@@ -53,6 +56,7 @@ urlpatterns = [
         name="staff_entitlement_end",
     ),
     path("staff/sla/", include(sla_staff_views.urlpatterns)),
+    path("staff/reports/", include(report_urls.staff_urlpatterns)),
     path("pricing/", billing_views.PricingView.as_view(), name="pricing"),
     path(
         "billing/stripe/webhook/",

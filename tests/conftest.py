@@ -95,3 +95,10 @@ def client_for():
 @pytest.fixture
 def user(db):
     return UserFactory()
+
+
+@pytest.fixture(autouse=True)
+def _report_signing_dir(settings, tmp_path_factory):
+    """The development signing key of a test run lives in the run's temporary
+    directory (generated once, reused by every test), never in the checkout."""
+    settings.REPORT_SIGNING_DIR = tmp_path_factory.getbasetemp() / "report-signing"

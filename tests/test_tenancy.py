@@ -52,6 +52,7 @@ from apps.notifications.models import Delivery, WebhookEndpoint
 from apps.notifications.services import webhook_endpoint_create
 from apps.orgs.models import AuditorGrant, Invitation, Membership, Organization, Role
 from apps.orgs.services import invitation_create
+from apps.reports.models import Report, ReportDownload
 from apps.sla.models import (
     SlaClock,
     SlaPolicy,
@@ -238,8 +239,10 @@ def _populate(org: Organization, owner: Membership, tag: str, invitee: str) -> d
         payload={"id": f"evt_{tag}", "data": {"object": {}}},
         org=org,
     )
+    report = _ready_report(org, owner)
     return {
         "org_slug": org.slug,
+        "report_public_id": str(report.public_id),
         "stripe_event_pk": stripe_event.pk,
         "member_pk": target.pk,
         "invitation_pk": invitation.pk,
@@ -253,6 +256,27 @@ def _populate(org: Organization, owner: Membership, tag: str, invitee: str) -> d
         **_sla_ledger(org),
         **_webhooks(org, owner, tag),
     }
+
+
+def _ready_report(org: Organization, owner: Membership) -> Report:
+    """A ready report whose window lies inside the walker auditor's grant."""
+    from django.core.files.base import ContentFile
+
+    today = timezone.now().date()
+    report = Report.objects.create(
+        request_id=f"walker-{org.pk}",
+        kind=Report.Kind.ORG_COMPLIANCE,
+        org=org,
+        window_start=today - timedelta(days=30),
+        window_end=today - timedelta(days=1),
+        data_cutoff=timezone.now(),
+        requested_by=owner.user,
+        status=Report.Status.READY,
+        sha256="0" * 64,
+        media_type="application/pdf",
+    )
+    report.file.save(f"walker-{org.pk}.pdf", ContentFile(b"%PDF-1.7 walker"))
+    return report
 
 
 def _webhooks(org: Organization, owner: Membership, tag: str) -> dict:
@@ -394,6 +418,8 @@ def fingerprint() -> dict:
         "sla_waivers": sorted(SlaWaiver.objects.values_list("id", "state")),
         "sla_policy_versions": sorted(SlaPolicyVersion.objects.values_list("id")),
         "sla_assignments": sorted(SlaPolicyAssignment.objects.values_list("id")),
+        "reports": sorted(Report.objects.values_list("id", "org_id", "status")),
+        "report_downloads": sorted(ReportDownload.objects.values_list("id", "org_id")),
     }
 
 
@@ -628,7 +654,63 @@ def _future(days: int = 30) -> str:
 MANAGERS = frozenset({OWNER, ADMIN})
 BILLERS = frozenset({OWNER, ADMIN, BILLING})
 
+
+def _report_requested(o: Outcome) -> None:
+    report = Report.objects.for_org(o.world.org).get(request_id="walker-web")
+    assert report.requested_by == o.user
+    assert report.status == Report.Status.QUEUED
+    assert o.new_events(AuditEvent.Action.REPORT_REQUESTED)
+
+
+def _report_location(w: World) -> str:
+    report = Report.objects.for_org(w.org).get(request_id="walker-web")
+    return reverse("reports:detail", args=[w.org.slug, report.public_id])
+
+
+def _report_downloaded(o: Outcome) -> None:
+    (download,) = ReportDownload.objects.filter(org=o.world.org)
+    assert download.user == o.user
+    assert download.ip == "127.0.0.1"
+    assert o.new_events(AuditEvent.Action.REPORT_DOWNLOADED)
+
+
+REPORT_READERS = frozenset({OWNER, ADMIN, MEMBER, AUDITOR})
+_REPORT = {"org_slug": "org_slug", "public_id": "report_public_id"}
+
+
+def _report_body(refs: dict) -> dict:
+    today = timezone.now().date()
+    return {
+        "kind": Report.Kind.ORG_COMPLIANCE,
+        "window_start": str(today - timedelta(days=10)),
+        "window_end": str(today - timedelta(days=1)),
+        "request_id": "walker-web",
+    }
+
+
 WEB_ORG_ROUTES = [
+    # Reports: owners and admins request, members and auditors (inside their
+    # window) read and download; every download is logged.
+    OrgRoute(
+        "reports:list",
+        get=REPORT_READERS,
+        post=Post(
+            MANAGERS,
+            data=_report_body,
+            location=_report_location,
+            effect=_report_requested,
+        ),
+    ),
+    OrgRoute("reports:detail", kwargs=_REPORT, get=REPORT_READERS),
+    OrgRoute("reports:progress", kwargs=_REPORT, get=REPORT_READERS),
+    OrgRoute(
+        "reports:download",
+        kwargs=_REPORT,
+        get=REPORT_READERS,
+        overrides={
+            (p, "GET"): Expect(200, effect=_report_downloaded) for p in REPORT_READERS
+        },
+    ),
     OrgRoute(
         "orgs:dashboard",
         get=frozenset(ROLES),
@@ -928,6 +1010,12 @@ def _sla_waiver_rejected(o: Outcome) -> None:
     assert o.new_events(AuditEvent.Action.SLA_WAIVER_REJECTED)
 
 
+def _staff_report_downloaded(o: Outcome) -> None:
+    (download,) = ReportDownload.objects.all()
+    assert (download.via, download.user) == ("staff", o.user)
+    assert o.new_events(AuditEvent.Action.REPORT_DOWNLOADED)
+
+
 def _joined(o: Outcome) -> None:
     assert Membership.objects.get(org=o.world.org, user=o.user).role == Role.MEMBER
     assert Invitation.objects.get(pk=o.world.refs["invitation_pk"]).accepted_at
@@ -1070,6 +1158,34 @@ WEB_SITE_ROUTES = [
         post=lambda p: _staff_only(p, Expect(400, shows_victim=True)),
     ),
     SiteRoute(
+        "staff_reports",
+        get=lambda p: _staff_only(
+            p, Expect(200, contains=("Acme",), shows_victim=True)
+        ),
+        # Staff posting nothing get the form back with errors; nothing is queued.
+        post=lambda p: _staff_only(p, Expect(400, shows_victim=True)),
+    ),
+    SiteRoute(
+        "staff_report_detail",
+        kwargs={"public_id": "report_public_id"},
+        get=lambda p: _staff_only(
+            p, Expect(200, contains=("Acme",), shows_victim=True)
+        ),
+        post=lambda p: _staff_only(p, Expect(405)),
+    ),
+    SiteRoute(
+        "staff_report_progress",
+        kwargs={"public_id": "report_public_id"},
+        get=lambda p: _staff_only(p, Expect(200)),
+        post=lambda p: _staff_only(p, Expect(405)),
+    ),
+    SiteRoute(
+        "staff_report_download",
+        kwargs={"public_id": "report_public_id"},
+        get=lambda p: _staff_only(p, Expect(200, effect=_staff_report_downloaded)),
+        post=lambda p: _staff_only(p, Expect(405)),
+    ),
+    SiteRoute(
         "invitation_accept",
         kwargs={"token": "invitation_token"},
         get=_invitation_get,
@@ -1138,6 +1254,23 @@ PUBLIC_ROUTES += [
     _catalog_page("catalog:digest_vex", digest="digest"),
     _catalog_page("catalog:repository_vex", name="repository_name"),
     _catalog_page("catalog:attestation_download", pk="attestation_pk"),
+]
+
+# The report verify page is public: anyone holding a report checks it there. An
+# empty form is answered 400 with the error, and nothing is written. The record
+# of the victim's report shows nothing of the victim (VICTIM_MARKER).
+PUBLIC_ROUTES += [
+    SiteRoute(
+        name,
+        kwargs=kwargs,
+        get=lambda p: Expect(200, contains=("Verify",)),
+        post=lambda p: Expect(400, contains=("errorlist",)),
+        requires_login=False,
+    )
+    for name, kwargs in (
+        ("reports_verify:form", {}),
+        ("reports_verify:detail", {"public_id": "report_public_id"}),
+    )
 ]
 
 
@@ -1212,6 +1345,8 @@ API_PRINCIPALS = (
 class ApiOp:
     scope: str
     status: int = 200
+    # The answer is a file, not JSON.
+    binary: bool = False
     data: Callable[[dict], dict] | None = None
     effect: Effect | None = None
     # What another org's token gets: "detail" -> 404, "list" -> only its own
@@ -1391,6 +1526,60 @@ API_ROUTES += [
     ApiRoute("api:fipsmodule-list", get=ApiOp(Scope.EVIDENCE_READ, other="figures")),
 ]
 
+
+def _api_report_requested(o: Outcome) -> None:
+    report = Report.objects.for_org(o.world.org).get(request_id="walker-api")
+    assert o.response.json()["id"] == str(report.public_id)
+    assert o.new_events(AuditEvent.Action.REPORT_REQUESTED)
+
+
+def _api_report_elsewhere(o: Outcome) -> None:
+    assert not Report.objects.for_org(o.world.org).filter(request_id="walker-api")
+    assert Report.objects.for_org(o.world.other_org).get(request_id="walker-api")
+    new = set(o.after["events"]) - set(o.before["events"])
+    assert not AuditEvent.objects.filter(id__in=new, org=o.world.org).exists()
+
+
+def _api_report_downloaded(o: Outcome) -> None:
+    (download,) = ReportDownload.objects.filter(org=o.world.org)
+    assert download.via == "token"
+    assert download.token is not None
+    assert o.new_events(AuditEvent.Action.REPORT_DOWNLOADED)
+
+
+def _report_ids(org: Organization) -> set[str]:
+    return {
+        str(p) for p in Report.objects.for_org(org).values_list("public_id", flat=True)
+    }
+
+
+# Reports: read and downloaded with evidence:read, requested with reports:write.
+API_ROUTES += [
+    ApiRoute(
+        "api:report-list",
+        get=ApiOp(Scope.EVIDENCE_READ, other="list"),
+        post=ApiOp(
+            Scope.REPORTS_WRITE,
+            status=201,
+            data=lambda r: {**_report_body(r), "request_id": "walker-api"},
+            effect=_api_report_requested,
+            other="create",
+            other_effect=_api_report_elsewhere,
+        ),
+        rows=_report_ids,
+    ),
+    ApiRoute(
+        "api:report-detail",
+        kwargs={"pk": "report_public_id"},
+        get=ApiOp(Scope.EVIDENCE_READ),
+    ),
+    ApiRoute(
+        "api:report-download",
+        kwargs={"pk": "report_public_id"},
+        get=ApiOp(Scope.EVIDENCE_READ, binary=True, effect=_api_report_downloaded),
+    ),
+]
+
 # The public catalog API: read by anyone (GET 200, POST 405), token or not.
 API_ROUTES += [
     ApiRoute(f"api:{basename}-{kind}", kwargs=kwargs, public=True)
@@ -1437,6 +1626,8 @@ def _paths(spec, refs: dict) -> list[str]:
 
 class _Placeholder(dict):
     def __missing__(self, key):
+        if key.endswith("public_id"):  # a UUID path converter
+            return "00000000-0000-4000-8000-000000000001"
         return "1"
 
 
@@ -1683,6 +1874,7 @@ def test_api_route(spec, principal, method, fmt, world: World, owner, outsider):
     if (
         principal in ("other_token", "right_scope")
         and op
+        and not op.binary
         and response.status_code == 200
     ):
         org = world.other_org if principal == "other_token" else world.org

@@ -59,6 +59,8 @@ class ApiToken(models.Model):
         CUSTOMIZATIONS_READ = "customizations:read", "Read customizations"
         CUSTOMIZATIONS_WRITE = "customizations:write", "Manage customizations"
         SLA_READ = "sla:read", "Read SLA clocks, metrics and waivers"
+        # Reading and downloading reports is evidence:read.
+        REPORTS_WRITE = "reports:write", "Request reports"
         # Publisher staff only: load SBOMs, provenance, advisories and VEX.
         CATALOG_WRITE = "catalog:write", "Load catalog evidence (staff)"
 

@@ -1,0 +1,71 @@
+"""The Celery app the worker-killed test runs: the portal's own, with the
+report builders replaced by fakes whose rendering takes
+``REPORT_FAKE_RENDER_SECONDS`` (and leaves a mark in ``REPORT_FAKE_MARK_DIR``
+when it starts), so a worker can be killed in the middle of a report."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import types
+from dataclasses import dataclass
+
+from celery.signals import worker_init
+
+from portal.celery import app
+
+__all__ = ["app"]
+
+
+@dataclass
+class _Rendered:
+    content: bytes
+    pages: int
+
+
+@dataclass
+class _Signed:
+    content: bytes
+    key_id: str
+
+
+def _module(name: str, **functions) -> types.ModuleType:
+    module = types.ModuleType(f"apps.reports.{name}")
+    module.__dict__.update(functions)
+    return module
+
+
+def _render_pdf(report, evidence, *, evidence_json, progress=None):
+    mark_dir = os.environ["REPORT_FAKE_MARK_DIR"]
+    with open(os.path.join(mark_dir, f"render-{os.getpid()}"), "w") as mark:
+        mark.write(str(report.pk))
+    if progress:
+        progress(50, "Rendering")
+    time.sleep(float(os.environ.get("REPORT_FAKE_RENDER_SECONDS", "0")))
+    return _Rendered(b"%PDF-1.7\n% fake report " + str(report.public_id).encode(), 1)
+
+
+@worker_init.connect
+def _install_fakes(**kwargs):
+    if "REPORT_FAKE_MARK_DIR" not in os.environ:
+        return
+    import django
+
+    django.setup()
+    import portal.urls  # noqa: F401  (its views import the real modules first)
+
+    fakes = {
+        "evidence": _module(
+            "evidence",
+            build_evidence=lambda report, progress=None: {"id": str(report.public_id)},
+            canonical_json=lambda evidence: b'{"fake":true}\n',
+        ),
+        "render": _module("render", render_pdf=_render_pdf),
+        "signing": _module(
+            "signing",
+            sign_pdf=lambda content, report: _Signed(content + b"%signed\n", "fake"),
+        ),
+    }
+    for name, module in fakes.items():
+        sys.modules[f"apps.reports.{name}"] = module

@@ -124,6 +124,25 @@ def feature_quantity(*, org, feature: str, repository=None, at=None) -> int | No
     return entitlements_for(org=org).quantity(feature, repository=repository, at=at)
 
 
+FEATURE_ACTIVE = "active"
+FEATURE_LAPSED = "lapsed"
+FEATURE_NEVER = "never"
+
+
+def feature_state(*, org, feature: str, now: datetime) -> str:
+    """Whether the org holds ``feature`` now (for any repository), held it once
+    and no longer, or never held it: what a page offers, or keeps as record.
+    One query."""
+    ends = list(
+        Entitlement.objects.for_org(org)
+        .filter(feature__key=_key(feature), starts_at__lte=now)
+        .values_list("ends_at", flat=True)
+    )
+    if any(end is None or end > now for end in ends):
+        return FEATURE_ACTIVE
+    return FEATURE_LAPSED if ends else FEATURE_NEVER
+
+
 def entitlement_list(*, org):
     return (
         Entitlement.objects.for_org(org)

@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 from django.views.generic import TemplateView
 
-from apps.entitlements.models import Entitlement
+from apps.entitlements.selectors import FEATURE_ACTIVE, FEATURE_LAPSED, feature_state
 from apps.orgs.mixins import OrgMixin
 from apps.orgs.permissions import Perm
 
@@ -32,20 +32,15 @@ class OrgFipsView(OrgMixin, TemplateView):
     def get_context_data(self, **kwargs):
         now = timezone.now()
         org = self.org
-        ends = list(
-            Entitlement.objects.for_org(org)
-            .filter(feature__key="fips", starts_at__lte=now)
-            .values_list("ends_at", flat=True)
-        )
-        entitled = any(end is None or end > now for end in ends)
+        state = feature_state(org=org, feature="fips", now=now)
         mirrors = list(selectors.org_fips_mirrors(org=org))
         inventory = selectors.org_module_inventory(
             org=org, today=now.astimezone(UTC).date(), mirrors=mirrors
         )
         return {
             **super().get_context_data(**kwargs),
-            "entitled": entitled,
-            "lapsed": bool(ends) and not entitled,
+            "entitled": state == FEATURE_ACTIVE,
+            "lapsed": state == FEATURE_LAPSED,
             "mirrors": mirrors,
             "inventory": inventory,
             "attention": sum(1 for row in inventory if row.tone != "ok"),

@@ -30,6 +30,12 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from apps.billing.models import Price
+from apps.entitlements.selectors import (
+    FEATURE_ACTIVE,
+    FEATURE_LAPSED,
+    FEATURE_NEVER,
+    feature_state,
+)
 from apps.orgs.models import Organization
 
 from .models import SLA_SEVERITIES, SlaClock, SlaPolicyAssignment, SlaPolicyVersion
@@ -289,9 +295,9 @@ def sla_credits_owed_all(*, start: datetime, end: datetime) -> list[Credits]:
 
 # --- the customer's ledger: lists, one clock, trend, overlays ---------------
 
-SLA_ENTITLEMENT_ACTIVE = "active"
-SLA_ENTITLEMENT_LAPSED = "lapsed"
-SLA_ENTITLEMENT_NEVER = "never"
+SLA_ENTITLEMENT_ACTIVE = FEATURE_ACTIVE
+SLA_ENTITLEMENT_LAPSED = FEATURE_LAPSED
+SLA_ENTITLEMENT_NEVER = FEATURE_NEVER
 
 # Overlays are measured in Python (their spans are months and days from the
 # finding's own timestamps); a window's overlay figures read at most this
@@ -300,18 +306,8 @@ OVERLAY_CLOCK_CAP = 5000
 
 
 def sla_entitlement_state(*, org: Organization, now: datetime) -> str:
-    """Whether the org holds the sla entitlement now (for any repository),
-    held it once and no longer, or never held it. One query."""
-    from apps.entitlements.models import Entitlement
-
-    ends = list(
-        Entitlement.objects.for_org(org)
-        .filter(feature__key="sla", starts_at__lte=now)
-        .values_list("ends_at", flat=True)
-    )
-    if any(end is None or end > now for end in ends):
-        return SLA_ENTITLEMENT_ACTIVE
-    return SLA_ENTITLEMENT_LAPSED if ends else SLA_ENTITLEMENT_NEVER
+    """Whether the org holds the sla entitlement now, held it once, or never."""
+    return feature_state(org=org, feature="sla", now=now)
 
 
 @dataclass(frozen=True)

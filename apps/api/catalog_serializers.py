@@ -195,6 +195,11 @@ class SeriesOut(SeriesInRepositoryOut):
         fields = ["id", "repository", *SeriesInRepositoryOut.Meta.fields[1:]]
 
 
+# Stands for the name in the repository page's URL; it cannot occur in the
+# scheme, host or path prefix around it (repository names are slugs).
+PLACEHOLDER = "--repository--"
+
+
 class RepositoryOut(serializers.ModelSerializer):
     has_fips = serializers.BooleanField(read_only=True)
     has_stig = serializers.BooleanField(read_only=True)
@@ -223,7 +228,13 @@ class RepositoryOut(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_page(self, obj: Repository) -> str:
-        return _absolute(self, obj.get_absolute_url())
+        # One reverse() per answer, not per row: the page's URL with a
+        # placeholder name, filled in for each repository.
+        template = self.context.get("repository_page")
+        if template is None:
+            template = _absolute(self, Repository(name=PLACEHOLDER).get_absolute_url())
+            self.context["repository_page"] = template
+        return template.replace(PLACEHOLDER, obj.name, 1)
 
 
 class RepositoryDetailOut(RepositoryOut):

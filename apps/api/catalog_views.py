@@ -7,7 +7,11 @@ throttled per token; one without is throttled per client address.
 
 from __future__ import annotations
 
-from django.http import Http404
+import hashlib
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import Http404, HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -17,6 +21,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from apps.catalog import selectors as catalog
+from apps.catalog.generation import catalog_generation
 from apps.vulns import selectors as vulns
 from apps.vulns.vex_services import (
     NoVexStatements,
@@ -48,6 +53,46 @@ class PublicCatalogViewSet(
     permission_classes = [AllowAny]
     filter_class: type[serializers.Serializer] = serializers.Serializer
     detail_serializer_class: type[serializers.Serializer] | None = None
+    # True where list and detail answer the same to everyone and are built from
+    # repositories, series and variants alone: their JSON is then cached whole,
+    # per absolute URL, until the catalog's generation or the day changes.
+    # Authentication and throttling still run first on every request.
+    shared_answers = False
+    _store_as: str | None = None
+
+    def list(self, request, *args, **kwargs):
+        return self._shared(super().list, request, *args, **kwargs)
+
+    def retrieve(self, request, *args, **kwargs):
+        return self._shared(super().retrieve, request, *args, **kwargs)
+
+    def _shared(self, build, request, *args, **kwargs):
+        seconds = settings.API_CATALOG_CACHE_SECONDS
+        if not self.shared_answers or seconds <= 0:
+            return build(request, *args, **kwargs)
+        url = hashlib.sha256(request.build_absolute_uri().encode()).hexdigest()
+        key = f"api:shared:{catalog_generation()}:{timezone.now().date()}:{url}"
+        hit = cache.get(key)
+        if hit is not None:
+            content, content_type = hit
+            return HttpResponse(content, content_type=content_type)
+        self._store_as = key
+        return build(request, *args, **kwargs)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if (
+            self._store_as
+            and isinstance(response, Response)
+            and response.status_code == 200
+        ):
+            response.render()
+            cache.set(
+                self._store_as,
+                (response.content, response["Content-Type"]),
+                settings.API_CATALOG_CACHE_SECONDS,
+            )
+        return response
 
     def filters(self) -> dict:
         params = self.request.query_params
@@ -105,6 +150,7 @@ class RepositoryViewSet(PublicCatalogViewSet):
     serializer_class = s.RepositoryOut
     detail_serializer_class = s.RepositoryDetailOut
     filter_class = s.RepositoryFilterIn
+    shared_answers = True
     pagination_class = _cursor("name")
     lookup_field = "name"
 
@@ -127,6 +173,7 @@ class SeriesViewSet(PublicCatalogViewSet):
 
     serializer_class = s.SeriesOut
     filter_class = s.SeriesFilterIn
+    shared_answers = True
     pagination_class = _cursor("-id")
 
     def list_queryset(self, filters):

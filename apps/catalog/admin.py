@@ -11,7 +11,29 @@ from django.db.models import Count
 
 from apps.vulns.models import Component, Finding, Vulnerability
 
+from .generation import catalog_changed
 from .models import Attestation, ImageDigest, Repository, Series, TagEvent, Variant
+
+
+class CatalogChangesMixin:
+    """Edits here bypass the services, so they mark the catalog changed too
+    (cached API answers are keyed by its generation)."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        catalog_changed()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        catalog_changed()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        catalog_changed()
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        catalog_changed()
 
 
 class ReadOnlyAdminMixin:
@@ -35,7 +57,7 @@ class SeriesInline(admin.TabularInline):
 
 
 @admin.register(Repository)
-class RepositoryAdmin(admin.ModelAdmin):
+class RepositoryAdmin(CatalogChangesMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "display_name",
@@ -63,7 +85,7 @@ class VariantInline(admin.TabularInline):
 
 
 @admin.register(Series)
-class SeriesAdmin(admin.ModelAdmin):
+class SeriesAdmin(CatalogChangesMixin, admin.ModelAdmin):
     list_display = [
         "__str__",
         "upstream_ga",

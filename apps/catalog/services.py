@@ -16,6 +16,7 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 
+from .generation import catalog_changed
 from .models import Attestation, ImageDigest, Repository, Series, TagEvent, Variant
 
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -57,6 +58,7 @@ def repository_upsert(
             "is_generated": is_generated,
         },
     )
+    catalog_changed()
     return repository
 
 
@@ -82,6 +84,7 @@ def series_upsert(
             "els_end": els_end,
         },
     )
+    catalog_changed()
     return series
 
 
@@ -90,9 +93,11 @@ def variant_get_or_create(
 ) -> Variant:
     if flavor not in Variant.Flavor.values:
         raise ValidationError({"flavor": f"Unknown flavor {flavor!r}."})
-    variant, _ = Variant.objects.get_or_create(
+    variant, created = Variant.objects.get_or_create(
         series=series, flavor=flavor, fips=fips, stig=stig
     )
+    if created:
+        catalog_changed()
     return variant
 
 

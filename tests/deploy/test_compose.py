@@ -98,3 +98,21 @@ def test_every_env_example_variable_is_documented_and_read():
     for name in env_example():
         assert name in documented_variables(), f"{name} is not documented"
         assert f'"{name}"' in reads or "${" + name in reads, f"nothing reads {name}"
+
+
+def test_only_the_reports_worker_gets_the_signing_key(compose):
+    services = portal_services(compose)
+    for name, svc in services.items():
+        env = svc.get("environment", {})
+        if name != "worker-reports":
+            assert "REPORT_SIGNING_KEY_FILE" not in env, name
+            assert "secrets" not in svc, name
+            continue
+        # The service keeps every shared setting and adds the key's paths.
+        assert env["DATABASE_URL"] == services["web"]["environment"]["DATABASE_URL"]
+        targets = {s["target"] for s in svc["secrets"]}
+        assert env["REPORT_SIGNING_KEY_FILE"] == "/run/secrets/report-signing.key"
+        assert env["REPORT_SIGNING_CERT_FILE"] == "/run/secrets/report-signing.crt"
+        assert targets == {"report-signing.key", "report-signing.crt"}
+        for secret in svc["secrets"]:
+            assert secret["source"] in compose["secrets"]

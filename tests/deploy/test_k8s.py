@@ -127,3 +127,25 @@ def test_every_variable_a_manifest_sets_is_read_by_the_portal():
     reads = portal_reads()
     unread = sorted(n for n in names if f'"{n}"' not in reads)
     assert unread == []
+
+
+def test_only_the_reports_workers_mount_the_signing_key():
+    signing = "REPORT_SIGNING_KEY_FILE"
+    for name, doc in by_kind("Deployment").items():
+        pod = doc["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        secrets = {
+            v["secret"]["secretName"]: v["name"]
+            for v in pod.get("volumes", [])
+            if "secret" in v
+        }
+        if name != "portal-worker-reports":
+            assert signing not in env, name
+            assert "portal-report-signing" not in secrets, name
+            continue
+        volume = secrets["portal-report-signing"]
+        mount = next(m for m in container["volumeMounts"] if m["name"] == volume)
+        assert mount["readOnly"] is True
+        for variable in (signing, "REPORT_SIGNING_CERT_FILE"):
+            assert env[variable].startswith(mount["mountPath"] + "/")

@@ -309,7 +309,8 @@ def test_command_json_output(tmp_path, issued, capsys):
 
     call_command("verify_report", str(path), "--json")
 
-    result = json.loads(capsys.readouterr().out.split("\nValid.")[0])
+    # stdout is exactly one JSON document, nothing after it
+    result = json.loads(capsys.readouterr().out)
     assert result["valid"] is True
     assert result["report_id"] == str(report.public_id)
     assert result["sha256"] == hashlib.sha256(content).hexdigest()

@@ -63,7 +63,8 @@ class Command(BaseCommand):
             self.stdout.write(_text(result))
         if not v.ok:
             raise CommandError("Not valid: " + "; ".join(v.problems) + ".")
-        self.stdout.write(self.style.SUCCESS("Valid."))
+        if not options["json"]:  # --json: stdout is one JSON document
+            self.stdout.write(self.style.SUCCESS("Valid."))
 
 
 def _text(result: dict) -> str:

@@ -138,6 +138,14 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_TIME_LIMIT = 600
 CELERY_TASK_SOFT_TIME_LIMIT = 540
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis hands an unacknowledged message (acks_late tasks) to another worker
+# after this many seconds: it must exceed the longest task's time limit and
+# retry delay, or a task still running would start a second time. A dead
+# reports worker's report is taken back sooner by the lease sweep
+# (reports.requeue_stale).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=7200)
+}
 # Queues: default, ingest (matching after imports) and reports (PDF rendering);
 # each has its own worker deployment (deploy/), so one kind of work never
 # waits behind another.

@@ -154,11 +154,57 @@ def clock_overlays(clock, *, now: datetime) -> list[OverlayResult]:
 def overlay_attainment(clocks: Iterable, *, now: datetime) -> dict[str, dict]:
     """Per overlay: counts by status and compliance % (met over met, missed
     and breached). Iterate clocks in chunks for a large ledger."""
+    return _tally(clock_overlays(clock, now=now) for clock in clocks)
+
+
+# The columns ``overlay_attainment_rows`` reads, in order, from a clock.
+ROW_FIELDS = (
+    "severity",
+    "state",
+    "finding__disclosed_at",
+    "finding__vulnerability__disclosed_at",
+    "finding__upstream_fix_at",
+    "finding__detected_at",
+    "finding__digest__built_at",
+    "finding__fixed_published_at",
+)
+
+
+def overlay_attainment_rows(rows: Iterable[tuple], *, now: datetime) -> dict:
+    """``overlay_attainment`` over ``values_list(*ROW_FIELDS)`` rows: the same
+    figures without building three model instances per clock."""
+    return _tally(
+        measure(
+            severity=severity,
+            events=arithmetic.Events(
+                disclosed_at=disclosed or vulnerability_disclosed,
+                upstream_fix_at=upstream_fix,
+                detected_at=detected,
+                released_at=built,
+            ),
+            fixed_at=fixed,
+            exempt=state == "exempt",
+            now=now,
+        )
+        for (
+            severity,
+            state,
+            disclosed,
+            vulnerability_disclosed,
+            upstream_fix,
+            detected,
+            built,
+            fixed,
+        ) in rows
+    )
+
+
+def _tally(measured: Iterable[list[OverlayResult]]) -> dict[str, dict]:
     summary: dict[str, dict] = {
         o.key: {"name": o.name, "counts": {}, "percent": None} for o in OVERLAYS
     }
-    for clock in clocks:
-        for result in clock_overlays(clock, now=now):
+    for results in measured:
+        for result in results:
             counts = summary[result.key]["counts"]
             counts[result.status] = counts.get(result.status, 0) + 1
     for entry in summary.values():

@@ -571,27 +571,14 @@ def sla_overlay_figures(
     """Overlay attainment over the clocks started in [start, end): at most
     ``cap`` of them, the most recently started, read in chunks with only the
     timestamps the overlays need. Two queries."""
-    from .overlays import overlay_attainment
+    from .overlays import ROW_FIELDS, overlay_attainment_rows
 
     in_window = SlaClock.objects.for_org(org).filter(
         started_at__gte=start, started_at__lt=end
     )
     total = in_window.count()
-    rows = (
-        in_window.select_related("finding__vulnerability", "finding__digest")
-        .only(
-            "severity",
-            "state",
-            "finding__disclosed_at",
-            "finding__upstream_fix_at",
-            "finding__detected_at",
-            "finding__fixed_published_at",
-            "finding__vulnerability__disclosed_at",
-            "finding__digest__built_at",
-        )
-        .order_by("-started_at", "-id")[:cap]
-    )
-    summary = overlay_attainment(rows.iterator(chunk_size=1000), now=now)
+    rows = in_window.order_by("-started_at", "-id").values_list(*ROW_FIELDS)[:cap]
+    summary = overlay_attainment_rows(rows.iterator(chunk_size=1000), now=now)
     return OverlayFigures(summary=summary, measured=min(total, cap), total=total)
 
 

@@ -75,3 +75,18 @@ def test_deliver_email_task_sends_one_mail():
     )
     assert result.get() == 1
     assert mail.outbox[0].subject == "s"
+
+
+def test_no_task_outlives_the_brokers_visibility_timeout(settings):
+    """An acks_late task running longer than the visibility timeout would be
+    handed to a second worker while the first still runs it."""
+    app.loader.import_default_modules()
+    timeout = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    limits = {
+        name: task.time_limit or settings.CELERY_TASK_TIME_LIMIT
+        for name, task in app.tasks.items()
+        if not name.startswith("celery.")
+    }
+    assert "reports.run" in limits
+    too_long = {name: s for name, s in limits.items() if s >= timeout}
+    assert too_long == {}

@@ -9,6 +9,7 @@ import pytest
 from apps.sla import overlays, selectors, services
 from apps.sla.clock import Events
 from apps.sla.models import SlaClock, SlaPolicyVersion
+from apps.vulns.models import Finding
 
 from .builders import (
     NOW,
@@ -315,3 +316,36 @@ def test_a_clocks_overlays_and_the_summary_cost_no_extra_query(
     assert summary["fedramp_ra5d"]["counts"] == {"breached": 2, "open": 1}
     assert summary["cra"]["percent"] == 0.0
     assert summary["pci_dss_633"]["counts"] == {"breached": 2, "not_applicable": 1}
+
+
+def test_overlay_figures_from_rows_equal_those_from_clocks():
+    org = plan_org("enterprise")
+    repo, series = repo_and_series()
+    mirror(org, repo)
+    made = []
+    for severity in ("critical", "high", "medium", "low", "high", "critical"):
+        f = finding(series, severity=severity)
+        services.sla_clocks_open_for_finding(finding=f, now=NOW)
+        made.append(f)
+    # Fixed after the clocks opened: one early, one late; one more exempt.
+    for f, days in ((made[0], 2), (made[2], 200)):
+        Finding.objects.filter(pk=f.pk).update(
+            status="fixed", fixed_published_at=NOW + days * DAY
+        )
+    SlaClock.objects.filter(finding=made[5]).update(
+        state="exempt",
+        stopped_at=NOW + DAY,
+        stop_reason="waiver",
+        exempt_reason="Compensating control.",
+    )
+    seen: set[str] = set()
+    for later in (1, 10, 50, 400):
+        now = NOW + later * DAY
+        clocks = SlaClock.objects.select_related(
+            "finding__vulnerability", "finding__digest"
+        )
+        rows = SlaClock.objects.values_list(*overlays.ROW_FIELDS)
+        summary = overlays.overlay_attainment_rows(rows, now=now)
+        assert summary == overlays.overlay_attainment(clocks, now=now)
+        seen.update(s for o in summary.values() for s in o["counts"])
+    assert {"met", "exempt", "breached"} <= seen, seen

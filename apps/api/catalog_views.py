@@ -21,6 +21,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from apps.catalog import selectors as catalog
+from apps.catalog.generation import KEY as GENERATION_KEY
 from apps.catalog.generation import catalog_generation
 from apps.vulns import selectors as vulns
 from apps.vulns.vex_services import (
@@ -55,10 +56,11 @@ class PublicCatalogViewSet(
     detail_serializer_class: type[serializers.Serializer] | None = None
     # True where list and detail answer the same to everyone and are built from
     # repositories, series and variants alone: their JSON is then cached whole,
-    # per absolute URL, until the catalog's generation or the day changes.
+    # per absolute URL and day, and served while the catalog's generation is
+    # the one it was built in.
     # Authentication and throttling still run first on every request.
     shared_answers = False
-    _store_as: str | None = None
+    _store_as: tuple[str, str] | None = None
 
     def list(self, request, *args, **kwargs):
         return self._shared(super().list, request, *args, **kwargs)
@@ -71,12 +73,15 @@ class PublicCatalogViewSet(
         if not self.shared_answers or seconds <= 0:
             return build(request, *args, **kwargs)
         url = hashlib.sha256(request.build_absolute_uri().encode()).hexdigest()
-        key = f"api:shared:{catalog_generation()}:{timezone.now().date()}:{url}"
-        hit = cache.get(key)
-        if hit is not None:
-            content, content_type = hit
-            return HttpResponse(content, content_type=content_type)
-        self._store_as = key
+        key = f"api:shared:{timezone.now().date()}:{url}"
+        # One round trip: the catalog's generation and the stored answer,
+        # which is good only if it was built in this generation.
+        found = cache.get_many([GENERATION_KEY, key])
+        generation = found.get(GENERATION_KEY) or catalog_generation()
+        stored = found.get(key)
+        if stored is not None and stored[0] == generation:
+            return HttpResponse(stored[1], content_type=stored[2])
+        self._store_as = (key, generation)
         return build(request, *args, **kwargs)
 
     def finalize_response(self, request, response, *args, **kwargs):
@@ -86,10 +91,11 @@ class PublicCatalogViewSet(
             and isinstance(response, Response)
             and response.status_code == 200
         ):
+            key, generation = self._store_as
             response.render()
             cache.set(
-                self._store_as,
-                (response.content, response["Content-Type"]),
+                key,
+                (generation, response.content, response["Content-Type"]),
                 settings.API_CATALOG_CACHE_SECONDS,
             )
         return response

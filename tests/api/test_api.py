@@ -597,3 +597,23 @@ def test_requests_beyond_the_token_rate_are_throttled(client, monkeypatch):
         client.get("/api/v1/org/current/", **auth).status_code for _ in range(4)
     ]
     assert statuses == [200, 200, 200, 429]
+
+
+@pytest.mark.django_db
+def test_the_rate_is_counted_per_window_and_retry_after_says_when_it_ends(
+    client, monkeypatch
+):
+    import math
+
+    from apps.api.throttling import TokenRateThrottle
+
+    monkeypatch.setattr(TokenRateThrottle, "rate", "2/min", raising=False)
+    now = [6000.0 + 50]  # 50 s into a minute
+    monkeypatch.setattr(TokenRateThrottle, "timer", lambda self: now[0])
+    statuses = [client.get("/api/v1/repositories/").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    refused = client.get("/api/v1/repositories/")
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == str(math.ceil(10))
+    now[0] += 10  # the next minute: a fresh allowance
+    assert client.get("/api/v1/repositories/").status_code == 200

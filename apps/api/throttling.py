@@ -29,15 +29,17 @@ class TokenRateThrottle(SimpleRateThrottle):
         window = int(self.now // self.duration)
         self.window_end = (window + 1) * self.duration
         key = f"{self.key}:{window}"
-        try:
-            count = self.cache.incr(key)
-        except ValueError:  # the window's first request
-            # The counter lives two periods, so it cannot expire while its
-            # window is still counted; add() loses to a concurrent first.
-            if self.cache.add(key, 1, 2 * self.duration):
-                count = 1
-            else:
+        # The counter lives two periods, so it cannot expire while its window
+        # is still counted.
+        ttl = 2 * self.duration
+        if hasattr(self.cache, "count"):  # the Redis cache: one round trip
+            count = self.cache.count(key, ttl)
+        else:
+            try:
                 count = self.cache.incr(key)
+            except ValueError:  # the window's first request
+                # add() loses to a concurrent first request.
+                count = 1 if self.cache.add(key, 1, ttl) else self.cache.incr(key)
         return count <= self.num_requests
 
     def wait(self):

@@ -31,3 +31,16 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = PooledRedisCacheClient
+
+    def count(self, key: str, timeout: int, version=None) -> int:
+        """Add one to the integer at ``key`` (made at 0 if missing) and keep it
+        ``timeout`` seconds from now: one round trip (INCR and EXPIRE in one
+        MULTI/EXEC), where ``incr`` costs an EXISTS first and cannot set an
+        expiry."""
+        key = self.make_and_validate_key(key, version=version)
+        client = self._cache.get_client(key, write=True)
+        pipeline = client.pipeline(transaction=True)
+        pipeline.incr(key)
+        pipeline.expire(key, timeout)
+        value, _ = pipeline.execute()
+        return int(value)

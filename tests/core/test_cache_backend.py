@@ -53,3 +53,33 @@ def test_production_settings_use_this_backend_for_a_redis_cache():
     assert result.returncode == 0, result.stderr
     assert "'BACKEND': 'apps.core.cache.RedisCache'" in result.stdout
     assert "'LOCATION': 'redis://127.0.0.1:6379/3'" in result.stdout
+
+
+def test_count_makes_increments_and_expires_a_counter(redis_cache):
+    assert [redis_cache.count("hits", 30) for _ in range(3)] == [1, 2, 3]
+    assert redis_cache.get("hits") == 3
+    key = redis_cache.make_and_validate_key("hits")
+    client = redis_cache._cache.get_client(write=True)
+    assert 0 < client.ttl(key) <= 30
+    redis_cache.count("brief", 1)
+    import time
+
+    time.sleep(1.2)
+    assert redis_cache.get("brief") is None
+    assert redis_cache.count("brief", 1) == 1
+
+
+def test_the_api_rate_limit_counts_in_redis(redis_cache, monkeypatch):
+    from django.test import RequestFactory
+
+    from apps.api.throttling import TokenRateThrottle
+
+    monkeypatch.setattr(TokenRateThrottle, "cache", redis_cache)
+    monkeypatch.setattr(TokenRateThrottle, "rate", "2/min", raising=False)
+    request = RequestFactory().get("/api/v1/repositories/", REMOTE_ADDR="198.51.100.20")
+    request.auth = None
+    allowed = [TokenRateThrottle().allow_request(request, None) for _ in range(3)]
+    assert allowed == [True, True, False]
+    other = RequestFactory().get("/", REMOTE_ADDR="198.51.100.21")
+    other.auth = None
+    assert TokenRateThrottle().allow_request(other, None) is True

@@ -9,7 +9,8 @@ DURATION seconds each at CONNECTIONS connections, measures
   * a customer's SLA page        GET /o/<org>/sla/   (signed in: session cookie)
   * the liveness probe           GET /healthz
   * the ceiling: a bare Django JSON view with the same settings and middleware
-    (bench/bare_settings.py), served by its own gunicorn in the same run.
+    (bench/bare_settings.py), served by its own gunicorn in the same run,
+    measured first and again last (their mean is the baseline).
 
 Prints requests/s, p50/p99 latency and errors for each, and each one's
 requests/s as a share of the bare view's. The catalog API's target is 50 %.
@@ -219,11 +220,14 @@ def main() -> None:
     portal, portal_port = start_gunicorn("portal.settings")
     bare, bare_port = start_gunicorn("bench.bare_settings")
     host = {"Host": "127.0.0.1"}
+    # The ceiling is measured first and again last: its mean is the baseline,
+    # and the two show how much the machine drifted during the run.
     targets = [
-        ("bare Django JSON view", bare_port, "/bare", host),
+        ("bare view (first)", bare_port, "/bare", host),
         ("/healthz", portal_port, "/healthz", host),
         ("catalog API list", portal_port, "/api/v1/repositories/", host),
         ("customer SLA page", portal_port, sla_path, {**host, "Cookie": cookie}),
+        ("bare view (last)", bare_port, "/bare", host),
     ]
     try:
         results = {}
@@ -242,7 +246,9 @@ def main() -> None:
         f"\ngunicorn {workers} sync workers ({os.cpu_count()} cores), wrk "
         f"-t{THREADS} -c{CONNECTIONS} -d{DURATION}s, PostgreSQL + Redis on loopback"
     )
-    ceiling = results["bare Django JSON view"]["rps"]
+    ceiling = (
+        results["bare view (first)"]["rps"] + results["bare view (last)"]["rps"]
+    ) / 2
     print(
         f"{'endpoint':26} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'requests':>9} {'errors':>7} {'vs bare':>8}"
@@ -253,7 +259,10 @@ def main() -> None:
             f"{r['requests']:9d} {r['errors']:7d} {r['rps'] / ceiling:8.0%}"
         )
     share = results["catalog API list"]["rps"] / ceiling
-    print(f"\ncatalog API at {share:.0%} of the bare view (target: at least 50%)")
+    print(
+        f"\nbare view (mean of first and last): {ceiling:.1f} req/s\n"
+        f"catalog API at {share:.0%} of the bare view (target: at least 50%)"
+    )
     failed = sum(r["errors"] for r in results.values())
     if failed:
         raise SystemExit(f"{failed} requests failed")

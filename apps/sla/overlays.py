@@ -151,12 +151,6 @@ def clock_overlays(clock, *, now: datetime) -> list[OverlayResult]:
     )
 
 
-def overlay_attainment(clocks: Iterable, *, now: datetime) -> dict[str, dict]:
-    """Per overlay: counts by status and compliance % (met over met, missed
-    and breached). Iterate clocks in chunks for a large ledger."""
-    return _tally(clock_overlays(clock, now=now) for clock in clocks)
-
-
 # The columns ``overlay_attainment_rows`` reads, in order, from a clock.
 ROW_FIELDS = (
     "severity",
@@ -171,9 +165,10 @@ ROW_FIELDS = (
 
 
 def overlay_attainment_rows(rows: Iterable[tuple], *, now: datetime) -> dict:
-    """``overlay_attainment`` over ``values_list(*ROW_FIELDS)`` rows: the same
-    figures without building three model instances per clock."""
-    return _tally(
+    """``overlay_summary`` of ``values_list(*ROW_FIELDS)`` rows: the figures
+    ``clock_overlays`` gives clock by clock, without building three model
+    instances per clock."""
+    return overlay_summary(
         measure(
             severity=severity,
             events=arithmetic.Events(
@@ -199,7 +194,9 @@ def overlay_attainment_rows(rows: Iterable[tuple], *, now: datetime) -> dict:
     )
 
 
-def _tally(measured: Iterable[list[OverlayResult]]) -> dict[str, dict]:
+def overlay_summary(measured: Iterable[list[OverlayResult]]) -> dict[str, dict]:
+    """Per overlay, from each clock's results: counts by status and compliance
+    % (met over met, missed and breached)."""
     summary: dict[str, dict] = {
         o.key: {"name": o.name, "counts": {}, "percent": None} for o in OVERLAYS
     }

@@ -166,6 +166,10 @@ CELERY_BEAT_SCHEDULE = {
     "billing-grace-sweep": {"task": "billing.grace_sweep", "schedule": 60 * 60},
     "billing-events-retry": {"task": "billing.events_retry", "schedule": 10 * 60},
     "sla-transitions": {"task": "sla.transitions_run", "schedule": 5 * 60},
+    # Clocks a lost trigger never opened; each repair is an audit event.
+    "sla-ledger-reconcile": {"task": "sla.ledger_reconcile", "schedule": 60 * 60},
+    # The ledger's invariants, recorded for the staff desk.
+    "sla-ledger-check-nightly": {"task": "sla.ledger_check", "schedule": 24 * 60 * 60},
     # After the transitions; overlapping runs send each notice once.
     "notifications-run": {"task": "notifications.run", "schedule": 5 * 60},
     # Sunset thresholds are crossed by the calendar, not by an edit.

@@ -70,6 +70,12 @@ class AuditEvent(models.Model):
         SLA_WAIVER_REJECTED = "sla.waiver_rejected", "SLA waiver rejected"
         SLA_WAIVER_EXPIRED = "sla.waiver_expired", "SLA waiver expired"
         SLA_CLOCK_EXEMPTED = "sla.clock_exempted", "SLA clock exempted"
+        SLA_CLOCKS_UNMIRRORED = (
+            "sla.clocks_unmirrored",
+            "SLA clocks stopped (unmirrored)",
+        )
+        SLA_CLOCKS_RESUMED = "sla.clocks_resumed", "SLA clocks resumed (mirrored again)"
+        SLA_LEDGER_REPAIRED = "sla.ledger_repaired", "SLA ledger repaired by the sweep"
         WEBHOOK_ENDPOINT_ADDED = "webhook.endpoint_added", "Webhook endpoint added"
         WEBHOOK_ENDPOINT_REMOVED = "webhook.endpoint_removed", "Webhook removed"
         FIPS_MODULE_CHANGED = "fips.module_changed", "Crypto module changed"

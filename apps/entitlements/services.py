@@ -347,7 +347,10 @@ def mirror_remove(*, mirror: Mirror, actor, request: HttpRequest | None = None) 
         request=request,
         details={"repository": mirror.repository.name, "status": mirror.status},
     )
+    org_id, repository_id = mirror.org_id, mirror.repository_id
     mirror.delete()
+    # Its clocks stop (kept as history) and resume if it is mirrored again.
+    sla_triggers.mirror_removed(org_id=org_id, repository_id=repository_id)
 
 
 @transaction.atomic

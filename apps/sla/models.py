@@ -32,7 +32,7 @@ class ClockStartEvent(models.TextChoices):
     DISCLOSURE = arithmetic.DISCLOSURE, "Disclosure"
     DETECTION = arithmetic.DETECTION, "Detection"
     RELEASE = arithmetic.RELEASE, "Affected digest released"
-    COVERAGE = arithmetic.COVERAGE, "Coverage began (mirror or entitlement)"
+    COVERAGE = arithmetic.COVERAGE, "Coverage began (SLA entitlement)"
 
 
 class DayKind(models.TextChoices):
@@ -244,6 +244,7 @@ class SlaClock(models.Model):
         FIXED = "fixed", "Fixed digest published"
         VEX = "vex", "VEX not_affected"
         WAIVER = "waiver", "Approved waiver"
+        UNMIRRORED = "unmirrored", "Repository no longer mirrored"
 
     RUNNING = (State.OPEN, State.AT_RISK, State.BREACHED)
 
@@ -444,3 +445,28 @@ class SlaWaiver(models.Model):
 
     def __str__(self) -> str:
         return f"Waiver {self.pk} ({self.state})"
+
+
+class LedgerCheckRun(models.Model):
+    """One run of the ledger's invariants (manage.py ledger_check, nightly)."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    # Each check's name and how many violations it found (0: it held).
+    checks = models.JSONField(default=dict)
+    # The violations, each {"check", "subject", "message"}; capped, with the
+    # full count in violation_count.
+    violations = models.JSONField(default=list)
+    violation_count = models.PositiveIntegerField(default=0)
+    trigger = models.CharField(max_length=20, default="command")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["-started_at"], name="sla_ledger_check_recent")]
+
+    def __str__(self) -> str:
+        return f"Ledger check {self.started_at:%Y-%m-%d %H:%M} ({self.violation_count})"
+
+    @property
+    def ok(self) -> bool:
+        return self.violation_count == 0

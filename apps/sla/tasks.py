@@ -16,6 +16,9 @@ from .services import (
     sla_clocks_open_for_entitlement,
     sla_clocks_open_for_mirror,
     sla_clocks_open_for_repositories,
+    sla_clocks_stop_for_unmirrored,
+    sla_ledger_check_run,
+    sla_ledger_reconcile,
     sla_transitions_run,
 )
 
@@ -80,3 +83,30 @@ def clocks_exempt_by_vex(statement_ids: list[int]) -> int:
         pk__in=statement_ids, status=VexStatement.Status.NOT_AFFECTED
     ).order_by("pk")
     return sum(sla_clocks_exempt_by_vex(statement=s) for s in statements)
+
+
+@shared_task(
+    name="sla.clocks_stop_for_unmirrored",
+    acks_late=True,
+    time_limit=900,
+    soft_time_limit=870,
+)
+def clocks_stop_for_unmirrored(org_id: int, repository_id: int) -> int:
+    org = Organization.objects.filter(pk=org_id).first()
+    if org is None:
+        return 0
+    return sla_clocks_stop_for_unmirrored(org=org, repository_id=repository_id)
+
+
+@shared_task(
+    name="sla.ledger_reconcile", acks_late=True, time_limit=3600, soft_time_limit=3500
+)
+def ledger_reconcile() -> dict[str, int]:
+    """Idempotent: opens only clocks that do not exist, stops only clocks
+    still running on unmirrored repositories."""
+    return sla_ledger_reconcile()
+
+
+@shared_task(name="sla.ledger_check", time_limit=3600, soft_time_limit=3500)
+def ledger_check() -> int:
+    return sla_ledger_check_run(trigger="beat").violation_count

@@ -2,8 +2,9 @@
 
 Each call schedules an SLA task for after the caller's transaction commits, so
 the ledger never reads uncommitted rows and a failure there never undoes the
-write that triggered it (the tasks are idempotent; the nightly sweep opens
-anything a lost task missed).
+write that triggered it (the tasks are idempotent; the reconciliation sweep,
+``sla.ledger_reconcile`` every hour, opens anything a lost task missed and
+records each repair in the audit log).
 """
 
 from __future__ import annotations
@@ -43,3 +44,20 @@ def vex_statements_stored(*, statement_ids: Iterable[int]) -> None:
     ids = sorted(statement_ids)
     if ids:
         _after_commit(clocks_exempt_by_vex, ids)
+
+
+def mirror_removed(*, org_id: int, repository_id: int) -> None:
+    from .tasks import clocks_stop_for_unmirrored
+
+    _after_commit(clocks_stop_for_unmirrored, org_id, repository_id)
+
+
+def policy_changed(*, org_id: int | None) -> None:
+    """A contract policy was assigned (org_id) or a policy got a new version
+    (None: every entitled org may now be governed by it)."""
+    from .tasks import clocks_open_for_org, ledger_reconcile
+
+    if org_id is None:
+        _after_commit(ledger_reconcile)
+    else:
+        _after_commit(clocks_open_for_org, org_id)

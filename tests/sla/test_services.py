@@ -189,14 +189,25 @@ def test_each_start_event_reads_its_timestamp(setup, start_event, expected):
     assert not c.start_fell_back
 
 
-def test_an_event_before_the_mirror_existed_starts_the_clock_at_the_mirror(setup):
+def test_an_event_before_the_entitlement_starts_the_clock_at_coverage(setup):
+    org, _repo, series, m = setup
+    Entitlement.objects.filter(org=org, feature__key="sla").update(
+        starts_at=NOW - timedelta(days=1)
+    )
+    f = finding(series, upstream_fix_at=NOW - timedelta(days=30))
+    services.sla_clocks_open_for_mirror(mirror=m, now=NOW)
+    c = _clock(org, f)
+    assert (c.start_event, c.started_at) == ("coverage", NOW - timedelta(days=1))
+
+
+def test_when_the_mirror_was_added_does_not_move_the_clock_start(setup):
     org, _repo, series, m = setup
     m.created_at = NOW - timedelta(days=1)
     m.save(update_fields=["created_at"])
     f = finding(series, upstream_fix_at=NOW - timedelta(days=30))
     services.sla_clocks_open_for_mirror(mirror=m, now=NOW)
     c = _clock(org, f)
-    assert (c.start_event, c.started_at) == ("coverage", NOW - timedelta(days=1))
+    assert (c.start_event, c.started_at) == ("upstream_fix", NOW - timedelta(days=30))
 
 
 def test_a_kev_due_date_caps_the_clock(setup):

@@ -7,16 +7,21 @@ their inputs (findings, mirrors, entitlements) carry their own audit trail.
 """
 
 from .clocks import (
+    missing_findings,
     sla_clocks_exempt_by_vex,
     sla_clocks_open_for_entitlement,
     sla_clocks_open_for_finding,
     sla_clocks_open_for_mirror,
     sla_clocks_open_for_repositories,
+    sla_clocks_stop_for_unmirrored,
 )
+from .ledger import sla_ledger_check_run, sla_ledger_reconcile
 from .policies import (
     VERSION_FIELDS,
+    PolicyResolution,
     assignment_in_effect,
     default_policy,
+    policy_resolution,
     policy_version_in_effect,
     sla_policy_assign,
     sla_policy_create,
@@ -28,14 +33,20 @@ from .waivers import sla_waiver_approve, sla_waiver_reject, sla_waiver_request
 
 __all__ = [
     "VERSION_FIELDS",
+    "PolicyResolution",
     "assignment_in_effect",
     "default_policy",
+    "missing_findings",
+    "policy_resolution",
     "policy_version_in_effect",
     "sla_clocks_exempt_by_vex",
     "sla_clocks_open_for_entitlement",
     "sla_clocks_open_for_finding",
     "sla_clocks_open_for_mirror",
     "sla_clocks_open_for_repositories",
+    "sla_clocks_stop_for_unmirrored",
+    "sla_ledger_check_run",
+    "sla_ledger_reconcile",
     "sla_policy_assign",
     "sla_policy_create",
     "sla_policy_version_create",

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Min, Q, QuerySet
+from django.db.models import Case, Exists, Min, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
@@ -38,17 +38,19 @@ BATCH = 2000
 # --- opening clocks -----------------------------------------------------------
 
 
-def _coverage_start(org: Organization, mirror: Mirror, at: datetime) -> datetime:
-    """When the org's coverage of the mirror's repository began: the later of
-    the mirror's creation and the earliest live sla entitlement row for it."""
+def _coverage_start(org: Organization, repository_id: int, at: datetime) -> datetime:
+    """When the org's coverage of the repository began: the earliest live sla
+    entitlement row for it. Not when a mirror was (re-)added: a clock's start
+    comes from the policy's event and the evidence; the entitlement only
+    bounds it (the org was not promised anything before it held `sla`)."""
     entitled_since = (
         Entitlement.objects.for_org(org)
         .live(at=at)
         .filter(feature__key=FeatureKey.SLA)
-        .filter(Q(repository__isnull=True) | Q(repository_id=mirror.repository_id))
+        .filter(Q(repository__isnull=True) | Q(repository_id=repository_id))
         .aggregate(since=Min("starts_at"))["since"]
     )
-    return max(mirror.created_at, entitled_since or at)
+    return entitled_since or at
 
 
 @dataclass
@@ -80,17 +82,27 @@ class _Opener:
             kev_due_date=finding.vulnerability.kev_due_date,
             kev_caps=self.version.kev_caps,
         )
+        at_risk_at = arithmetic.at_risk(
+            started_at, due_at, self.version.at_risk_percent
+        )
+        # A clock opened late (its start lies in the past) is born in the
+        # state its own times give, not open until the next transition run.
+        if due_at <= self.now:
+            state = State.BREACHED
+        elif at_risk_at <= self.now:
+            state = State.AT_RISK
+        else:
+            state = State.OPEN
         return SlaClock(
             org=self.org,
             finding=finding,
+            state=state,
             policy_version=self.version,
             severity=finding.severity,
             start_event=event,
             started_at=started_at,
             due_at=due_at,
-            at_risk_at=arithmetic.at_risk(
-                started_at, due_at, self.version.at_risk_percent
-            ),
+            at_risk_at=at_risk_at,
             kev_capped=capped,
             created_at=self.now,
         )
@@ -123,7 +135,7 @@ def _open_entitled(
     version = policy_version_in_effect(org=org, repository=repository, at=now)
     if version is None:
         return 0
-    opener = _Opener(org, version, _coverage_start(org, mirror, now), now)
+    opener = _Opener(org, version, _coverage_start(org, mirror.repository_id, now), now)
     offered = 0
     batch: list[SlaClock] = []
     for finding in findings:
@@ -169,6 +181,7 @@ def sla_clocks_open_for_finding(
 def sla_clocks_open_for_mirror(*, mirror: Mirror, now: datetime | None = None) -> int:
     """An org started mirroring: clocks on the repository's affected findings."""
     now = now or timezone.now()
+    _resume(mirror.org, mirror.repository_id, now)
     findings = _affected(
         Finding.objects.filter(digest__variant__series__repository=mirror.repository_id)
     ).order_by("pk")
@@ -267,3 +280,101 @@ def sla_clocks_exempt_by_vex(
             },
         )
     return count
+
+
+# --- mirrors removed and added again ---------------------------------------------
+
+
+def _repository_clocks(org: Organization, repository_id: int) -> QuerySet[SlaClock]:
+    return SlaClock.objects.for_org(org).filter(
+        finding__digest__variant__series__repository_id=repository_id
+    )
+
+
+@transaction.atomic
+def sla_clocks_stop_for_unmirrored(
+    *,
+    org: Organization,
+    repository_id: int,
+    actor: Any = None,
+    now: datetime | None = None,
+) -> int:
+    """The org stopped mirroring a repository: its running clocks there stop
+    as exempt with that reason (kept, never deleted). Mirrored again, they
+    resume (sla_clocks_resume_for_mirror). A no-op while it is mirrored."""
+    now = now or timezone.now()
+    if Mirror.objects.for_org(org).filter(repository_id=repository_id).exists():
+        return 0
+    ids = list(
+        _repository_clocks(org, repository_id)
+        .filter(state__in=SlaClock.RUNNING)
+        .values_list("pk", flat=True)
+    )
+    count = SlaClock.objects.filter(pk__in=ids, state__in=SlaClock.RUNNING).update(
+        state=State.EXEMPT,
+        stopped_at=now,
+        stop_reason=SlaClock.StopReason.UNMIRRORED,
+        exempt_reason="The repository is no longer mirrored.",
+    )
+    if count:
+        audit_record(
+            action=Action.SLA_CLOCKS_UNMIRRORED,
+            actor=actor,
+            org=org,
+            details={"repository": repository_id, "clocks": count},
+        )
+    return count
+
+
+def _resume(org: Organization, repository_id: int, now: datetime) -> int:
+    """Clocks stopped because the repository was unmirrored run again, in the
+    state their own deadline gives (the deadline never moves)."""
+    ids = list(
+        _repository_clocks(org, repository_id)
+        .filter(state=State.EXEMPT, stop_reason=SlaClock.StopReason.UNMIRRORED)
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return 0
+    count = SlaClock.objects.filter(
+        pk__in=ids, state=State.EXEMPT, stop_reason=SlaClock.StopReason.UNMIRRORED
+    ).update(
+        state=Case(
+            When(due_at__lte=now, then=Value(State.BREACHED)),
+            When(at_risk_at__lte=now, then=Value(State.AT_RISK)),
+            default=Value(State.OPEN),
+        ),
+        stopped_at=None,
+        stop_reason="",
+        exempt_reason="",
+    )
+    audit_record(
+        action=Action.SLA_CLOCKS_RESUMED,
+        org=org,
+        details={"repository": repository_id, "clocks": count},
+    )
+    return count
+
+
+# --- completeness ------------------------------------------------------------------
+
+
+def missing_findings(
+    *, org: Organization, repository_id: int, version: SlaPolicyVersion
+) -> QuerySet[Finding]:
+    """Findings in scope of ``version`` on the repository's builds (affected,
+    a severity the policy gives days to) that have no clock of the org."""
+    severities = [
+        severity
+        for severity in ("critical", "high", "medium", "low")
+        if version.days_for(severity) is not None
+    ]
+    return (
+        Finding.objects.filter(
+            digest__variant__series__repository_id=repository_id,
+            status=Finding.Status.AFFECTED,
+            severity__in=severities,
+        )
+        .exclude(Exists(SlaClock.objects.filter(org=org.pk, finding=OuterRef("pk"))))
+        .order_by("pk")
+    )

@@ -3,6 +3,7 @@ and which version applies to an org."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
-from apps.billing.models import Feature
+from apps.billing.models import Feature, FeatureKey
 from apps.catalog.models import Repository
 from apps.entitlements.selectors import (
     feature_quantity,
@@ -22,6 +23,7 @@ from apps.entitlements.selectors import (
 from apps.orgs.models import Organization
 
 from .. import clock as arithmetic
+from .. import triggers as sla_triggers
 from ..models import (
     DayKind,
     SlaClock,
@@ -193,6 +195,8 @@ def sla_policy_version_create(
         target=version,
         details={"policy": policy.key, "version": number, "changes": changes},
     )
+    # A new version may bring findings into scope (a severity given days).
+    sla_triggers.policy_changed(org_id=policy.org_id)
     return version
 
 
@@ -219,6 +223,7 @@ def sla_policy_version_update(
         target=version,
         details={"version": version.version, "corrected": changes},
     )
+    sla_triggers.policy_changed(org_id=version.policy.org_id)
     return version
 
 
@@ -267,6 +272,7 @@ def sla_policy_assign(
             "monthly_fee_cents": monthly_fee_cents,
         },
     )
+    sla_triggers.policy_changed(org_id=org.pk)
     return assignment
 
 
@@ -318,15 +324,72 @@ def default_policy(
     return None
 
 
+@dataclass(frozen=True)
+class PolicyResolution:
+    """Which policy version governs new clocks for an org, and why."""
+
+    version: SlaPolicyVersion | None
+    # "contract", "plan" (the org holds a whole plan), "feature" (the org
+    # holds `sla` without a whole plan: the plan granting it governs), or
+    # "" when nothing applies.
+    source: str
+    explanation: str
+
+
+def _feature_default(
+    *, org: Organization, repository: Repository | None, at: datetime
+) -> SlaPolicy | None:
+    """An org holding `sla` by contract or trial without a whole plan: the
+    default policy of the lowest plan that grants `sla` (the tier the
+    feature belongs to), so an entitled org is never without a policy."""
+    if not has_feature(org=org, feature=FeatureKey.SLA, repository=repository, at=at):
+        return None
+    return (
+        SlaPolicy.objects.filter(
+            plan__isnull=False,
+            org__isnull=True,
+            plan__grants__feature__key=FeatureKey.SLA,
+        )
+        .select_related("plan")
+        .order_by("plan__position", "plan__key")
+        .first()
+    )
+
+
+def policy_resolution(
+    *, org: Organization, repository: Repository | None = None, at: datetime
+) -> PolicyResolution:
+    """The contract policy assigned at ``at``; else the default policy of the
+    highest plan whose grants the org holds; else, for an org holding `sla`
+    alone (a contract or trial entitlement), the default policy of the lowest
+    plan granting `sla`. Nothing only when the org does not hold `sla` or no
+    default policy exists at all."""
+    assignment = assignment_in_effect(org=org, at=at)
+    policy: SlaPolicy | None
+    if assignment is not None:
+        policy, source = assignment.policy, "contract"
+        since = f"{assignment.effective_from:%Y-%m-%d}"
+        why = f"contract policy {policy.name}, assigned from {since}"
+    else:
+        policy, source = default_policy(org=org, repository=repository, at=at), "plan"
+        why = f"default policy of the {policy.plan} plan" if policy else ""
+        if policy is None:
+            policy = _feature_default(org=org, repository=repository, at=at)
+            source = "feature"
+            why = (
+                f"no contract policy: the SLA entitlement takes the default "
+                f"policy of the {policy.plan} plan, the lowest that grants it"
+                if policy
+                else ""
+            )
+    version = policy.versions.order_by("-version").first() if policy else None
+    if version is None:
+        return PolicyResolution(None, "", "no contract policy and no default policy")
+    return PolicyResolution(version, source, why)
+
+
 def policy_version_in_effect(
     *, org: Organization, repository: Repository | None = None, at: datetime
 ) -> SlaPolicyVersion | None:
-    """The latest version of the contract policy assigned at ``at``, else of
-    the default policy of the org's plan; None when neither applies."""
-    assignment = assignment_in_effect(org=org, at=at)
-    policy = assignment.policy if assignment else None
-    if policy is None:
-        policy = default_policy(org=org, repository=repository, at=at)
-    if policy is None:
-        return None
-    return policy.versions.order_by("-version").first()
+    """The version new clocks take (see policy_resolution)."""
+    return policy_resolution(org=org, repository=repository, at=at).version

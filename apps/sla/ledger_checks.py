@@ -1,0 +1,179 @@
+"""The invariants the ledger checks about itself (manage.py ledger_check).
+
+Each check is a function of the time that returns violations; a check that
+returns none holds. Apps above the ledger (reports) add their own checks with
+``register`` at ``AppConfig.ready()``, so this module imports none of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Exists, OuterRef
+
+from apps.billing.models import FeatureKey
+from apps.entitlements.models import Entitlement, Mirror
+from apps.entitlements.selectors import entitlement_cache, has_feature
+from apps.orgs.models import Organization
+from apps.vulns.models import Finding
+
+from .models import SlaClock
+from .services.clocks import missing_findings
+from .services.policies import policy_resolution
+
+# Transitions run every five minutes: a clock is late to move only past this.
+TRANSITION_GRACE = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Violation:
+    check: str
+    subject: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+Check = Callable[[datetime], Iterator[Violation]]
+# Each check function and the names of the violations it may yield.
+CHECKS: dict[Check, tuple[str, ...]] = {}
+
+
+def register(*names: str) -> Callable[[Check], Check]:
+    def add(check: Check) -> Check:
+        CHECKS[check] = names
+        return check
+
+    return add
+
+
+def entitled_orgs(at: datetime) -> list[Organization]:
+    """Every org holding a live `sla` entitlement (for any repository)."""
+    ids = (
+        Entitlement.objects.live(at=at)
+        .filter(feature__key=FeatureKey.SLA)
+        .values("org_id")
+    )
+    return list(Organization.objects.filter(pk__in=ids).order_by("slug"))
+
+
+@dataclass(frozen=True)
+class Gap:
+    """An entitled org's mirrored repository where the ledger falls short."""
+
+    org: Organization
+    repository_id: int
+    repository: str
+    no_policy: bool
+    missing: int
+
+
+def ledger_gaps(*, at: datetime, orgs: list[Organization] | None = None) -> list[Gap]:
+    """Per entitled org and mirrored repository: no policy to open clocks by,
+    or findings in scope without a clock."""
+    gaps = []
+    with entitlement_cache():
+        for org in entitled_orgs(at) if orgs is None else orgs:
+            mirrors = Mirror.objects.for_org(org).select_related("repository")
+            for mirror in mirrors.order_by("repository__name"):
+                repository = mirror.repository
+                if not has_feature(
+                    org=org, feature=FeatureKey.SLA, repository=repository, at=at
+                ):
+                    continue
+                version = policy_resolution(org=org, repository=repository, at=at)
+                if version.version is None:
+                    gaps.append(Gap(org, repository.pk, repository.name, True, 0))
+                    continue
+                missing = missing_findings(
+                    org=org, repository_id=repository.pk, version=version.version
+                ).count()
+                if missing:
+                    gaps.append(
+                        Gap(org, repository.pk, repository.name, False, missing)
+                    )
+    return gaps
+
+
+@register("policy_missing", "clock_missing")
+def _complete(at: datetime) -> Iterator[Violation]:
+    for gap in ledger_gaps(at=at):
+        subject = f"org {gap.org.slug}, repository {gap.repository}"
+        if gap.no_policy:
+            yield Violation(
+                "policy_missing",
+                subject,
+                "The org holds the SLA entitlement but no policy applies: "
+                "no clock can open.",
+            )
+        else:
+            yield Violation(
+                "clock_missing",
+                subject,
+                f"{gap.missing} finding(s) in scope of the policy have no clock.",
+            )
+
+
+@register("clock_running_unmirrored")
+def _running_unmirrored(at: datetime) -> Iterator[Violation]:
+    mirrored = Mirror.objects.filter(
+        org_id=OuterRef("org_id"),
+        repository_id=OuterRef("finding__digest__variant__series__repository_id"),
+    )
+    rows = (
+        SlaClock.objects.filter(state__in=SlaClock.RUNNING)
+        .exclude(Exists(mirrored))
+        .values_list(
+            "pk", "org__slug", "finding__digest__variant__series__repository__name"
+        )
+        .order_by("pk")
+    )
+    for pk, org, repository in rows.iterator(2000):
+        yield Violation(
+            "clock_running_unmirrored",
+            f"clock {pk} (org {org}, repository {repository})",
+            "The clock runs on a repository the org no longer mirrors.",
+        )
+
+
+@register("clock_state_stale")
+def _state_stale(at: datetime) -> Iterator[Violation]:
+    late = at - TRANSITION_GRACE
+    running = SlaClock.objects.filter(state__in=SlaClock.RUNNING)
+    stale = {
+        "should be breached (deadline passed)": running.exclude(
+            state=SlaClock.State.BREACHED
+        ).filter(due_at__lte=late),
+        "should be at risk": running.filter(
+            state=SlaClock.State.OPEN, at_risk_at__lte=late, due_at__gt=late
+        ),
+        "should be met or missed (fix published)": running.filter(
+            finding__status=Finding.Status.FIXED,
+            finding__fixed_published_at__lte=late,
+        ),
+    }
+    for message, rows in stale.items():
+        for pk, org in (
+            rows.values_list("pk", "org__slug").order_by("pk").iterator(2000)
+        ):
+            yield Violation(
+                "clock_state_stale",
+                f"clock {pk} (org {org})",
+                f"The clock {message}; the transitions have not run.",
+            )
+
+
+def ledger_violations(*, at: datetime) -> tuple[dict[str, int], list[Violation]]:
+    """Run every registered check; each check's count, and the violations."""
+    counts: dict[str, int] = {}
+    found: list[Violation] = []
+    for check, names in CHECKS.items():
+        for name in names:
+            counts.setdefault(name, 0)
+        for violation in check(at):
+            counts[violation.check] = counts.get(violation.check, 0) + 1
+            found.append(violation)
+    return counts, found

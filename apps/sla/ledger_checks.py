@@ -32,6 +32,8 @@ class Violation:
     check: str
     subject: str
     message: str
+    # The organization concerned (its slug), when there is one.
+    org: str = ""
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -108,12 +110,14 @@ def _complete(at: datetime) -> Iterator[Violation]:
                 subject,
                 "The org holds the SLA entitlement but no policy applies: "
                 "no clock can open.",
+                gap.org.slug,
             )
         else:
             yield Violation(
                 "clock_missing",
                 subject,
                 f"{gap.missing} finding(s) in scope of the policy have no clock.",
+                gap.org.slug,
             )
 
 
@@ -136,6 +140,7 @@ def _running_unmirrored(at: datetime) -> Iterator[Violation]:
             "clock_running_unmirrored",
             f"clock {pk} (org {org}, repository {repository})",
             "The clock runs on a repository the org no longer mirrors.",
+            org,
         )
 
 
@@ -163,6 +168,7 @@ def _state_stale(at: datetime) -> Iterator[Violation]:
                 "clock_state_stale",
                 f"clock {pk} (org {org})",
                 f"The clock {message}; the transitions have not run.",
+                org,
             )
 
 

@@ -29,7 +29,8 @@ from django.db.models import (
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from apps.billing.models import Price
+from apps.billing.models import FeatureKey, Price
+from apps.entitlements.models import Entitlement
 from apps.entitlements.selectors import (
     FEATURE_ACTIVE,
     FEATURE_LAPSED,
@@ -38,7 +39,13 @@ from apps.entitlements.selectors import (
 )
 from apps.orgs.models import Organization
 
-from .models import SLA_SEVERITIES, SlaClock, SlaPolicyAssignment, SlaPolicyVersion
+from .models import (
+    SLA_SEVERITIES,
+    LedgerCheckRun,
+    SlaClock,
+    SlaPolicyAssignment,
+    SlaPolicyVersion,
+)
 
 State = SlaClock.State
 
@@ -834,3 +841,81 @@ def desk_default_window(now: datetime | None = None) -> tuple[datetime, datetime
 
 
 DESK_DEFAULT_WINDOW_DAYS = 30
+
+
+# --- the ledger's health --------------------------------------------------------
+
+
+def ledger_check_last() -> LedgerCheckRun | None:
+    return LedgerCheckRun.objects.order_by("-started_at", "-id").first()
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    """An entitled org on the desk's customer list."""
+
+    org: Organization
+    open: int
+    at_risk: int
+    breached: int
+    policy: str  # the contract policy's name, "plan default", or "" for none
+    gaps: int  # violations of the last ledger check concerning the org
+
+    @property
+    def no_policy(self) -> bool:
+        return not self.policy
+
+
+def sla_desk_customers(
+    *, now: datetime, last_check: LedgerCheckRun | None
+) -> list[CustomerRow]:
+    """Every org holding `sla` now, with its running clocks by state, the
+    policy that governs it and the ledger check's findings about it. A fixed
+    number of queries however many orgs: the bulk form of policy_resolution
+    (a contract assignment in effect, else a default policy, which every
+    org holding `sla` gets while one of a plan granting `sla` exists)."""
+    entitled = (
+        Entitlement.objects.live(at=now)
+        .filter(feature__key=FeatureKey.SLA)
+        .values("org_id")
+    )
+    orgs = list(Organization.objects.filter(pk__in=entitled).order_by("name", "pk"))
+    ids = [org.pk for org in orgs]
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    rows = (
+        SlaClock.objects.filter(org_id__in=ids, state__in=SlaClock.RUNNING)
+        .values("org_id", "state")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for row in rows:
+        counts[row["org_id"]][row["state"]] = row["n"]
+    assigned = (
+        SlaPolicyAssignment.objects.filter(org_id__in=ids, effective_from__lte=now)
+        .filter(Q(effective_to__isnull=True) | Q(effective_to__gt=now))
+        .filter(policy__versions__isnull=False)
+        .order_by("org_id", "effective_from", "id")
+        .values_list("org_id", "policy__name")
+    )
+    # Ordered by start: the latest-starting wins, as in policy_resolution.
+    contracts = dict(assigned)
+    has_default = SlaPolicyVersion.objects.filter(
+        policy__plan__isnull=False,
+        policy__org__isnull=True,
+        policy__plan__grants__feature__key=FeatureKey.SLA,
+    ).exists()
+    gaps: dict[str, int] = defaultdict(int)
+    for violation in last_check.violations if last_check else []:
+        if violation.get("org"):
+            gaps[violation["org"]] += 1
+    return [
+        CustomerRow(
+            org=org,
+            open=counts[org.pk].get(State.OPEN, 0),
+            at_risk=counts[org.pk].get(State.AT_RISK, 0),
+            breached=counts[org.pk].get(State.BREACHED, 0),
+            policy=contracts.get(org.pk) or ("plan default" if has_default else ""),
+            gaps=gaps[org.slug],
+        )
+        for org in orgs
+    ]

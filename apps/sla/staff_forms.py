@@ -14,7 +14,7 @@ from apps.catalog.models import Repository
 from apps.orgs.models import Organization
 
 from . import clock as arithmetic
-from .models import SLA_SEVERITIES, DayKind, SlaPolicy, StartEvent
+from .models import SLA_SEVERITIES, DayKind, SlaClock, SlaPolicy, StartEvent
 from .selectors import DESK_DEFAULT_WINDOW_DAYS, DESK_STATES, DeskFilters
 
 # A window longer than this is a report, not a page.
@@ -68,12 +68,19 @@ class WindowForm(forms.Form):
         return _day_start(start), _day_start(end) + timedelta(days=1)
 
 
-STATE_CHOICES = [("", "At risk and breached")] + [
-    (state.value, state.label) for state in DESK_STATES
+STATE_CHOICES = [
+    ("", "At risk and breached"),
+    *((state.value, state.label) for state in DESK_STATES),
+    (SlaClock.State.OPEN.value, "Open (not yet at risk)"),
+    ("running", "Every running clock"),
 ]
 SEVERITY_CHOICES = [("", "Any severity")] + [
     (s, s.capitalize()) for s in SLA_SEVERITIES
 ]
+_STATES: dict[str, tuple[str, ...]] = {
+    "": DESK_STATES,
+    "running": tuple(SlaClock.RUNNING),
+}
 KEV_CHOICES = [("", "KEV or not"), ("yes", "In CISA KEV"), ("no", "Not in KEV")]
 
 
@@ -114,7 +121,7 @@ class DeskFilterForm(WindowForm):
         data = self.cleaned_data
         kev = {"yes": True, "no": False}.get(data["kev"])
         return DeskFilters(
-            states=(data["state"],) if data["state"] else DESK_STATES,
+            states=_STATES.get(data["state"], (data["state"],)),
             severity=data["severity"] or None,
             org_id=data["org"].pk if data["org"] else None,
             repository_id=data["repository"].pk if data["repository"] else None,

@@ -28,6 +28,7 @@ from apps.core.forms import apply_validation_error
 from apps.orgs.models import Organization
 
 from . import selectors, services
+from .ledger_checks import ledger_gaps
 from .models import (
     SLA_SEVERITIES,
     SlaClock,
@@ -47,6 +48,7 @@ from .staff_forms import (
     cursor_token,
     parse_cursor,
 )
+from .tasks import ledger_check as ledger_check_task
 
 State = SlaClock.State
 
@@ -224,9 +226,52 @@ class DeskView(StaffOnlyMixin, TemplateView):
             waivers_waiting=SlaWaiver.objects.filter(
                 state=SlaWaiver.State.REQUESTED
             ).count(),
+            last_check=selectors.ledger_check_last(),
             now=timezone.now(),
         )
         return _with_status(self.render_to_response(context), form)
+
+
+class CustomersView(StaffOnlyMixin, TemplateView):
+    """Every org holding the SLA now: its running clocks, its policy, and
+    whether the last ledger check found anything wrong with its ledger."""
+
+    template_name = "sla/staff_customers.html"
+
+    def get(self, request, *args, **kwargs):
+        now = timezone.now()
+        last_check = selectors.ledger_check_last()
+        customers = selectors.sla_desk_customers(now=now, last_check=last_check)
+        context = self.get_context_data(
+            customers=customers,
+            last_check=last_check,
+            flagged=sum(1 for c in customers if c.no_policy or c.gaps),
+            now=now,
+        )
+        return self.render_to_response(context)
+
+
+class LedgerCheckView(StaffOnlyMixin, TemplateView):
+    """The last run of the ledger's invariants; staff may run it now."""
+
+    template_name = "sla/staff_ledger_check.html"
+
+    def get(self, request, *args, **kwargs):
+        run = selectors.ledger_check_last()
+        context = self.get_context_data(run=run)
+        if run is not None:
+            context["checks"] = sorted(run.checks.items())
+            took = (run.finished_at - run.started_at).total_seconds()
+            context["took"] = f"{took:.1f} s"
+        return self.render_to_response(context)
+
+    def post(self, request, *args, **kwargs):
+        ledger_check_task.delay()
+        messages.success(
+            request,
+            "The ledger check is running; its result appears here when it ends.",
+        )
+        return redirect("staff_sla_ledger_check")
 
 
 class OrgView(StaffOnlyMixin, TemplateView):
@@ -271,7 +316,7 @@ class OrgView(StaffOnlyMixin, TemplateView):
             more = query.urlencode()
         credits = selectors.sla_credits_owed(org=org, start=start, end=end)
         trend = selectors.sla_monthly_trend(org=org, end=now)
-        in_effect = services.policy_version_in_effect(org=org, at=now)
+        resolution = services.policy_resolution(org=org, at=now)
         context = self.get_context_data(
             customer=org,
             form=window_form,
@@ -300,7 +345,9 @@ class OrgView(StaffOnlyMixin, TemplateView):
             ],
             chart=trend_chart(trend),
             assignments=self._assignments(org, now),
-            in_effect=in_effect,
+            in_effect=resolution.version,
+            resolution=resolution,
+            gaps=ledger_gaps(at=now, orgs=[org]),
             entitlement=selectors.sla_entitlement_state(org=org, now=now),
             now=now,
         )
@@ -602,6 +649,8 @@ urlpatterns = [
         name="staff_sla_waiver_reject",
     ),
     path("credits/", CreditsView.as_view(), name="staff_sla_credits"),
+    path("customers/", CustomersView.as_view(), name="staff_sla_customers"),
+    path("ledger-check/", LedgerCheckView.as_view(), name="staff_sla_ledger_check"),
     path("policies/", PoliciesView.as_view(), name="staff_sla_policies"),
     path("policies/<int:pk>/", PolicyView.as_view(), name="staff_sla_policy"),
 ]

@@ -24,7 +24,7 @@ from django.views.generic import TemplateView
 from apps.orgs.mixins import OrgMixin
 from apps.orgs.permissions import Perm
 
-from . import overlays, selectors
+from . import overlays, selectors, services
 from .models import SLA_SEVERITIES, ClockStartEvent, SlaClock
 
 PAGE_SIZE = 50
@@ -150,6 +150,8 @@ class ClockListView(OrgMixin, _SlaReader, TemplateView):
         context["entitlement"] = entitlement
         if entitlement == selectors.SLA_ENTITLEMENT_NEVER:
             return context
+        if entitlement == selectors.SLA_ENTITLEMENT_ACTIVE:
+            context["resolution"] = services.policy_resolution(org=self.org, at=now)
         form = ClockFilterForm(self.request.GET or None)
         if form.is_bound:
             form.is_valid()

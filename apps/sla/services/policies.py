@@ -9,12 +9,12 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
-from apps.billing.models import Feature, FeatureKey
+from apps.billing.models import Feature, FeatureKey, PlanFeature
 from apps.catalog.models import Repository
 from apps.entitlements.selectors import (
     feature_quantity,
@@ -306,17 +306,30 @@ def _holds_plan(
     return True
 
 
-def default_policy(
-    *, org: Organization, repository: Repository | None = None, at: datetime
-) -> SlaPolicy | None:
-    """The default policy of the highest plan whose grants the org holds."""
-    policies = (
+def _plan_defaults() -> list[SlaPolicy]:
+    """The plans' default policies, highest plan first, each with its plan's
+    grants and their features (two queries)."""
+    return list(
         SlaPolicy.objects.filter(plan__isnull=False, org__isnull=True)
         .select_related("plan")
-        .prefetch_related("plan__grants__feature")
+        .prefetch_related(
+            Prefetch(
+                "plan__grants", queryset=PlanFeature.objects.select_related("feature")
+            )
+        )
         .order_by("-plan__position", "plan__key")
     )
-    for policy in policies:
+
+
+def default_policy(
+    *,
+    org: Organization,
+    repository: Repository | None = None,
+    at: datetime,
+    defaults: list[SlaPolicy] | None = None,
+) -> SlaPolicy | None:
+    """The default policy of the highest plan whose grants the org holds."""
+    for policy in _plan_defaults() if defaults is None else defaults:
         plan = policy.plan
         grants = list(plan.grants.all()) if plan is not None else []
         if grants and _holds_plan(org, grants, repository, at):
@@ -337,23 +350,24 @@ class PolicyResolution:
 
 
 def _feature_default(
-    *, org: Organization, repository: Repository | None, at: datetime
+    *,
+    org: Organization,
+    repository: Repository | None,
+    at: datetime,
+    defaults: list[SlaPolicy],
 ) -> SlaPolicy | None:
     """An org holding `sla` by contract or trial without a whole plan: the
     default policy of the lowest plan that grants `sla` (the tier the
     feature belongs to), so an entitled org is never without a policy."""
     if not has_feature(org=org, feature=FeatureKey.SLA, repository=repository, at=at):
         return None
-    return (
-        SlaPolicy.objects.filter(
-            plan__isnull=False,
-            org__isnull=True,
-            plan__grants__feature__key=FeatureKey.SLA,
-        )
-        .select_related("plan")
-        .order_by("plan__position", "plan__key")
-        .first()
-    )
+    granting = [
+        policy
+        for policy in defaults
+        if policy.plan is not None
+        and any(g.feature.key == FeatureKey.SLA for g in policy.plan.grants.all())
+    ]
+    return min(granting, key=lambda p: (p.plan.position, p.plan.key), default=None)
 
 
 def policy_resolution(
@@ -371,10 +385,16 @@ def policy_resolution(
         since = f"{assignment.effective_from:%Y-%m-%d}"
         why = f"contract policy {policy.name}, assigned from {since}"
     else:
-        policy, source = default_policy(org=org, repository=repository, at=at), "plan"
+        defaults = _plan_defaults()
+        policy = default_policy(
+            org=org, repository=repository, at=at, defaults=defaults
+        )
+        source = "plan"
         why = f"default policy of the {policy.plan} plan" if policy else ""
         if policy is None:
-            policy = _feature_default(org=org, repository=repository, at=at)
+            policy = _feature_default(
+                org=org, repository=repository, at=at, defaults=defaults
+            )
             source = "feature"
             why = (
                 f"no contract policy: the SLA entitlement takes the default "

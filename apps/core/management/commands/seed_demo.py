@@ -1,7 +1,9 @@
 """Load demo data through the services, and print logins that work."""
 
 import secrets
-from datetime import timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 
 from allauth.account.models import EmailAddress
 from django.core.management.base import BaseCommand
@@ -18,9 +20,45 @@ from apps.fips.demo import demo_fips_load
 from apps.fips.notices import fips_notices_run
 from apps.orgs import services as org_services
 from apps.orgs.models import Membership, Organization, Role
+from apps.sla.demo import (
+    at_risk_start,
+    demo_fix_release,
+    demo_variants_by_exposure,
+    demo_vulnerable_release,
+)
+from apps.sla.models import SlaClock
+from apps.sla.services import (
+    policy_version_in_effect,
+    sla_ledger_check_run,
+    sla_policy_assign,
+    sla_policy_create,
+    sla_transitions_run,
+)
 from apps.stig.demo import demo_stig_load
 
 DEMO_DOMAIN = "demo.example"
+# How long ago each step of the demo customer's story happened.
+STORY = {
+    "contract": timedelta(days=60),
+    "catalog": timedelta(days=45),
+    "fixed_in_time": timedelta(days=42),
+    "fixed_late": timedelta(days=20),
+}
+
+
+@contextmanager
+def _at(moment: datetime, travel: bool) -> Iterator[None]:
+    """Run the block as if it were ``moment`` (the clock ticking on from
+    there), so every service writes the times it would have written then."""
+    if not travel:
+        yield
+        return
+    import time_machine  # a development dependency, as the demo is
+
+    with time_machine.travel(moment, tick=True):
+        yield
+
+
 # Generated repositories whose FIPS builds state their modules in the demo.
 FIPS_REPOSITORIES = 3
 
@@ -51,20 +89,44 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         password = options["password"] or secrets.token_urlsafe(12)
-        with transaction.atomic():
+        now = timezone.now()
+        # The first run plays the customer's story over the last weeks (see
+        # _at); later runs find everything in place and only reset passwords.
+        story = not Organization.objects.filter(slug="acme").exists()
+        with _at(now - STORY["contract"], story), transaction.atomic():
             people = self._seed(password)
         staff = next(user for label, user in people if label == "staff")
         self.stdout.write("Loading the demo catalog (real SBOMs, VEX, OSV and KEV)...")
-        loaded = demo_catalog_load(actor=staff)
+        with _at(now - STORY["catalog"], story):
+            loaded = demo_catalog_load(actor=staff)
+            self._mirror_fips()
+        if story:
+            self._sla_story(staff, now)
         demo_stig_load(actor=staff)
-        self._mirror_fips()
         fips_builds = demo_fips_load(actor=staff, repositories=FIPS_REPOSITORIES)
         fips_notices_run()
+        sla_transitions_run()
+        check = sla_ledger_check_run(trigger="seed_demo")
         self.stdout.write(
             f"  {loaded['real_images']} real images, "
             f"{loaded['generated_repositories']} generated repositories, "
             f"{loaded['findings_created']} new findings, "
             f"{fips_builds} FIPS builds with their modules"
+        )
+        clocks = SlaClock.objects.filter(org__slug="acme")
+        states = ", ".join(
+            f"{n} {label.lower()}"
+            for value, label in SlaClock.State.choices
+            if (n := clocks.filter(state=value).count())
+        )
+        self.stdout.write(f"  Acme's SLA ledger: {states or 'no clocks'}")
+        self.stdout.write(
+            "  Ledger check: "
+            + (
+                "every invariant holds"
+                if check.ok
+                else f"{check.violation_count} violation(s): run manage.py ledger_check"
+            )
         )
         # After the transaction, so the logins print below the demo emails.
         line = "-" * 64
@@ -75,6 +137,28 @@ class Command(BaseCommand):
         for label, user in people:
             self.stdout.write(f"  {label:<10} {user.email:<28} password: {password}")
         self.stdout.write(line)
+
+    def _sla_story(self, staff: User, now: datetime) -> None:
+        """Releases of the mirrored repositories after their findings were
+        detected: one fixes its findings in time (met), one late (missed),
+        one brings a new vulnerable package days ago (at risk now); the rest
+        stay unfixed past their deadlines (breached)."""
+        generated = Repository.objects.filter(is_generated=True).order_by("name")
+        mirrored = list(generated[:FIPS_REPOSITORIES])
+        variants = demo_variants_by_exposure(repositories=mirrored)
+        with _at(now - STORY["fixed_in_time"], True):
+            demo_fix_release(variant=variants[0], actor=staff, label="fix-in-time")
+        with _at(now - STORY["fixed_late"], True):
+            demo_fix_release(variant=variants[1], actor=staff, label="fix-late")
+        org = Organization.objects.get(slug="acme")
+        last = variants[-1]
+        version = policy_version_in_effect(
+            org=org, repository=last.series.repository, at=now
+        )
+        start = version and at_risk_start(version=version, severity="high", now=now)
+        if start is not None:
+            with _at(start, True):
+                demo_vulnerable_release(variant=last, actor=staff, label="new-package")
 
     def _mirror_fips(self) -> None:
         """The demo org mirrors the generated repositories whose FIPS builds
@@ -133,10 +217,31 @@ class Command(BaseCommand):
                     org=org,
                     feature=feature,
                     reference="DEMO-CONTRACT-1",
-                    starts_at=timezone.now() - timedelta(days=30),
-                    ends_at=timezone.now() + timedelta(days=335),
+                    starts_at=timezone.now(),
+                    ends_at=timezone.now() + timedelta(days=365),
                     actor=staff,
                 )
+            # The contract's own SLA terms, with service credits.
+            contract = sla_policy_create(
+                key="acme-contract",
+                name="Acme enterprise contract",
+                org=org,
+                actor=staff,
+                description="DEMO-CONTRACT-1, schedule B.",
+                critical_days=7,
+                high_days=7,
+                medium_days=30,
+                holiday_country="US",
+                credit_percent_per_breach=5,
+                credit_cap_percent=25,
+            )
+            sla_policy_assign(
+                org=org,
+                policy=contract.policy,
+                effective_from=timezone.now(),
+                actor=staff,
+                monthly_fee_cents=1_250_000,
+            )
             org_services.auditor_grant_create(
                 org=org,
                 email=auditor.email,

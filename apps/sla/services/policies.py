@@ -362,12 +362,12 @@ def _feature_default(
     if not has_feature(org=org, feature=FeatureKey.SLA, repository=repository, at=at):
         return None
     granting = [
-        policy
+        (policy.plan.position, policy.plan.key, policy)
         for policy in defaults
         if policy.plan is not None
         and any(g.feature.key == FeatureKey.SLA for g in policy.plan.grants.all())
     ]
-    return min(granting, key=lambda p: (p.plan.position, p.plan.key), default=None)
+    return min(granting, key=lambda row: row[:2], default=(0, "", None))[2]
 
 
 def policy_resolution(

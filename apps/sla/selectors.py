@@ -348,7 +348,11 @@ def _filtered(
     if filters.kev is not None:
         clocks = clocks.filter(finding__vulnerability__kev=filters.kev)
     if filters.q:
-        clocks = clocks.filter(finding__vulnerability__vuln_id__icontains=filters.q)
+        # Any id a customer may know it by: the CVE, a GHSA, PYSEC or distro id.
+        clocks = clocks.filter(
+            Q(finding__vulnerability__vuln_id__icontains=filters.q)
+            | Q(finding__vulnerability__aliases__icontains=filters.q)
+        )
     return clocks
 
 

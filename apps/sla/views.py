@@ -49,7 +49,12 @@ class ClockFilterForm(forms.Form):
         choices=[("", "KEV or not"), ("yes", "In KEV"), ("no", "Not in KEV")],
         required=False,
     )
-    q = forms.CharField(label="Vulnerability id", max_length=100, required=False)
+    q = forms.CharField(
+        label="Vulnerability id",
+        max_length=100,
+        required=False,
+        help_text="CVE, GHSA, PYSEC or distro id",
+    )
     window = forms.TypedChoiceField(
         choices=list(WINDOWS.items()),
         coerce=int,
@@ -314,6 +319,8 @@ CSV_COLUMNS = [
     "stop_reason",
     "exempt_reason",
     "policy",
+    "also_known_as",
+    "image",
 ]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -340,7 +347,7 @@ def _csv_row(clock: SlaClock) -> list[str]:
         csv_cell(v)
         for v in (
             clock.pk,
-            finding.vulnerability.vuln_id,
+            finding.vulnerability.cve_id,
             clock.severity,
             clock.state,
             finding.digest.variant.series.repository.name,
@@ -356,6 +363,8 @@ def _csv_row(clock: SlaClock) -> list[str]:
             clock.stop_reason,
             clock.exempt_reason,
             str(clock.policy_version),
+            " ".join(finding.vulnerability.other_ids),
+            str(finding.digest.variant),
         )
     ]
 

@@ -115,6 +115,24 @@ class Vulnerability(models.Model):
     def __str__(self) -> str:
         return self.vuln_id
 
+    @property
+    def cve_id(self) -> str:
+        """The CVE id people name it by: its own id, or its first CVE alias;
+        else its own id (GHSA, PYSEC, a distro's)."""
+        if self.vuln_id.upper().startswith("CVE-"):
+            return self.vuln_id
+        return next(
+            (a for a in self.aliases or () if str(a).upper().startswith("CVE-")),
+            self.vuln_id,
+        )
+
+    @property
+    def other_ids(self) -> list[str]:
+        """Every other id it is known by (its own first, then its aliases)."""
+        shown = self.cve_id
+        ids = [self.vuln_id, *(str(a) for a in self.aliases or ())]
+        return [i for i in dict.fromkeys(ids) if i != shown]
+
 
 class AffectedPackage(models.Model):
     """One ``affected`` entry of an advisory: a package and its vulnerable ranges."""

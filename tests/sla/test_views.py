@@ -367,3 +367,34 @@ def test_the_csv_of_an_org_without_sla_is_only_a_header(client, org, owner):
     assert response.status_code == 200
     assert _csv(response) == []
     assert not Entitlement.objects.for_org(org).filter(feature__key="sla").exists()
+
+
+# --- named the way customers name them -------------------------------------------
+
+
+def test_a_clock_shows_the_cve_first_and_is_found_by_any_alias(client, sla_org, owner):
+    from apps.vulns.models import Vulnerability
+
+    ghsa, other = seed(sla_org, [Row("open"), Row("open")])
+    Vulnerability.objects.filter(pk=ghsa.finding.vulnerability_id).update(
+        vuln_id="GHSA-2m57-hf25-phgg", aliases=["CVE-2023-24580", "PYSEC-2023-13"]
+    )
+    client.force_login(owner.user)
+    body = _page(client, sla_org).content.decode()
+    # The CVE leads; the other ids follow it.
+    assert "CVE-2023-24580</a>" in body
+    assert "GHSA-2m57-hf25-phgg, PYSEC-2023-13" in body
+    for known_as in ("PYSEC-2023-13", "ghsa-2m57", "CVE-2023-24580"):
+        found = _rows(_page(client, sla_org, q=known_as))
+        assert [c.pk for c in found] == [ghsa.pk], known_as
+    assert _rows(_page(client, sla_org, q="CVE-1999-0001")) == []
+    # Each row names the image: its variant's tag and digest.
+    image = ghsa.finding.digest
+    assert str(image.variant) in body
+    assert image.digest[:16] in body
+    rows = _csv(client.get(reverse("sla:export", args=[sla_org.slug])))
+    row = next(r for r in rows if r["id"] == str(ghsa.pk))
+    assert row["vulnerability"] == "CVE-2023-24580"
+    assert row["also_known_as"] == "GHSA-2m57-hf25-phgg PYSEC-2023-13"
+    assert row["image"] == str(image.variant)
+    assert other.pk in {int(r["id"]) for r in rows}

@@ -10,7 +10,8 @@ was made from (``evidence.json``), and the documents in scope:
   build in scope, as ``/catalog/digest/<d>/vex/`` serves it (builds without
   any statement have none);
 
-then ``README.txt`` (what the bundle is, the report id, how to verify) and,
+then ``README.txt`` (what the bundle is, the report id, what it holds, with
+"none" for a kind of document it has none of, how to verify) and,
 last, ``MANIFEST.sha256``: ``sha256sum`` lines (hash, two spaces, path) for
 every other entry, so ``sha256sum -c MANIFEST.sha256`` checks the unpacked
 bundle.
@@ -212,7 +213,44 @@ def _plan(report, *, pdf: bytes, evidence_json: bytes) -> list[Entry]:
     return entries
 
 
-def _readme(report, manifest_paths: int) -> bytes:
+def _contents(written: list[str]) -> list[str]:
+    """The Contents lines: what the zip holds, and "none" for a kind of
+    document no build in scope has (no folder is named that is not there)."""
+    lines = [
+        "  report.pdf        the signed report (PDF/A-3b, PAdES signature)",
+        "  evidence.json     the canonical evidence the report was made from",
+    ]
+    attested = len(
+        {"/".join(p.split("/")[1:3]) for p in written if p.startswith("attestations/")}
+    )
+    vex = len([p for p in written if p.startswith("vex/")])
+    if attested:
+        lines += [
+            "  attestations/     SBOMs, provenance, VEX, FIPS and STIG documents of",
+            f"                    {attested} build(s) in scope, byte for byte as "
+            "published",
+        ]
+    else:
+        lines += [
+            "  Attestations      none: no build in scope has a document this",
+            "                    organization may receive",
+        ]
+    if vex:
+        lines.append(
+            f"  vex/              the publisher's OpenVEX for {vex} build(s) in scope"
+        )
+    else:
+        lines.append(
+            "  Publisher VEX     none: the publisher made no VEX statement about "
+            "a build in scope"
+        )
+    lines.append(
+        f"  {MANIFEST}   SHA-256 of each of the {len(written) + 1} other files"
+    )
+    return lines
+
+
+def _readme(report, written: list[str]) -> bytes:
     window = (
         f"{report.window_start} to {report.window_end}"
         if report.window_start and report.window_end
@@ -228,12 +266,7 @@ def _readme(report, manifest_paths: int) -> bytes:
         f"Data cut-off:  {report.data_cutoff.astimezone(UTC).isoformat()}",
         "",
         "Contents",
-        "  report.pdf      the signed report (PDF/A-3b, PAdES signature)",
-        "  evidence.json   the canonical evidence the report was made from",
-        "  attestations/   SBOMs, provenance, VEX, FIPS and STIG documents of",
-        "                  the builds in scope, byte for byte as published",
-        "  vex/            the publisher's OpenVEX for each build in scope",
-        f"  {MANIFEST} SHA-256 of each of the {manifest_paths} other files",
+        *_contents(written),
         "",
         "How to verify",
         "  1. Unpack the zip and, in its folder, run:",
@@ -282,6 +315,7 @@ def evidence_bundle_write(
         )
     stamp = _stamp(report)
     manifest: list[str] = []
+    written: list[str] = []
     with zipfile.ZipFile(
         out, "w", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=6
     ) as zf:
@@ -305,7 +339,8 @@ def evidence_bundle_write(
                     "(REPORT_BUNDLE_MAX_BYTES)."
                 )
             manifest.append(f"{digest.hexdigest()}  {entry.path}\n")
-        readme = _readme(report, len(manifest) + 1)
+            written.append(entry.path)
+        readme = _readme(report, written)
         zf.writestr(_info(README, stamp, len(readme)), readme)
         manifest.append(f"{hashlib.sha256(readme).hexdigest()}  {README}\n")
         body = "".join(manifest).encode()

@@ -338,9 +338,13 @@ def _exemptions(org: Organization, start: datetime, end: datetime) -> list[dict]
     return rows
 
 
-def _fips(org: Organization, today: date) -> list[dict]:
+def _fips(org: Organization, today: date, mirrors: list[Mirror]) -> list[dict]:
+    """The modules of the FIPS builds of the repositories mirrored with FIPS
+    during the window: the report's own mirrors, not today's, so this section
+    never names a repository the scope section does not."""
     rows = []
-    for row in org_module_inventory(org=org, today=today):
+    fips_mirrors = [m for m in mirrors if m.include_fips]
+    for row in org_module_inventory(org=org, today=today, mirrors=fips_mirrors):
         module = row.module
         rows.append(
             {
@@ -612,7 +616,7 @@ def org_compliance_evidence(report: Report, progress: Progress) -> dict[str, Any
     progress(45, "Exemptions")
     exemptions = _exemptions(org, start, end)
     progress(50, "FIPS module inventory")
-    fips = _fips(org, cutoff.astimezone(UTC).date())
+    fips = _fips(org, cutoff.astimezone(UTC).date(), mirrors)
     progress(55, "STIG results")
     stig = _stig(mirrors, end, start)
     progress(60, "Lifecycle and ELS coverage")

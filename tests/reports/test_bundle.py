@@ -201,6 +201,51 @@ def test_readme_names_the_report_and_how_to_verify(world):
     assert verify_url(world.report) in readme
 
 
+def contents(readme: str) -> list[str]:
+    lines = readme.splitlines()
+    start = lines.index("Contents") + 1
+    return lines[start : lines.index("", start)]
+
+
+def test_readme_lists_the_folders_the_zip_holds(world):
+    files = unpack(make(world.report))
+    listed = "\n".join(contents(files["README.txt"].decode()))
+    assert "  attestations/ " in listed
+    assert "  vex/ " in listed
+    assert f"SHA-256 of each of the {len(files) - 1} other files" in listed
+
+
+def test_readme_says_none_for_a_kind_the_zip_lacks(world):
+    # No document of a build in scope, no VEX statement: no such folder in
+    # the zip, and the README names none.
+    empty = OrganizationFactory(name="Empty Co", features=())
+    report = Report.objects.create(
+        request_id=uuid.uuid4().hex,
+        kind=Report.Kind.EVIDENCE_BUNDLE,
+        org=empty,
+        window_start=world.report.window_start,
+        window_end=world.report.window_end,
+        data_cutoff=world.report.data_cutoff,
+    )
+    files = unpack(make(report))
+    assert sorted(files) == [
+        "MANIFEST.sha256",
+        "README.txt",
+        "evidence.json",
+        "report.pdf",
+    ]
+    readme = files["README.txt"].decode()
+    assert "attestations/" not in readme
+    assert "vex/" not in readme
+    assert contents(readme)[2:] == [
+        "  Attestations      none: no build in scope has a document this",
+        "                    organization may receive",
+        "  Publisher VEX     none: the publisher made no VEX statement about "
+        "a build in scope",
+        "  MANIFEST.sha256   SHA-256 of each of the 3 other files",
+    ]
+
+
 def test_another_org_s_documents_are_absent(world):
     files = unpack(make(world.report))
     other_short = world.other_image.digest.removeprefix("sha256:")[:12]

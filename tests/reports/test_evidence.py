@@ -7,7 +7,9 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
+from apps.entitlements.models import Mirror
 from apps.reports.evidence import (
     build_evidence,
     canonical_json,
@@ -127,6 +129,18 @@ def test_same_inputs_give_the_same_hash_and_one_change_another():
     clock.due_at += timedelta(seconds=1)
     clock.save(update_fields=["due_at"])
     assert sha(build_evidence(s.report)) != hashlib.sha256(first).hexdigest()
+
+
+def test_fips_modules_are_those_of_the_window_s_mirrors():
+    # The FIPS section once read today's FIPS mirrors while the scope
+    # section read the window's: "No repository was mirrored" beside a FIPS
+    # inventory, when the mirror was made after the window.
+    s = compliance_org()
+    assert build_evidence(s.report)["fips_modules"]
+    Mirror.objects.filter(org=s.org).update(created_at=timezone.now())
+    evidence = build_evidence(s.report)
+    assert evidence["mirrors"] == []
+    assert evidence["fips_modules"] == evidence["stig"] == evidence["els"] == []
 
 
 def test_canonical_json_sorts_keys_and_keeps_unicode():

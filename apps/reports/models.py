@@ -66,6 +66,9 @@ class Report(models.Model):
     stage = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
+    # The consistency checks a built report failed (each {"check", "message"}):
+    # such a report is never signed nor offered, and is not retried.
+    check_failures = models.JSONField(default=list, blank=True)
     # A worker holds the report while it builds it; a lease that runs out
     # (the worker died) lets another take it over.
     lease_until = models.DateTimeField(null=True, blank=True)
@@ -112,6 +115,11 @@ class Report(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.public_id}"
+
+    @property
+    def failed_checks(self) -> list[str]:
+        """The names of the consistency checks it failed, in order."""
+        return sorted({f["check"] for f in self.check_failures})
 
 
 class ReportDownload(models.Model):

@@ -266,10 +266,30 @@ def _attempt_names(report: Report, attempt: int, ext: str) -> tuple[str, str]:
     return f"{stem}{suffix}.{ext}", f"{stem}{suffix}.evidence.json"
 
 
+class ReportCheckFailed(Exception):
+    """The built report contradicts itself or the ledger: it is not signed,
+    not stored and not tried again (the same inputs fail the same way)."""
+
+    def __init__(self, violations: list) -> None:
+        self.violations = violations
+        names = sorted({v.check for v in violations})
+        super().__init__(f"failed consistency check: {', '.join(names)}")
+
+
+def _checked(report: Report, progress: Progress, **parts: Any) -> None:
+    """Run the consistency checks on the parts given; raise when one fails."""
+    progress(parts.pop("percent"), "Checking the report against the ledger")
+    violations = _builder("checks").report_checks(report=report, **parts)
+    if violations:
+        raise ReportCheckFailed(violations)
+
+
 def _build(report: Report, progress: Progress) -> dict[str, Any]:
-    """The files of one report, by kind; nothing stored yet."""
+    """The files of one report, by kind; nothing stored yet. Each is checked
+    before it is signed (an evidence bundle's zip once it is packed)."""
     if report.kind == Kind.POAM:
         content = _builder("poam").poam_xlsx(report)
+        _checked(report, progress, percent=90, workbook=content)
         return {
             "content": content,
             "ext": "xlsx",
@@ -291,12 +311,24 @@ def _build(report: Report, progress: Progress) -> dict[str, Any]:
     rendered = _builder("render").render_pdf(
         as_pdf, evidence, evidence_json=evidence_json, progress=progress
     )
+    _checked(
+        report,
+        progress,
+        percent=83,
+        evidence=evidence,
+        evidence_json=evidence_json,
+        pdf=rendered.content,
+    )
     progress(85, "Signing")
     signed = _builder("signing").sign_pdf(rendered.content, report=report)
     if report.kind == Kind.EVIDENCE_BUNDLE:
         progress(90, "Packing the evidence bundle")
         content = _builder("bundle").evidence_bundle(
             report, pdf=signed.content, evidence_json=evidence_json
+        )
+        # Nothing leaves the worker unless the zip holds what it says.
+        _checked(
+            report, progress, percent=95, bundle=content, evidence_json=evidence_json
         )
         return {
             "content": content,
@@ -376,6 +408,11 @@ def report_run(*, report_id: int, worker: str | None = None) -> Report:
 
     try:
         built = _build(report, progress)
+    except ReportCheckFailed as failed:
+        logger.warning("report %s attempt %s: %s", report_id, attempt, failed)
+        return _report_check_failed(
+            report_id=report_id, attempt=attempt, violations=failed.violations
+        )
     except Exception as exc:
         logger.exception("report %s attempt %s failed", report_id, attempt)
         return _report_failed(report_id=report_id, attempt=attempt, error=exc)
@@ -463,6 +500,70 @@ def _report_failed(*, report_id: int, attempt: int, error: Exception) -> Report:
                 details={"kind": report.kind, "attempts": attempt, "error": message},
             )
     return report
+
+
+def _report_check_failed(*, report_id: int, attempt: int, violations: list) -> Report:
+    """Failed at once, with the checks named: the same inputs would fail
+    again. Staff are told by mail; the customer's page says they were."""
+    failures = [{"check": v.check, "message": v.message} for v in violations]
+    names = sorted({v.check for v in violations})
+    message = f"Failed consistency check: {', '.join(names)}."
+    with transaction.atomic():
+        updated = _mine(report_id, attempt).update(
+            status=Status.FAILED,
+            error=message,
+            check_failures=failures,
+            lease_until=None,
+            stage="Failed consistency check",
+        )
+        report = Report.objects.select_related("org").get(pk=report_id)
+        if updated:
+            audit_record(
+                action=AuditEvent.Action.REPORT_FAILED,
+                org=report.org,
+                target=report,
+                details={
+                    "kind": report.kind,
+                    "attempts": attempt,
+                    "error": message,
+                    "checks": names,
+                },
+            )
+            transaction.on_commit(lambda: _report_check_mail(report))
+    return report
+
+
+def _report_check_mail(report: Report) -> None:
+    from django.contrib.auth import get_user_model
+
+    from apps.core.tasks import deliver_email
+
+    staff = list(
+        get_user_model()
+        .objects.filter(is_staff=True, is_active=True)
+        .exclude(email="")
+        .order_by("email")
+        .values_list("email", flat=True)
+    )
+    if not staff:
+        logger.error("report %s failed its checks; no staff to tell", report.pk)
+        return
+    link = settings.SITE_URL.rstrip("/") + reverse(
+        "staff_report_detail", args=[report.public_id]
+    )
+    lines = [f"- {f['check']}: {f['message']}" for f in report.check_failures]
+    deliver_email.delay(
+        subject=(f"Report failed consistency check: {', '.join(report.failed_checks)}"),
+        body=(
+            f"The {report.get_kind_display().lower()}"
+            f"{f' for {report.org.name}' if report.org else ''} "
+            f"({report.window_start} to {report.window_end}) contradicts itself "
+            "or the ledger. It was not signed and is not offered for download.\n\n"
+            + "\n".join(lines)
+            + f"\n\nReport id: {report.public_id}\n{link}\n"
+        ),
+        to=staff,
+    )
 
 
 def _report_mail(report: Report) -> None:

@@ -7,6 +7,7 @@ import hashlib
 
 import pytest
 
+from apps.reports.checks import reports_check_stored
 from apps.reports.models import Report
 from apps.reports.services import report_request
 from apps.reports.signing import verify_document
@@ -27,6 +28,9 @@ def _built(capture, **params) -> tuple[Report, bytes]:
     checked = verify_document(content)
     assert checked.report == report
     assert checked.signature_ok
+    # Checked before signing, and again from the stored files.
+    assert report.check_failures == []
+    assert reports_check_stored(report=report) == []
     return report, content
 
 

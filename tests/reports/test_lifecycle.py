@@ -58,6 +58,8 @@ class Fakes:
         self.kinds: list[str] = []
         self.fail_times = 0
         self.on_render = None
+        # What the fake consistency checks find: Violation-like objects.
+        self.violations: list = []
 
     def modules(self) -> dict[str, types.ModuleType]:
         def build_evidence(report, *, progress=None):
@@ -95,6 +97,10 @@ class Fakes:
             self.calls.append("bundle")
             return b"PK-fake-zip" + hashlib.sha256(pdf).digest()
 
+        def report_checks(*, report, **parts):
+            self.calls.append("check")
+            return list(self.violations)
+
         def module(name, **functions):
             m = types.ModuleType(f"apps.reports.{name}")
             m.__dict__.update(functions)
@@ -108,6 +114,7 @@ class Fakes:
             "signing": module("signing", sign_pdf=sign_pdf),
             "poam": module("poam", poam_xlsx=poam_xlsx),
             "bundle": module("bundle", evidence_bundle=evidence_bundle),
+            "checks": module("checks", report_checks=report_checks),
         }
 
 
@@ -330,9 +337,9 @@ def test_a_report_is_built_stored_hashed_audited_and_mailed(
     ("kind", "media_type", "calls"),
     [
         (Kind.POAM, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-         ["poam"]),
+         ["poam", "check"]),
         (Kind.EVIDENCE_BUNDLE, "application/zip",
-         ["evidence", "render", "sign", "bundle"]),
+         ["evidence", "render", "check", "sign", "bundle", "check"]),
     ],
 )  # fmt: skip
 def test_exports_are_built_by_their_modules(org, owner, fakes, kind, media_type, calls):
@@ -421,6 +428,65 @@ def test_a_failed_attempt_is_retried_then_fails_after_three(org, owner, fakes):
     assert len(events(AuditEvent.Action.REPORT_FAILED, report)) == 1
     assert services.report_run(report_id=report.pk).attempts == 3
     assert fakes.calls.count("render") == 3
+
+
+@dataclass(frozen=True)
+class FakeViolation:
+    check: str
+    subject: str
+    message: str
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("kind", "calls"),
+    [
+        (Kind.ORG_COMPLIANCE, ["evidence", "render", "check"]),
+        (Kind.POAM, ["poam", "check"]),
+    ],
+)
+def test_a_failed_check_is_not_signed_stored_or_retried(
+    org, owner, fakes, django_capture_on_commit_callbacks, kind, calls
+):
+    fakes.violations = [
+        FakeViolation("mirrors_cover_sections", "r", "FIPS lists payments."),
+        FakeViolation("appendix_matches_summary", "r", "3 clocks, 2 listed."),
+    ]
+    staff = UserFactory(is_staff=True, email="desk@publisher.example")
+    with django_capture_on_commit_callbacks(execute=True):
+        report = make_report(org, owner.user, kind=kind)
+    report.refresh_from_db()
+    assert fakes.calls == calls  # never signed
+    assert (report.status, report.attempts, report.lease_until) == (
+        Status.FAILED,
+        1,
+        None,
+    )
+    assert report.failed_checks == [
+        "appendix_matches_summary",
+        "mirrors_cover_sections",
+    ]
+    assert report.check_failures[0] == {
+        "check": "mirrors_cover_sections",
+        "message": "FIPS lists payments.",
+    }
+    assert not report.file
+    assert not report.sha256
+    assert not report.signer_key_id
+    # Deterministic: neither the task nor the sweep builds it again.
+    tasks.run_report.delay(report.pk)
+    assert report.pk not in services.reports_stale(
+        now=timezone.now() + timedelta(hours=1)
+    )
+    report.refresh_from_db()
+    assert (report.status, report.attempts) == (Status.FAILED, 1)
+    assert fakes.calls == calls
+    (failed,) = events(AuditEvent.Action.REPORT_FAILED, report)
+    assert failed.details["checks"] == report.failed_checks
+    (told,) = mail.outbox
+    assert told.to == [staff.email]
+    assert "mirrors_cover_sections: FIPS lists payments." in told.body
+    assert f"/staff/reports/{report.public_id}/" in told.body
 
 
 @pytest.mark.django_db

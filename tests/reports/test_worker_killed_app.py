@@ -66,6 +66,7 @@ def _install_fakes(**kwargs):
             "signing",
             sign_pdf=lambda content, report: _Signed(content + b"%signed\n", "fake"),
         ),
+        "checks": _module("checks", report_checks=lambda report, **parts: []),
     }
     for name, module in fakes.items():
         sys.modules[f"apps.reports.{name}"] = module

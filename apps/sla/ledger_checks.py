@@ -144,6 +144,32 @@ def _running_unmirrored(at: datetime) -> Iterator[Violation]:
         )
 
 
+@register("clock_stopped_while_mirrored")
+def _stopped_mirrored(at: datetime) -> Iterator[Violation]:
+    mirrored = Mirror.objects.filter(
+        org_id=OuterRef("org_id"),
+        repository_id=OuterRef("finding__digest__variant__series__repository_id"),
+    )
+    rows = (
+        SlaClock.objects.filter(
+            state=SlaClock.State.EXEMPT, stop_reason=SlaClock.StopReason.UNMIRRORED
+        )
+        .filter(Exists(mirrored))
+        .values_list(
+            "pk", "org__slug", "finding__digest__variant__series__repository__name"
+        )
+        .order_by("pk")
+    )
+    for pk, org, repository in rows.iterator(2000):
+        yield Violation(
+            "clock_stopped_while_mirrored",
+            f"clock {pk} (org {org}, repository {repository})",
+            "The clock was stopped when the repository was unmirrored, and the "
+            "repository is mirrored again: it should run.",
+            org,
+        )
+
+
 @register("clock_state_stale")
 def _state_stale(at: datetime) -> Iterator[Violation]:
     late = at - TRANSITION_GRACE

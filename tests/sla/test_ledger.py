@@ -233,12 +233,20 @@ def test_a_lost_trigger_is_caught_by_the_check_and_repaired_by_the_sweep():
     _, violations = ledger_violations(at=NOW)
     assert "2 finding(s)" in violations[0].message
     assert repo.name in violations[0].subject
-    assert services.sla_ledger_reconcile(now=NOW) == {"opened": 2, "stopped": 0}
+    assert services.sla_ledger_reconcile(now=NOW) == {
+        "opened": 2,
+        "resumed": 0,
+        "stopped": 0,
+    }
     event = AuditEvent.objects.get(action=Action.SLA_LEDGER_REPAIRED)
     assert event.details["clocks_opened"] == 2
     assert _violations() == {}
     # Idempotent: nothing more to open, nothing more recorded.
-    assert services.sla_ledger_reconcile(now=NOW) == {"opened": 0, "stopped": 0}
+    assert services.sla_ledger_reconcile(now=NOW) == {
+        "opened": 0,
+        "resumed": 0,
+        "stopped": 0,
+    }
     assert AuditEvent.objects.filter(action=Action.SLA_LEDGER_REPAIRED).count() == 1
 
 
@@ -251,6 +259,25 @@ def test_a_clock_left_running_on_an_unmirrored_repository_is_caught_and_stopped(
     m.delete()  # the stop trigger was lost
     assert _violations() == {"clock_running_unmirrored": 1}
     assert services.sla_ledger_reconcile(now=NOW)["stopped"] == 1
+    assert _violations() == {}
+
+
+def test_a_clock_left_stopped_on_a_mirrored_again_repository_is_caught_and_resumed(
+    django_capture_on_commit_callbacks,
+):
+    org = contract_org()
+    owner = MembershipFactory(org=org, role="owner").user
+    repo, series = repo_and_series()
+    finding(series, upstream_fix_at=NOW)
+    with django_capture_on_commit_callbacks(execute=True):
+        m = mirror_add(org=org, repository=repo, actor=owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        mirror_remove(mirror=m, actor=owner)
+    with django_capture_on_commit_callbacks(execute=False):
+        mirror_add(org=org, repository=repo, actor=owner)  # the resume was lost
+    assert _violations() == {"clock_stopped_while_mirrored": 1}
+    assert services.sla_ledger_reconcile(now=NOW)["resumed"] == 1
+    assert SlaClock.objects.get(org=org).state in SlaClock.RUNNING
     assert _violations() == {}
 
 

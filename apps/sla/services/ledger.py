@@ -25,12 +25,13 @@ KEPT_VIOLATIONS = 500
 def sla_ledger_reconcile(
     *, orgs: list[Organization] | None = None, now: datetime | None = None
 ) -> dict[str, int]:
-    """Open every clock the ledger lacks and stop clocks left running on
-    repositories no longer mirrored; each repair is an audit event naming the
+    """Open every clock the ledger lacks, resume clocks left stopped on
+    repositories mirrored again, and stop clocks left running on repositories
+    no longer mirrored; each repair is an audit event naming the
     org, the repository and how many clocks. Idempotent: a complete ledger
     changes nothing and records nothing."""
     now = now or timezone.now()
-    opened = stopped = 0
+    opened = stopped = resumed = 0
     with entitlement_cache():
         for gap in ledger_checks.ledger_gaps(at=now, orgs=orgs):
             if gap.no_policy:
@@ -56,6 +57,32 @@ def sla_ledger_reconcile(
                             "missing_before": gap.missing,
                         },
                     )
+    # Clocks stopped when their repository was unmirrored, mirrored again
+    # since (the resume was lost): opening for the mirror resumes them.
+    paused = (
+        SlaClock.objects.filter(
+            state=SlaClock.State.EXEMPT, stop_reason=SlaClock.StopReason.UNMIRRORED
+        )
+        .values_list("org_id", "finding__digest__variant__series__repository_id")
+        .distinct()
+    )
+    for org_id, repository_id in sorted(set(paused)):
+        resumable = (
+            Mirror.objects.filter(org_id=org_id, repository_id=repository_id)
+            .select_related("org", "repository")
+            .first()
+        )
+        if resumable is None or (orgs is not None and resumable.org not in orgs):
+            continue
+        before = SlaClock.objects.filter(
+            org_id=org_id, stop_reason=SlaClock.StopReason.UNMIRRORED
+        ).count()
+        sla_clocks_open_for_mirror(mirror=resumable, now=now)
+        resumed += before - (
+            SlaClock.objects.filter(
+                org_id=org_id, stop_reason=SlaClock.StopReason.UNMIRRORED
+            ).count()
+        )
     running = (
         SlaClock.objects.filter(state__in=SlaClock.RUNNING)
         .values_list("org_id", "finding__digest__variant__series__repository_id")
@@ -70,7 +97,7 @@ def sla_ledger_reconcile(
             org=org, repository_id=repository_id, now=now
         )
         stopped += count
-    return {"opened": opened, "stopped": stopped}
+    return {"opened": opened, "stopped": stopped, "resumed": resumed}
 
 
 def sla_ledger_check_run(

@@ -35,7 +35,7 @@ class Command(BaseCommand):
             if not options["json"]:
                 self.stdout.write(
                     f"Repaired: {repaired['opened']} clock(s) opened, "
-                    f"{repaired['stopped']} stopped."
+                    f"{repaired['resumed']} resumed, {repaired['stopped']} stopped."
                 )
         run = sla_ledger_check_run(trigger="command")
         if options["json"]:

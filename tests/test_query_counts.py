@@ -330,8 +330,10 @@ API_CUSTOMIZATIONS = 3
 # own queries, the signed-in user's, and for the entitlement check the
 # person's memberships, auditor grants and each organization's entitlement
 # rows, once for the page, and the build's crypto modules: the same however
-# many attestations the build has.
-FIPS_DIGEST_PAGE = 18
+# many attestations the build has. + The build's vulnerability assessment (its
+# ecosystems, SBOMs, open vulnerabilities, the advisory sources).
+DIGEST_ASSESSMENT = 4
+FIPS_DIGEST_PAGE = 18 + DIGEST_ASSESSMENT
 
 
 def _customizations(org, owner_user):
@@ -428,8 +430,9 @@ def test_fips_digest_page_checks_entitlement_once(
 # A signed-in member of an entitled organization on a STIG build's page: the
 # page's own queries and the entitlement check, + the build's latest scans
 # (with their attestations), their failed and not-applicable rules, and the
-# previous scan of the series for the diff link.
-STIG_DIGEST_PAGE = 20
+# previous scan of the series for the diff link; the build's vulnerability
+# assessment.
+STIG_DIGEST_PAGE = 20 + DIGEST_ASSESSMENT
 # The diff page: 7 for the signed-in request, both builds, the entitlement
 # check for each (memberships twice, entitlement rows once), the latest scans
 # of each build, the rules of both scans, the organization switcher.

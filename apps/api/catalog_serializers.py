@@ -25,6 +25,7 @@ from apps.catalog.models import (
 from apps.catalog.selectors import EvidenceAccess, evidence_access, evidence_features
 from apps.catalog.services import normalize_digest
 from apps.fips.models import DigestCryptoModule
+from apps.vulns import assessment as vuln_assessment
 from apps.vulns.models import (
     Component,
     Finding,
@@ -151,6 +152,84 @@ class VexStatementFilterIn(serializers.Serializer):
 
 
 # --------------------------------------------------------------------------
+# What may be said of builds' vulnerabilities
+# --------------------------------------------------------------------------
+
+
+class AdvisorySourceOut(serializers.Serializer):
+    name = serializers.CharField(help_text="``OSV <ecosystem>``.")
+    ecosystem = serializers.CharField(help_text="As the OSV records name it.")
+    imported_at = serializers.DateTimeField(help_text="Its last import.")
+    records = serializers.IntegerField(help_text="Records of it held.")
+    records_in_last_import = serializers.IntegerField(source="records_imported")
+    imported_from = serializers.CharField(source="source")
+
+
+class EcosystemOut(serializers.Serializer):
+    ecosystem = serializers.CharField(
+        source="key", help_text="Purl type, and the distribution release if any."
+    )
+    label = serializers.CharField()
+    components = serializers.IntegerField()
+    covered = serializers.BooleanField(
+        help_text="An advisory source covers it; else its components are not checked."
+    )
+    sources = AdvisorySourceOut(many=True)
+
+
+ASSESSMENT_STATES = list(vuln_assessment.STATE_LABELS.items())
+
+
+class AssessmentOut(serializers.Serializer):
+    """What may be said of a build's vulnerabilities, and on what evidence."""
+
+    state = serializers.ChoiceField(choices=ASSESSMENT_STATES)
+    text = serializers.CharField(help_text="The statement, with its sources.")
+    summary = serializers.CharField()
+    has_sbom = serializers.BooleanField()
+    open_vulnerabilities = serializers.IntegerField(
+        source="stated_open",
+        allow_null=True,
+        help_text="Advisories with an open finding; null where no count may be "
+        "stated (zero, and the build not fully assessed).",
+    )
+    ecosystems = EcosystemOut(many=True)
+
+
+class RepositoryAssessmentOut(serializers.Serializer):
+    """The latest build of each variant, taken together."""
+
+    state = serializers.ChoiceField(choices=ASSESSMENT_STATES)
+    text = serializers.CharField()
+    summary = serializers.CharField()
+    latest_builds = serializers.IntegerField(source="builds")
+    not_assessed = serializers.IntegerField(help_text="Latest builds without one.")
+    open_vulnerabilities = serializers.IntegerField(
+        source="stated_open", allow_null=True
+    )
+    uncovered_ecosystems = serializers.ListField(
+        source="missing", child=serializers.CharField()
+    )
+    sources = AdvisorySourceOut(many=True)
+
+
+def _answer_rows(serializer, obj) -> list:
+    """The rows of this answer: the page for a list, else the one object."""
+    root = serializer.root
+    if isinstance(root, serializers.ListSerializer) and root.instance is not None:
+        return list(root.instance)
+    return [obj]
+
+
+def _assessment_of(serializer, obj, key: str, read):
+    """One read for every row of the answer, kept in its context."""
+    found = serializer.context.setdefault(key, {})
+    if obj.pk not in found:
+        found.update(read([row.pk for row in _answer_rows(serializer, obj)]))
+    return found[obj.pk]
+
+
+# --------------------------------------------------------------------------
 # Repositories, series, variants
 # --------------------------------------------------------------------------
 
@@ -208,6 +287,10 @@ class RepositoryOut(serializers.ModelSerializer):
         read_only=True, help_text="Extended lifecycle support runs for some series."
     )
     page = serializers.SerializerMethodField()
+    vulnerabilities = serializers.SerializerMethodField(
+        help_text="The latest build of each variant: assessed, partially "
+        "assessed or not assessed, and the open vulnerabilities found."
+    )
 
     class Meta:
         model = Repository
@@ -224,7 +307,18 @@ class RepositoryOut(serializers.ModelSerializer):
             "has_els",
             "created_at",
             "page",
+            "vulnerabilities",
         ]
+
+    @extend_schema_field(RepositoryAssessmentOut)
+    def get_vulnerabilities(self, obj: Repository) -> dict:
+        found = _assessment_of(
+            self,
+            obj,
+            "repository_assessments",
+            lambda ids: vuln_assessment.repository_assessments(repository_ids=ids),
+        )
+        return RepositoryAssessmentOut(found).data
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_page(self, obj: Repository) -> str:
@@ -330,6 +424,10 @@ class DigestOut(serializers.ModelSerializer):
     variant = VariantOut(read_only=True)
     tags = serializers.SerializerMethodField(help_text="Tags pointing at it now.")
     page = serializers.SerializerMethodField()
+    vulnerabilities = serializers.SerializerMethodField(
+        help_text="Assessed, partially assessed or not assessed, with the "
+        "advisory sources per ecosystem and the open vulnerabilities found."
+    )
 
     class Meta:
         model = ImageDigest
@@ -343,7 +441,18 @@ class DigestOut(serializers.ModelSerializer):
             "built_at",
             "tags",
             "page",
+            "vulnerabilities",
         ]
+
+    @extend_schema_field(AssessmentOut)
+    def get_vulnerabilities(self, obj: ImageDigest) -> dict:
+        found = _assessment_of(
+            self,
+            obj,
+            "digest_assessments",
+            lambda ids: vuln_assessment.digest_assessments(digest_ids=ids),
+        )
+        return AssessmentOut(found).data
 
     def get_tags(self, obj: ImageDigest) -> list[str]:
         return [t.tag for t in obj.current_tags]

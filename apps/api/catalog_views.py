@@ -55,9 +55,10 @@ class PublicCatalogViewSet(
     filter_class: type[serializers.Serializer] = serializers.Serializer
     detail_serializer_class: type[serializers.Serializer] | None = None
     # True where list and detail answer the same to everyone and are built from
-    # repositories, series and variants alone: their JSON is then cached whole,
-    # per absolute URL and day, and served while the catalog's generation is
-    # the one it was built in.
+    # repositories, series and variants (and the assessment of their latest
+    # builds, whose writers renew the generation too: matching, OSV imports):
+    # their JSON is then cached whole, per absolute URL and day, and served
+    # while the catalog's generation is the one it was built in.
     # Authentication and throttling still run first on every request.
     shared_answers = False
     _store_as: tuple[str, str] | None = None

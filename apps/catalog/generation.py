@@ -26,7 +26,9 @@ def catalog_generation() -> str:
 
 
 def catalog_changed() -> None:
-    """Called by every service that writes repositories, series or variants.
+    """Called by every service that writes repositories, series or variants,
+    and by those that change what answers say of their builds' assessment
+    (matching findings, importing advisories).
 
     A new token is drawn at once and again after the transaction commits. The
     first makes the writer's own later reads (in its transaction) miss; the

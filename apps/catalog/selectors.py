@@ -198,11 +198,13 @@ def repository_get(*, name: str) -> Repository | None:
 def repository_series(*, repository: Repository, day: date) -> list[Series]:
     """The repository's series, newest first, each with ``lifecycle`` set and
     its variants prefetched; each variant carries its latest build
-    (``latest_digest``, ``latest_built_at``) and its number of builds."""
+    (``latest_id``, ``latest_digest``, ``latest_built_at``) and its number of
+    builds."""
     latest = ImageDigest.objects.filter(variant=OuterRef("pk")).order_by(
         "-built_at", "-id"
     )
     variants = Variant.objects.annotate(
+        latest_id=Subquery(latest.values("pk")[:1]),
         latest_digest=Subquery(latest.values("digest")[:1]),
         latest_built_at=Subquery(latest.values("built_at")[:1]),
         digest_count=Count("digests"),

@@ -23,6 +23,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from apps.accounts.authentication import ApiTokenAuthentication
 from apps.accounts.models import ApiToken
+from apps.vulns import assessment as vuln_assessment
 from apps.vulns import selectors as vuln_selectors
 
 from . import selectors, services
@@ -71,7 +72,11 @@ class RepositoryListView(TemplateView):
             selectors.repository_list_with_series(filters=filters, today=today),
             REPOSITORIES_PER_PAGE,
         )
+        assessments = vuln_assessment.repository_assessments(
+            repository_ids=[repository.pk for repository in page]
+        )
         for repository in page:
+            repository.assessment = assessments[repository.pk]
             for series in repository.series.all():
                 series.lifecycle = selectors.lifecycle_of(series=series, day=today)
         return {
@@ -95,12 +100,18 @@ class RepositoryDetailView(TemplateView):
         if repository is None:
             raise Http404("No such repository.")
         today = timezone.now().date()
+        series_list = selectors.repository_series(repository=repository, day=today)
+        variants = [v for s in series_list for v in s.variants.all()]
+        assessments = vuln_assessment.digest_assessments(
+            digest_ids=[v.latest_id for v in variants if v.latest_id]
+        )
+        for variant in variants:
+            variant.assessment = assessments.get(variant.latest_id)
         return {
             **super().get_context_data(**kwargs),
             "repository": repository,
-            "series_list": selectors.repository_series(
-                repository=repository, day=today
-            ),
+            "assessment": vuln_assessment.builds_assessment(assessments.values()),
+            "series_list": series_list,
             "current_tags": selectors.repository_current_tags(repository=repository),
             "history": _page(
                 self.request,
@@ -143,6 +154,7 @@ class DigestDetailView(TemplateView):
             "repository": image.variant.series.repository,
             "tag_events": selectors.digest_tag_events(image=image),
             "severity_counts": vuln_selectors.digest_severity_counts(image=image),
+            "assessment": vuln_assessment.digest_assessment(digest=image),
             "form": form,
             "findings": _page(
                 self.request,

@@ -31,6 +31,7 @@ from apps.sla import selectors as sla
 from apps.sla.models import SLA_SEVERITIES, SlaClock
 from apps.stig.models import StigScan
 from apps.stig.selectors import STATUSES, digest_latest_scans, scan_summary
+from apps.vulns import assessment as vuln_assessment
 from apps.vulns.models import DigestComponent, Finding, VexStatement
 
 from .links import verify_url
@@ -489,6 +490,42 @@ def _els(mirrors: list[Mirror], first: date, last: date) -> list[dict]:
     return rows
 
 
+def _assessment(mirrors: list[Mirror], end: datetime, cutoff: datetime) -> dict:
+    """The latest build of each variant of the mirrored repositories built
+    before ``end``: what may be said of its vulnerabilities, against the
+    advisory sources imported by the cut-off, and those sources."""
+    latest = vuln_assessment.latest_build_ids(
+        repository_ids=[m.repository_id for m in mirrors], built_before=end
+    )
+    ids = sorted(pk for pks in latest.values() for pk in pks)
+    found = vuln_assessment.digest_assessments(digest_ids=ids, as_of=cutoff)
+    builds = []
+    for chunk_start in range(0, len(ids), CHUNK):
+        images = ImageDigest.objects.filter(
+            pk__in=ids[chunk_start : chunk_start + CHUNK]
+        ).select_related("variant__series__repository")
+        builds.extend(
+            {
+                "repository": image.variant.series.repository.name,
+                "image": str(image.variant),
+                "digest": image.digest,
+                "built_at": ts(image.built_at),
+                **vuln_assessment.assessment_json(found[image.pk]),
+            }
+            for image in images
+        )
+    builds.sort(key=lambda b: (b["repository"], b["image"], b["digest"]))
+    states: dict[str, int] = {}
+    for build in builds:
+        states[build["state"]] = states.get(build["state"], 0) + 1
+    return {
+        "builds": builds,
+        "states": {k: states[k] for k in sorted(states)},
+        "advisory_sources": vuln_assessment.advisory_sources_json(found.values()),
+        "kev": vuln_assessment.kev_json(vuln_assessment.kev_last_import(as_of=cutoff)),
+    }
+
+
 SECTION_OF_KIND = {
     EvidenceKind.SLA_LEDGER: "sla",
     EvidenceKind.STIG_SCANS: "stig",
@@ -622,6 +659,7 @@ def org_compliance_evidence(report: Report, progress: Progress) -> dict[str, Any
     progress(60, "Lifecycle and ELS coverage")
     els = _els(mirrors, start.date(), report.window_end or start.date())
     attestation_kinds = _attestation_kinds([m.repository_id for m in mirrors], end)
+    assessment = _assessment(mirrors, end, cutoff)
     progress(65, "Appendix of clocks")
     appendix = list(appendix_rows(org, start, end))
     present = {
@@ -668,6 +706,7 @@ def org_compliance_evidence(report: Report, progress: Progress) -> dict[str, Any
         "stig": stig,
         "els": els,
         "attestation_kinds": attestation_kinds,
+        "vulnerability_assessment": assessment,
         "controls": controls,
         "appendix": {
             "count": len(appendix),
@@ -830,6 +869,8 @@ def image_dossier_evidence(report: Report, progress: Progress) -> dict[str, Any]
     counts: dict[str, int] = {}
     for f in findings:
         counts[f["severity"]] = counts.get(f["severity"], 0) + 1
+    # What may be said of the findings: advisory sources as of the cut-off.
+    assessment = vuln_assessment.digest_assessment(digest=image, as_of=cutoff)
     return {
         "image": {
             "repository": series.repository.name,
@@ -852,6 +893,9 @@ def image_dossier_evidence(report: Report, progress: Progress) -> dict[str, Any]
         "components": components,
         "findings": findings,
         "finding_counts": {k: counts[k] for k in sorted(counts)},
+        "assessment": vuln_assessment.assessment_json(assessment),
+        "advisory_sources": vuln_assessment.advisory_sources_json([assessment]),
+        "kev": vuln_assessment.kev_json(vuln_assessment.kev_last_import(as_of=cutoff)),
         "stig": stig,
         "fips_modules": fips,
     }

@@ -239,6 +239,23 @@ def _timeline_text(entries: list[dict]) -> str:
     return " \u00b7 ".join(parts)
 
 
+def _assessment_line(block: dict) -> str:
+    """``2 of 3 latest builds assessed; 1 not assessed``."""
+    states = block["states"]
+    total = sum(states.values())
+    if not total:
+        return "No build of a mirrored repository"
+    parts = [
+        f"{states.get('assessed', 0)} of {total} latest "
+        f"build{'' if total == 1 else 's'} assessed"
+    ]
+    if states.get("partial"):
+        parts.append(f"{states['partial']} partially assessed")
+    if states.get("not_assessed"):
+        parts.append(f"{states['not_assessed']} not assessed")
+    return "; ".join(parts)
+
+
 def _org_compliance_context(evidence: dict) -> dict[str, Any]:
     contract = evidence["sla"]["contract"]
     overall = contract["overall"]
@@ -283,6 +300,7 @@ def _org_compliance_context(evidence: dict) -> dict[str, Any]:
         "missed_count": sum(1 for c in late if c["state"] == "missed"),
         "exemptions": exemptions,
         "fips": evidence["fips_modules"],
+        "assessment_line": _assessment_line(evidence["vulnerability_assessment"]),
         "stig": evidence["stig"],
         "stig_totals": stig_totals,
         "els": evidence["els"],

@@ -54,6 +54,25 @@ def version_scheme(range_type: str, ecosystem: str) -> type[uv.Version] | None:
     return None
 
 
+def purl_type_normalize(type: str) -> str:
+    """A component's purl type in the form AffectedPackage stores it."""
+    purl_type = type.lower()
+    return PURL_TYPE_ALIASES.get(purl_type, purl_type)
+
+
+def component_ecosystem(*, type: str, distro: str) -> tuple[str, str]:
+    """(purl_type, distro) of a component: the ecosystem matching looks in.
+
+    A distro package is matched only against advisories of its own release
+    (``distro_matches``), so its distro is part of its ecosystem; any other
+    package is matched against every advisory of its purl type.
+    """
+    purl_type = purl_type_normalize(type)
+    if purl_type in DISTRO_TYPES:
+        return purl_type, distro.lower()
+    return purl_type, ""
+
+
 def component_package(
     *, type: str, namespace: str, name: str, source_name: str = ""
 ) -> tuple[str, str]:
@@ -63,8 +82,7 @@ def component_package(
     ``upstream`` qualifier, which Syft may suffix with ``@<source version>``);
     other ecosystems by the full package name their advisories use.
     """
-    purl_type = type.lower()
-    purl_type = PURL_TYPE_ALIASES.get(purl_type, purl_type)
+    purl_type = purl_type_normalize(type)
     if purl_type in DISTRO_TYPES:
         return purl_type, (source_name or name).split("@", 1)[0].strip()
     return purl_type, purl_package(purl_type, namespace, name)
@@ -76,7 +94,7 @@ def component_match_version(*, type: str, version: str, source_name: str) -> str
     For distro packages that is the source package's version, which Syft
     records as ``upstream=<name>@<version>`` when it differs from the binary's.
     """
-    purl_type = PURL_TYPE_ALIASES.get(type.lower(), type.lower())
+    purl_type = purl_type_normalize(type)
     if purl_type in DISTRO_TYPES and "@" in source_name:
         return source_name.split("@", 1)[1].strip() or version
     return version

@@ -327,3 +327,51 @@ class VexStatement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.vulnerability_id} {self.status} for {self.product}"
+
+
+class AdvisoryImport(models.Model):
+    """One import of an advisory feed, per OSV ecosystem: when, what, how many.
+
+    Written by the import services, never edited: what a build was assessed
+    against, and as of when, is read from these rows. An OSV import writes a
+    row for every ecosystem its records name; a KEV import writes one row
+    without an ecosystem.
+    """
+
+    class Feed(models.TextChoices):
+        OSV = "osv", "OSV"
+        KEV = "kev", "CISA KEV"
+
+    feed = models.CharField(max_length=8, choices=Feed.choices)
+    # As the records name it ("Ubuntu:22.04:LTS", "PyPI"); "" for KEV.
+    ecosystem = models.CharField(max_length=100, blank=True)
+    # The ecosystem as AffectedPackage rows store it, so coverage of a
+    # component is decided the way matching decides it.
+    purl_type = models.CharField(max_length=32, blank=True)
+    distro = models.CharField(max_length=64, blank=True)
+    source = models.CharField(
+        max_length=255, blank=True, help_text="What was imported: a file's name."
+    )
+    version = models.CharField(
+        max_length=64, blank=True, help_text="The feed's own version (KEV)."
+    )
+    records_imported = models.PositiveIntegerField(
+        help_text="Records of this ecosystem in this import."
+    )
+    records_held = models.PositiveIntegerField(
+        help_text="Records of this ecosystem stored once it was written."
+    )
+    imported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-imported_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["feed", "ecosystem", "imported_at"],
+                name="advisory_import_latest",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        what = f"{self.get_feed_display()} {self.ecosystem}".strip()
+        return f"{what} imported {self.imported_at:%Y-%m-%d %H:%M}"

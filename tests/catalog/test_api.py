@@ -458,6 +458,11 @@ def test_schema_documents_the_filters(api):
 API_LIST = 2  # one page of rows, plus one prefetch (series' variants, tags)
 API_FINDINGS = 1  # findings with vulnerability, component, build, series
 API_FLAT = 1  # components, vulnerabilities, VEX statements: one query
+# The assessment of a page of builds (apps.vulns.assessment): their ecosystems,
+# SBOMs, open vulnerabilities, and the advisory sources; for repositories, the
+# latest build of each variant first.
+ASSESSED_BUILDS = 4
+ASSESSED_REPOSITORIES = 1 + ASSESSED_BUILDS
 
 
 def _queries(client, url) -> int:
@@ -470,9 +475,9 @@ def _queries(client, url) -> int:
 @pytest.mark.parametrize(
     ("path", "pinned"),
     [
-        ("/repositories/", API_FLAT),
+        ("/repositories/", API_FLAT + ASSESSED_REPOSITORIES),
         ("/series/", API_LIST),
-        ("/digests/", API_LIST),
+        ("/digests/", API_LIST + ASSESSED_BUILDS),
         ("/components/", API_FLAT),
         ("/vulnerabilities/", API_FLAT),
         ("/findings/", API_FINDINGS),
@@ -509,10 +514,11 @@ def test_list_queries_do_not_grow(api, path, pinned, django_assert_max_num_queri
 
 def test_detail_queries_are_few(api, world, django_assert_max_num_queries):
     # build; current tags, tag history, attestations and crypto modules
-    # prefetched
-    with django_assert_max_num_queries(5):
+    # prefetched; the build assessed
+    with django_assert_max_num_queries(5 + ASSESSED_BUILDS):
         _queries(api, f"{API}/digests/{world['image'].digest}/")
-    with django_assert_max_num_queries(3):  # repository, series, variants
+    # repository, series, variants; the latest builds assessed
+    with django_assert_max_num_queries(3 + ASSESSED_REPOSITORIES):
         _queries(api, f"{API}/repositories/python/")
 
 

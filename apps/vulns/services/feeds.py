@@ -14,8 +14,13 @@ import jsonschema
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from apps.catalog.generation import catalog_changed
 
 from ..models import (
+    AdvisoryImport,
     AffectedPackage,
     Finding,
     Vulnerability,
@@ -59,6 +64,7 @@ class OsvImportReport:
     updated: int = 0
     unchanged: int = 0
     affected_packages: int = 0
+    ecosystems: int = 0  # OSV ecosystems the records name
 
 
 def _osv_sources(
@@ -93,6 +99,7 @@ def osv_import(
     *,
     records: Iterable[object] | None = None,
     path: str | Path | None = None,
+    source: str = "",
 ) -> OsvImportReport:
     """Import OSV records: JSON objects (or their bytes), or a directory or zip.
 
@@ -101,6 +108,8 @@ def osv_import(
     with every problem found named by file and path, and nothing half-written.
     An unchanged record (same content hash) is left alone; a changed one is
     updated in place, its affected packages replaced; KEV flags are kept.
+    Each ecosystem the records name is recorded as imported now from
+    ``source`` (an AdvisoryImport row), with its record counts.
     """
     if (records is None) == (path is None):
         raise ValidationError("Give OSV records or a path, not both or neither.")
@@ -150,6 +159,7 @@ def osv_import(
         parsed_records = kept
     report = OsvImportReport()
     written: set[str] = set()
+    ecosystems: dict[tuple[str, str, str], int] = defaultdict(int)
     try:
         with transaction.atomic():
             batch: list[ParsedVulnerability] = []
@@ -157,16 +167,60 @@ def osv_import(
                 if parsed.vuln_id in written:
                     continue  # the same record twice in one feed
                 written.add(parsed.vuln_id)
+                for key in {
+                    (a.ecosystem, a.purl_type, a.distro) for a in parsed.affected
+                }:
+                    ecosystems[key] += 1
                 batch.append(parsed)
                 if len(batch) >= BATCH:
                     _osv_write(batch, report)
                     batch = []
             if batch:
                 _osv_write(batch, report)
+            report.ecosystems = _osv_imports_record(ecosystems, source)
+            # Cached catalog answers name the sources builds were assessed
+            # against, with their import times.
+            catalog_changed()
     except OsvError as exc:
         # Only if a file changed between the two passes.
         raise ValidationError(str(exc)) from None
     return report
+
+
+def _osv_imports_record(
+    ecosystems: dict[tuple[str, str, str], int], source: str
+) -> int:
+    """One AdvisoryImport row per ecosystem of an import, with the records it
+    brought and the records now stored for that ecosystem (one count query)."""
+    if not ecosystems:
+        return 0
+    held: dict[tuple[str, str, str], int] = defaultdict(int)
+    rows = (
+        AffectedPackage.objects.filter(ecosystem__in={key[0] for key in ecosystems})
+        .values_list("ecosystem", "purl_type", "distro")
+        .annotate(n=Count("vulnerability_id", distinct=True))
+        .order_by()
+    )
+    for ecosystem, purl_type, distro, n in rows:
+        held[(ecosystem, purl_type, distro)] = n
+    now = timezone.now()
+    AdvisoryImport.objects.bulk_create(
+        [
+            AdvisoryImport(
+                feed=AdvisoryImport.Feed.OSV,
+                ecosystem=ecosystem[:100],
+                purl_type=purl_type,
+                distro=distro,
+                source=source[:255],
+                records_imported=count,
+                records_held=held[(ecosystem, purl_type, distro)],
+                imported_at=now,
+            )
+            for (ecosystem, purl_type, distro), count in sorted(ecosystems.items())
+        ],
+        batch_size=BATCH,
+    )
+    return len(ecosystems)
 
 
 def _osv_write(batch: list[ParsedVulnerability], report: OsvImportReport) -> None:
@@ -271,7 +325,7 @@ def _json_path(path: Iterable[object]) -> str:
 
 
 @transaction.atomic
-def kev_import(*, content: bytes) -> KevImportReport:
+def kev_import(*, content: bytes, source: str = "") -> KevImportReport:
     """Flag vulnerabilities on CISA's Known Exploited Vulnerabilities catalog.
 
     The catalog is checked against CISA's own schema first. A vulnerability is
@@ -368,6 +422,13 @@ def kev_import(*, content: bytes) -> KevImportReport:
     )
     report.updated = len(changes)
     report.unmatched = len(listed) - len(matched)
+    AdvisoryImport.objects.create(
+        feed=AdvisoryImport.Feed.KEV,
+        source=source[:255],
+        version=report.catalog_version[:64],
+        records_imported=report.entries,
+        records_held=report.flagged,
+    )
     return report
 
 

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, Field, Min, OuterRef
 from django.utils import timezone
 
+from apps.catalog.generation import catalog_changed
 from apps.catalog.models import ImageDigest
 from apps.catalog.services import normalize_digest
 
@@ -215,6 +216,9 @@ def findings_match(
             if found:
                 matches[pk] = found
     report.unparsable_versions = sorted(matcher.unparsable)
+    # Cached catalog answers state what builds were assessed against and
+    # what was found: a run (after new SBOMs or advisories) makes them stale.
+    catalog_changed()
     report.components_affected = len(matches)
 
     # 3. Findings, a slice of variants at a time: new ones for the digests in

@@ -29,7 +29,7 @@ class Command(BaseCommand):
             raise CommandError(f"{file}: {size} bytes is over the {limit}-byte limit.")
         try:
             with transaction.atomic():
-                report = kev_import(content=path.read_bytes())
+                report = kev_import(content=path.read_bytes(), source=path.name)
                 evidence_recorded(kind="kev", result=report, source=str(path))
         except ValidationError as exc:
             raise CommandError(f"{file}: " + "\n".join(exc.messages)) from None

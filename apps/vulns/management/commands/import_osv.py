@@ -1,9 +1,20 @@
+from pathlib import Path
+
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from apps.catalog.ingest import evidence_recorded
 from apps.vulns.services import osv_import
+
+
+def _source_name(path: Path) -> str:
+    """What the import is recorded as coming from: the file or directory name,
+    with its folder for osv.dev's per-ecosystem ``<Ecosystem>/all.zip``."""
+    path = path.resolve()
+    if path.name == "all.zip" and path.parent.name:
+        return f"{path.parent.name}/{path.name}"
+    return path.name
 
 
 class Command(BaseCommand):
@@ -22,7 +33,7 @@ class Command(BaseCommand):
     def handle(self, *args, path, **options):
         try:
             with transaction.atomic():
-                report = osv_import(path=path)
+                report = osv_import(path=path, source=_source_name(Path(path)))
                 evidence_recorded(kind="osv", result=report, source=str(path))
         except ValidationError as exc:
             raise CommandError("\n".join(exc.messages)) from None

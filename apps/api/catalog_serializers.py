@@ -24,7 +24,8 @@ from apps.catalog.models import (
 )
 from apps.catalog.selectors import EvidenceAccess, evidence_access, evidence_features
 from apps.catalog.services import normalize_digest
-from apps.fips.models import DigestCryptoModule
+from apps.fips.models import CryptoModule, DigestCryptoModule
+from apps.fips.status import module_status
 from apps.vulns import assessment as vuln_assessment
 from apps.vulns.models import (
     Component,
@@ -471,7 +472,16 @@ class CryptoModuleOut(serializers.ModelSerializer):
     vendor = serializers.CharField(source="module.vendor")
     module_version = serializers.CharField(source="module.module_version")
     standard = serializers.CharField(source="module.standard")
-    status = serializers.CharField(source="module.status")
+    status = serializers.SerializerMethodField(
+        help_text="Today, derived from the dates: historical once the sunset "
+        "date has come, whatever the registry row says."
+    )
+    status_label = serializers.SerializerMethodField()
+    registry_status = serializers.ChoiceField(
+        source="module.status",
+        choices=CryptoModule.Status.choices,
+        help_text="What the module registry's row says.",
+    )
     validation_date = serializers.DateField(source="module.validation_date")
     sunset_date = serializers.DateField(source="module.sunset_date", allow_null=True)
     security_policy_url = serializers.CharField(source="module.security_policy_url")
@@ -485,12 +495,26 @@ class CryptoModuleOut(serializers.ModelSerializer):
             "module_version",
             "standard",
             "status",
+            "status_label",
+            "registry_status",
             "validation_date",
             "sunset_date",
             "security_policy_url",
             "package",
             "declared_version",
         ]
+
+    def _status(self, obj: DigestCryptoModule):
+        return module_status(
+            obj.module, on=self.context.get("today") or timezone.now().date()
+        )
+
+    @extend_schema_field(serializers.ChoiceField(choices=CryptoModule.Status.choices))
+    def get_status(self, obj: DigestCryptoModule) -> str:
+        return self._status(obj).status
+
+    def get_status_label(self, obj: DigestCryptoModule) -> str:
+        return self._status(obj).label
 
 
 class DigestDetailOut(DigestOut):

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from apps.accounts.models import ApiToken
 from apps.entitlements.models import Mirror
 from apps.fips import selectors
+from apps.fips.models import CryptoModule
 
 from .base import OrgScopedViewSet
 
@@ -33,7 +34,18 @@ class InventoryRowOut(serializers.Serializer):
     vendor = serializers.CharField(source="module.vendor")
     module_version = serializers.CharField(source="module.module_version")
     standard = serializers.CharField(source="module.standard")
-    status = serializers.CharField(source="module.status")
+    status = serializers.ChoiceField(
+        source="status.status",
+        choices=CryptoModule.Status.choices,
+        help_text="On ``as_of``, derived from the dates: historical once the "
+        "sunset date has come, whatever the registry row says.",
+    )
+    status_label = serializers.CharField(source="status.label")
+    registry_status = serializers.ChoiceField(
+        source="module.status",
+        choices=CryptoModule.Status.choices,
+        help_text="What the module registry's row says.",
+    )
     validation_date = serializers.DateField(source="module.validation_date")
     sunset_date = serializers.DateField(source="module.sunset_date", allow_null=True)
     days_to_sunset = serializers.IntegerField(allow_null=True)

@@ -181,9 +181,9 @@ def _crypto_modules(image) -> list:
     """The validated modules a FIPS build states it carries (none for others)."""
     if not image.variant.fips:
         return []
-    from apps.fips.selectors import digest_crypto_modules
+    from apps.fips.selectors import digest_crypto_module_rows
 
-    return list(digest_crypto_modules(image=image))
+    return digest_crypto_module_rows(image=image)
 
 
 def _stig_section(image, evidence):

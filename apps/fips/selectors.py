@@ -15,6 +15,7 @@ from apps.orgs.models import Organization
 
 from .models import CryptoModule, DigestCryptoModule, FipsEvent, FipsNotice
 from .notices import SUNSET_THRESHOLDS, event_audience
+from .status import ModuleStatus, module_status
 
 
 def digest_crypto_modules(*, image: ImageDigest) -> QuerySet[DigestCryptoModule]:
@@ -25,10 +26,22 @@ def digest_crypto_modules(*, image: ImageDigest) -> QuerySet[DigestCryptoModule]
     )
 
 
+def digest_crypto_module_rows(
+    *, image: ImageDigest, on: date | datetime | None = None
+) -> list[DigestCryptoModule]:
+    """``digest_crypto_modules``, each with ``status``: the module's status
+    on ``on`` (now by default), derived from its dates."""
+    on = on or timezone.now()
+    links = list(digest_crypto_modules(image=image))
+    for link in links:
+        link.status = module_status(link.module, on=on)  # type: ignore[attr-defined]
+    return links
+
+
 def sunset_tone(module: CryptoModule, today: date) -> str:
     """``bad`` (lapsed, or sunset within 30 days), ``warn`` (within 180), or
     ``ok``."""
-    if module.status != CryptoModule.Status.ACTIVE:
+    if not module_status(module, on=today).active:
         return "bad"
     if module.sunset_date is None:
         return "ok"
@@ -56,6 +69,7 @@ class InventoryRow:
     module: CryptoModule
     days_to_sunset: int | None
     tone: str
+    status: ModuleStatus
     carriers: list[Carrier] = field(default_factory=list)
 
     @property
@@ -105,7 +119,10 @@ def org_module_inventory(
         if row is None:
             days = (module.sunset_date - today).days if module.sunset_date else None
             row = rows[module.pk] = InventoryRow(
-                module=module, days_to_sunset=days, tone=sunset_tone(module, today)
+                module=module,
+                days_to_sunset=days,
+                tone=sunset_tone(module, today),
+                status=module_status(module, on=today),
             )
         variant = link.digest.variant
         key = (module.pk, variant.pk)
@@ -126,7 +143,7 @@ def org_module_inventory(
         rows.values(),
         key=lambda r: (
             order[r.tone],
-            r.module.status == CryptoModule.Status.ACTIVE,
+            r.status.active,
             r.days_to_sunset if r.days_to_sunset is not None else 10**6,
             r.module.certificate_number,
         ),

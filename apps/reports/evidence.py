@@ -26,6 +26,7 @@ from apps.compliance.models import EvidenceKind
 from apps.compliance.selectors import control_map
 from apps.entitlements.models import Entitlement, Mirror
 from apps.fips.selectors import digest_crypto_modules, org_module_inventory
+from apps.fips.status import module_status
 from apps.orgs.models import Organization
 from apps.sla import selectors as sla
 from apps.sla.models import SLA_SEVERITIES, SlaClock
@@ -354,7 +355,9 @@ def _fips(org: Organization, today: date, mirrors: list[Mirror]) -> list[dict]:
                 "vendor": module.vendor,
                 "version": module.module_version,
                 "standard": module.get_standard_display(),
-                "status": module.status,
+                "status": row.status.status,
+                "status_label": row.status.label,
+                "registry_status": module.status,
                 "validation_date": day(module.validation_date),
                 "sunset_date": day(module.sunset_date),
                 "days_to_sunset": row.days_to_sunset,
@@ -861,7 +864,9 @@ def image_dossier_evidence(report: Report, progress: Progress) -> dict[str, Any]
             "vendor": link.module.vendor,
             "version": link.module.module_version,
             "standard": link.module.get_standard_display(),
-            "status": link.module.status,
+            "status": module_status(link.module, on=cutoff).status,
+            "status_label": module_status(link.module, on=cutoff).label,
+            "registry_status": link.module.status,
             "sunset_date": day(link.module.sunset_date),
         }
         for link in digest_crypto_modules(image=image)

@@ -58,6 +58,7 @@ def reset_database() -> None:
 
 
 def seed() -> tuple[Repository, ImageDigest]:
+    from apps.catalog.formats.subject import NOT_STATED
     from apps.catalog.services import attestation_store
 
     base = datetime(2025, 1, 1, tzinfo=UTC)
@@ -123,7 +124,10 @@ def seed() -> tuple[Repository, ImageDigest]:
             digest=hot,
             component=c,
             attestation=attestation_store(
-                image=hot, kind="sbom-cyclonedx", content=b'{"generated": true}'
+                image=hot,
+                kind="sbom-cyclonedx",
+                content=b'{"generated": true}',
+                subject=NOT_STATED,
             )[0],
         )
         for c in components[:300]

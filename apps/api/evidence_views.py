@@ -29,6 +29,15 @@ class EvidenceIn(serializers.Serializer):
     kind = serializers.ChoiceField(choices=EvidenceKind.choices)
     digest = serializers.CharField(required=False, allow_blank=True, max_length=71)
     document = serializers.FileField()
+    subject_override_reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        trim_whitespace=False,
+        help_text="Attach a document whose own subject is another image: why. "
+        "Publisher staff only; a blank reason is refused. Kept with the document "
+        "and in the audit log.",
+    )
 
     def validate_document(self, value):
         limit = settings.EVIDENCE_MAX_BYTES
@@ -50,7 +59,8 @@ class EvidenceImportView(APIView):
                 "EvidenceImported", {"kind": serializers.CharField()}
             )
         },
-        summary="Load an SBOM, provenance, VEX, OSV advisories or the KEV catalog",
+        summary="Load an SBOM, provenance, STIG scan, FIPS attestation, VEX, OSV "
+        "advisories or the KEV catalog",
     )
     def post(self, request, format=None):
         data = EvidenceIn(data=request.data)
@@ -62,6 +72,9 @@ class EvidenceImportView(APIView):
                 digest=data.validated_data.get("digest", ""),
                 actor=request.user,
                 request=request,
+                subject_override_reason=data.validated_data.get(
+                    "subject_override_reason"
+                ),
             )
         except DjangoValidationError as exc:
             detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages

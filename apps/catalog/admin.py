@@ -158,9 +158,10 @@ class AttestationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "media_type",
         "size",
         "signature_verified",
+        "subject_status",
         "created_at",
     ]
-    list_filter = ["kind", "signature_verified"]
+    list_filter = ["kind", "signature_verified", "subject_status"]
     list_select_related = ["digest__variant__series__repository"]
     search_fields = ["sha256", "digest__digest", "signer_key_id"]
 

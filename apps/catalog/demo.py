@@ -183,14 +183,29 @@ def _ensure_real(actor) -> int:
     return loaded
 
 
-def generated_cyclonedx(*, name: str, packages: list[tuple[str, str]]) -> bytes:
-    """A small CycloneDX 1.5 SBOM of PyPI packages, for generated images."""
+def generated_cyclonedx(
+    *, name: str, digest: str, packages: list[tuple[str, str]]
+) -> bytes:
+    """A small CycloneDX 1.5 SBOM of PyPI packages, for generated images.
+
+    Its subject is the build it is loaded for, named the way Syft and Trivy
+    name an image: the manifest digest as version, and an OCI purl.
+    """
+    purl = f"pkg:oci/{name}@{digest.replace(':', '%3A')}"
     document = {
         "bomFormat": "CycloneDX",
         "specVersion": "1.5",
-        "serialNumber": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, name)}",
+        "serialNumber": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, name + digest)}",
         "version": 1,
-        "metadata": {"component": {"type": "container", "name": name}},
+        "metadata": {
+            "component": {
+                "type": "container",
+                "bom-ref": purl,
+                "name": name,
+                "version": digest,
+                "purl": purl,
+            }
+        },
         "components": [
             {
                 "type": "library",
@@ -247,7 +262,9 @@ def _ensure_generated(count: int, actor) -> int:
             )
             evidence_import(
                 kind="sbom",
-                content=generated_cyclonedx(name=name, packages=packages),
+                content=generated_cyclonedx(
+                    name=name, digest=digest, packages=packages
+                ),
                 digest=digest,
                 actor=actor,
                 match=False,

@@ -2,7 +2,8 @@
 
 One document is one transaction. Everything that can refuse a document (size,
 JSON, format, schema, purls, subjects) runs before the first write, so a refused
-document leaves no row and no stored file behind.
+document leaves no row and no stored file behind. Whether the document's own
+subject is the build is decided where it is stored (``attestation_store``).
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from apps.vulns.sbom import (
     sbom_parse,
 )
 
+from .formats.subject import StatedSubject, statement_subject
 from .models import Attestation, ImageDigest
-from .services import attestation_store
+from .services import SubjectOverride, attestation_store
 
 SBOM_KINDS = {
     CYCLONEDX: Attestation.Kind.SBOM_CYCLONEDX,
@@ -49,6 +51,7 @@ class SbomImportResult:
     components_created: int
     links_created: int
     skipped_without_purl: int
+    subject: str
 
 
 def evidence_file_read(path: str | Path) -> bytes:
@@ -70,17 +73,25 @@ def evidence_file_read(path: str | Path) -> bytes:
 
 
 @transaction.atomic
-def sbom_import(*, image: ImageDigest, content: bytes) -> SbomImportResult:
+def sbom_import(
+    *,
+    image: ImageDigest,
+    content: bytes,
+    subject_override: SubjectOverride | None = None,
+) -> SbomImportResult:
     """Attach a CycloneDX or SPDX SBOM to a digest and record its components.
 
-    The same bytes again are a no-op; another SBOM of the same digest adds the
-    components it names that the digest did not have yet.
+    An SBOM whose own subject names another image is refused (unless staff
+    override). The same bytes again are a no-op; another SBOM of the same
+    digest adds the components it names that the digest did not have yet.
     """
     parsed = sbom_parse(content)
     attestation, created = attestation_store(
         image=image,
         kind=SBOM_KINDS[parsed.format],
         content=content,
+        subject=parsed.subject,
+        subject_override=subject_override,
         spec_version=parsed.spec_version,
         media_type=parsed.media_type,
         summary=parsed.summary,
@@ -104,6 +115,7 @@ def sbom_import(*, image: ImageDigest, content: bytes) -> SbomImportResult:
         components_created=components_created,
         links_created=links_created,
         skipped_without_purl=parsed.without_purl,
+        subject=attestation.subject_status,
     )
 
 
@@ -196,30 +208,30 @@ class Provenance:
     spec_version: str
     media_type: str
     signer_key_id: str
-    subject_sha256: frozenset[str]
+    subject: StatedSubject
     summary: dict[str, Any]
 
 
 @transaction.atomic
-def provenance_import(*, image: ImageDigest, content: bytes) -> Attestation:
+def provenance_import(
+    *,
+    image: ImageDigest,
+    content: bytes,
+    subject_override: SubjectOverride | None = None,
+) -> Attestation:
     """Attach SLSA provenance (bare statement or DSSE envelope) to a digest.
 
-    The digest must be one of the statement's subjects. Signatures are recorded
-    by key id, not verified: ``signature_verified`` stays False.
+    The digest must be one of the statement's subjects (unless staff
+    override). Signatures are recorded by key id, not verified:
+    ``signature_verified`` stays False.
     """
     provenance = provenance_parse(content)
-    sha256 = image.digest.removeprefix("sha256:")
-    if sha256 not in provenance.subject_sha256:
-        count = len(provenance.summary["subjects"])
-        raise refuse(
-            f"This provenance is not about {image.digest}: no subject of the "
-            f"statement ({count} in all) has that sha256 digest.",
-            "digest_mismatch",
-        )
     attestation, _ = attestation_store(
         image=image,
         kind=Attestation.Kind.SLSA_PROVENANCE,
         content=content,
+        subject=provenance.subject,
+        subject_override=subject_override,
         spec_version=provenance.spec_version,
         media_type=provenance.media_type,
         signer_key_id=provenance.signer_key_id,
@@ -275,9 +287,7 @@ def provenance_parse(content: bytes) -> Provenance:
         spec_version=SLSA_PREDICATES[predicate_type],
         media_type=DSSE_MEDIA_TYPE if envelope is not None else IN_TOTO_MEDIA_TYPE,
         signer_key_id=", ".join(key_ids)[:255],
-        subject_sha256=frozenset(
-            s["digest"]["sha256"] for s in subjects if "sha256" in s["digest"]
-        ),
+        subject=statement_subject(subjects),
         summary=summary,
     )
 

@@ -4,6 +4,9 @@ Each kind goes to its importer (SBOM, provenance, OSV, KEV, VEX), which validate
 the whole document before writing anything, in one transaction. This layer adds
 what every door needs: the size limit before anything is read, the digest
 lookup, the audit record, and queueing the matching of findings afterwards.
+Whether a document's own subject is the build is decided where every importer
+stores it (``services.attestation_store``); a staff override of that check,
+with its reason, is passed down from here and kept in the audit record.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from django.http import HttpRequest
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 
-from .models import ImageDigest
-from .services import normalize_digest
+from .models import Attestation, ImageDigest
+from .services import SubjectOverride, normalize_digest, subject_override_check
 
 
 class EvidenceKind(models.TextChoices):
@@ -64,9 +67,34 @@ def _osv(content: bytes):
 
 def _summary(result: Any) -> dict[str, Any]:
     if dataclasses.is_dataclass(result):
-        fields = dataclasses.asdict(result)
+        fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
         return {k: v for k, v in fields.items() if isinstance(v, str | int | bool)}
     return {"id": getattr(result, "pk", None)}
+
+
+def _attestation_of(result: Any) -> Attestation | None:
+    """The attestation an importer stored (SBOM, provenance, STIG, FIPS)."""
+    if isinstance(result, Attestation):
+        return result
+    attestation = getattr(result, "attestation", None)
+    if isinstance(attestation, Attestation):
+        return attestation
+    pk = getattr(result, "attestation_id", None)
+    return Attestation.objects.filter(pk=pk).first() if pk else None
+
+
+def _subject_details(attestation: Attestation) -> dict[str, Any]:
+    """What the audit record keeps of the subject check."""
+    details: dict[str, Any] = {"subject": attestation.subject_status}
+    if attestation.subject_digests:
+        details["subject_digests"] = attestation.subject_digests
+    if attestation.subject_named:
+        details["subject_named"] = attestation.subject_named
+    if attestation.subject_status == Attestation.Subject.OVERRIDDEN:
+        details["subject_override_reason"] = attestation.subject_override_reason
+        by = attestation.subject_override_by
+        details["subject_override_by"] = by.email if by is not None else ""
+    return details
 
 
 def evidence_recorded(
@@ -83,6 +111,9 @@ def evidence_recorded(
     summary = {"kind": kind, **_summary(result)}
     if image is not None:
         summary["digest"] = image.digest
+        attestation = _attestation_of(result)
+        if attestation is not None:
+            summary.update(_subject_details(attestation))
     if source:
         summary["source"] = source
     audit_record(
@@ -102,14 +133,29 @@ def evidence_import(
     actor,
     request: HttpRequest | None = None,
     match: bool = True,
+    subject_override_reason: str | None = None,
 ) -> dict[str, Any]:
     """Import one document of a kind; returns a summary of what was stored.
 
-    ``match=False`` leaves matching to the caller, for bulk loads that match
-    once at the end instead of once per document.
+    ``subject_override_reason`` (publisher staff only, never blank) attaches
+    a document whose own subject is another image; without it such a document
+    is refused. ``match=False`` leaves matching to the caller, for bulk loads
+    that match once at the end instead of once per document.
     """
     if kind not in EvidenceKind.values:
         raise ValidationError({"kind": f"Unknown kind of evidence {kind!r}."})
+    override = None
+    if subject_override_reason is not None:
+        if kind not in NEEDS_DIGEST:
+            raise ValidationError(
+                {
+                    "subject_override_reason": "Only a document attached to a build "
+                    "(SBOM, provenance, STIG scan, FIPS attestation) has a subject "
+                    "to override."
+                }
+            )
+        override = SubjectOverride(reason=subject_override_reason, actor=actor)
+        subject_override_check(override)
     limit = settings.EVIDENCE_MAX_BYTES
     if len(content) > limit:
         raise ValidationError(
@@ -125,11 +171,15 @@ def evidence_import(
         if kind == EvidenceKind.SBOM:
             from .evidence import sbom_import
 
-            result: Any = sbom_import(image=image, content=content)
+            result: Any = sbom_import(
+                image=image, content=content, subject_override=override
+            )
         elif kind == EvidenceKind.PROVENANCE:
             from .evidence import provenance_import
 
-            result = provenance_import(image=image, content=content)
+            result = provenance_import(
+                image=image, content=content, subject_override=override
+            )
         elif kind == EvidenceKind.VEX:
             from apps.vulns.vex_services import vex_import
 
@@ -139,11 +189,15 @@ def evidence_import(
         elif kind == EvidenceKind.STIG:
             from apps.stig.services import stig_scan_import
 
-            result = stig_scan_import(image=image, content=content)
+            result = stig_scan_import(
+                image=image, content=content, subject_override=override
+            )
         elif kind == EvidenceKind.FIPS:
             from apps.fips.attestations import fips_attestation_import
 
-            result = fips_attestation_import(image=image, content=content)
+            result = fips_attestation_import(
+                image=image, content=content, subject_override=override
+            )
         else:
             from apps.vulns.services import kev_import
 

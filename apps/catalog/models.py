@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -221,6 +222,12 @@ class Attestation(models.Model):
         STIG_SCAN = "stig-scan", "STIG scan"
         FIPS = "fips", "FIPS"
 
+    class Subject(models.TextChoices):
+        MATCH = "match", "This build"
+        NOT_STATED = "not_stated", "Subject not stated"
+        OVERRIDDEN = "overridden", "Another image, attached by staff override"
+        UNCHECKED = "unchecked", "Not checked (attached before subjects were checked)"
+
     digest = models.ForeignKey(
         ImageDigest, on_delete=models.CASCADE, related_name="attestations"
     )
@@ -237,6 +244,32 @@ class Attestation(models.Model):
         blank=True,
         help_text="What was read from the document (builder, materials, counts).",
     )
+    subject_status = models.CharField(
+        max_length=12,
+        choices=Subject.choices,
+        default=Subject.UNCHECKED,
+        help_text="Whether the document's own subject is this build.",
+    )
+    subject_digests = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The image digests the document names as its subject.",
+    )
+    subject_named = models.CharField(
+        max_length=500, blank=True, help_text="What the document calls its subject."
+    )
+    subject_override_reason = models.TextField(
+        blank=True,
+        help_text="Why staff attached a document whose subject is another image.",
+    )
+    subject_override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    subject_override_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -246,6 +279,19 @@ class Attestation(models.Model):
                 fields=["digest", "sha256"],
                 name="attestation_once_per_digest",
                 violation_error_message="This document is already attached.",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(subject_status="overridden")
+                    & ~Q(subject_override_reason="")
+                    & Q(subject_override_at__isnull=False)
+                )
+                | (~Q(subject_status="overridden") & Q(subject_override_reason="")),
+                name="attestation_subject_override_has_reason",
+                violation_error_message=(
+                    "A subject override records its reason and time; only an "
+                    "override has a reason."
+                ),
             ),
         ]
 

@@ -345,7 +345,12 @@ def digest_tag_events(*, image: ImageDigest) -> list[TagEvent]:
 
 
 def digest_attestations(*, image: ImageDigest) -> QuerySet[Attestation]:
-    return Attestation.objects.filter(digest=image).order_by("kind", "-created_at")
+    """A build's attestations, with who overrode a subject check (if anyone)."""
+    return (
+        Attestation.objects.filter(digest=image)
+        .select_related("subject_override_by")
+        .order_by("kind", "-created_at")
+    )
 
 
 def attestation_get(*, pk: int) -> Attestation | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 
+from .formats.subject import StatedSubject
 from .generation import catalog_changed
 from .models import Attestation, ImageDigest, Repository, Series, TagEvent, Variant
 
@@ -170,11 +172,120 @@ def tag_remove(
     return current
 
 
+@dataclass(frozen=True)
+class SubjectOverride:
+    """Publisher staff attach a document whose own subject is another image,
+    saying why. The door's audit record of the import keeps both."""
+
+    reason: str
+    actor: Any
+
+
+@dataclass(frozen=True)
+class SubjectDecision:
+    """What the subject check decided for one document and build."""
+
+    status: str
+    digests: tuple[str, ...] = ()
+    named: str = ""
+    override: SubjectOverride | None = None
+
+
+# How many of the digests a document names are kept with it (an in-toto
+# statement may name dozens of release files).
+SUBJECT_DIGESTS_KEPT = 20
+SUBJECT_DIGESTS_SHOWN = 3
+
+
+def subject_override_check(override: SubjectOverride) -> None:
+    """Refuse an override without a written reason or by someone not staff."""
+    if not override.reason.strip():
+        raise ValidationError(
+            {
+                "subject_override_reason": ValidationError(
+                    "An override of the subject check needs a written reason.",
+                    code="override_without_reason",
+                )
+            }
+        )
+    actor = override.actor
+    if actor is None or not getattr(actor, "is_staff", False):
+        raise ValidationError(
+            {
+                "subject_override_reason": ValidationError(
+                    "Only publisher staff may attach a document whose subject is "
+                    "another image.",
+                    code="override_not_allowed",
+                )
+            }
+        )
+
+
+def _digest_list(digests: list[str]) -> str:
+    shown = ", ".join(digests[:SUBJECT_DIGESTS_SHOWN])
+    more = len(digests) - SUBJECT_DIGESTS_SHOWN
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def attestation_subject_check(
+    *,
+    image: ImageDigest,
+    kind: str,
+    subject: StatedSubject,
+    override: SubjectOverride | None = None,
+) -> SubjectDecision:
+    """A document is attached to a build only if its own subject is that build.
+
+    A document that names no digest is accepted as "subject not stated"; one
+    that names other digests only is refused, unless publisher staff override
+    with a written reason. Every evidence door reaches this through
+    ``attestation_store``, before anything is written.
+    """
+    if override is not None:
+        subject_override_check(override)
+    if not subject.stated:
+        return SubjectDecision(
+            status=Attestation.Subject.NOT_STATED, named=subject.named
+        )
+    if image.digest in subject.digests:
+        return SubjectDecision(
+            status=Attestation.Subject.MATCH,
+            digests=(image.digest,),
+            named=subject.named,
+        )
+    stated = sorted(subject.digests)
+    if override is None:
+        label = (
+            Attestation.Kind(kind).label if kind in Attestation.Kind.values else kind
+        )
+        named = f" ({subject.named})" if subject.named else ""
+        raise ValidationError(
+            {
+                "document": ValidationError(
+                    f"This {label} is about another image: {subject.where} names "
+                    f"{_digest_list(stated)}{named}, but the build it was loaded "
+                    f"for is {image.digest}. Load it for the build it names; "
+                    "publisher staff may attach it anyway with a written reason "
+                    "(subject override).",
+                    code="digest_mismatch",
+                )
+            }
+        )
+    return SubjectDecision(
+        status=Attestation.Subject.OVERRIDDEN,
+        digests=tuple(stated[:SUBJECT_DIGESTS_KEPT]),
+        named=subject.named,
+        override=override,
+    )
+
+
 def attestation_store(
     *,
     image: ImageDigest,
     kind: str,
     content: bytes,
+    subject: StatedSubject,
+    subject_override: SubjectOverride | None = None,
     spec_version: str = "",
     media_type: str = "application/json",
     signer_key_id: str = "",
@@ -183,13 +294,20 @@ def attestation_store(
 ) -> tuple[Attestation, bool]:
     """Attach a document to a digest, content-addressed; returns (row, created).
 
-    The same bytes attached twice are one row: importing a document again is a
-    no-op. Call inside the importing transaction.
+    ``subject`` is what the document says it is about: the subject check runs
+    first and refuses a document about another image (see
+    ``attestation_subject_check``). The same bytes attached twice are one row:
+    importing a document again is a no-op. Call inside the importing
+    transaction.
     """
+    decision = attestation_subject_check(
+        image=image, kind=kind, subject=subject, override=subject_override
+    )
     sha256 = hashlib.sha256(content).hexdigest()
     existing = Attestation.objects.filter(digest=image, sha256=sha256).first()
     if existing is not None:
         return existing, False
+    override = decision.override
     attestation = Attestation(
         digest=image,
         kind=kind,
@@ -200,6 +318,12 @@ def attestation_store(
         signer_key_id=signer_key_id,
         signature_verified=signature_verified,
         summary=summary or {},
+        subject_status=decision.status,
+        subject_digests=list(decision.digests),
+        subject_named=decision.named,
+        subject_override_reason=override.reason.strip() if override else "",
+        subject_override_by=override.actor if override else None,
+        subject_override_at=timezone.now() if override else None,
     )
     attestation.document.save(f"{sha256}.json", ContentFile(content), save=False)
     attestation.save()

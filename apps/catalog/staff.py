@@ -18,9 +18,22 @@ class EvidenceUploadForm(forms.Form):
     digest = forms.CharField(
         required=False,
         max_length=71,
-        help_text="For SBOMs and provenance: the image's sha256 digest.",
+        help_text="For SBOMs, provenance, STIG scans and FIPS attestations: the "
+        "image's sha256 digest.",
     )
     document = forms.FileField(help_text="JSON, or a zip of OSV records.")
+    subject_override = forms.BooleanField(
+        required=False,
+        label="Attach even though the document names another image",
+        help_text="A document is attached to the build it is about. Override only "
+        "with a reason; the reason is kept with the document and in the audit log.",
+    )
+    subject_override_reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Reason for the override",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
 
     def clean_document(self):
         document = self.cleaned_data["document"]
@@ -42,13 +55,18 @@ class EvidenceUploadView(StaffOnlyMixin, FormView):
     form_class = EvidenceUploadForm
 
     def form_valid(self, form):
+        data = form.cleaned_data
+        reason = data["subject_override_reason"]
+        # A ticked box without a reason is an override the service refuses.
+        override = data["subject_override"] or bool(reason.strip())
         try:
             summary = evidence_import(
-                kind=form.cleaned_data["kind"],
-                content=form.cleaned_data["document"].read(),
-                digest=form.cleaned_data["digest"],
+                kind=data["kind"],
+                content=data["document"].read(),
+                digest=data["digest"],
                 actor=self.request.user,
                 request=self.request,
+                subject_override_reason=reason if override else None,
             )
         except ValidationError as exc:
             apply_validation_error(form, exc)

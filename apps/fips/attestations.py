@@ -36,8 +36,9 @@ from apps.catalog.evidence import (
     dsse_payload,
     statement_subjects,
 )
+from apps.catalog.formats.subject import StatedSubject, statement_subject
 from apps.catalog.models import Attestation, ImageDigest
-from apps.catalog.services import attestation_store
+from apps.catalog.services import SubjectOverride, attestation_store
 from apps.vulns.sbom import document_json, refuse
 
 from .models import CryptoModule, DigestCryptoModule, FipsEvent
@@ -68,7 +69,7 @@ class DeclaredModule:
 class FipsAttestation:
     media_type: str
     signer_key_id: str
-    subject_sha256: frozenset[str]
+    subject: StatedSubject
     modules: tuple[DeclaredModule, ...]
 
 
@@ -79,6 +80,7 @@ class FipsImportResult:
     certificates: str
     created: bool
     module_changed: bool
+    subject: str
 
 
 def _problem(path: str, message: str):
@@ -173,9 +175,7 @@ def fips_attestation_parse(content: bytes) -> FipsAttestation:
     return FipsAttestation(
         media_type=DSSE_MEDIA_TYPE if envelope is not None else IN_TOTO_MEDIA_TYPE,
         signer_key_id=", ".join(key_ids)[:255],
-        subject_sha256=frozenset(
-            s["digest"]["sha256"] for s in subjects if "sha256" in s["digest"]
-        ),
+        subject=statement_subject(subjects),
         modules=tuple(declared),
     )
 
@@ -277,21 +277,21 @@ def _change_event(image: ImageDigest, now) -> FipsEvent | None:
 
 
 @transaction.atomic
-def fips_attestation_import(*, image: ImageDigest, content: bytes) -> FipsImportResult:
+def fips_attestation_import(
+    *,
+    image: ImageDigest,
+    content: bytes,
+    subject_override: SubjectOverride | None = None,
+) -> FipsImportResult:
     """Attach a FIPS attestation to a FIPS build and record which modules it
-    carries. The same document twice changes nothing."""
+    carries. The build must be one of the statement's subjects (unless staff
+    override). The same document twice changes nothing."""
     parsed = fips_attestation_parse(content)
     if not image.variant.fips:
         raise refuse(
             f"{image.digest} is a build of {image.variant}, not of a FIPS variant; "
             "a FIPS attestation belongs to a FIPS build.",
             "not_fips",
-        )
-    if image.digest.removeprefix("sha256:") not in parsed.subject_sha256:
-        raise refuse(
-            f"This attestation is not about {image.digest}: no subject of the "
-            "statement has that sha256 digest.",
-            "digest_mismatch",
         )
     modules = _registry(parsed.modules)
     already = DigestCryptoModule.objects.filter(digest=image).exclude(
@@ -307,6 +307,8 @@ def fips_attestation_import(*, image: ImageDigest, content: bytes) -> FipsImport
         image=image,
         kind=Attestation.Kind.FIPS,
         content=content,
+        subject=parsed.subject,
+        subject_override=subject_override,
         spec_version="1",
         media_type=parsed.media_type,
         signer_key_id=parsed.signer_key_id,
@@ -355,4 +357,5 @@ def fips_attestation_import(*, image: ImageDigest, content: bytes) -> FipsImport
         certificates=", ".join(f"#{m.certificate_number}" for m in parsed.modules),
         created=created,
         module_changed=event is not None,
+        subject=attestation.subject_status,
     )

@@ -26,6 +26,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from lxml import etree
 
+from apps.catalog.formats.subject import scan_target_subject
+
 from .parsed import STATUS_RESULT, ParsedRule, ParsedScan, status_for
 
 # The first line after the XML declaration: the format marker STIG Viewer 2.x
@@ -735,6 +737,11 @@ def checklist_to_parsed(
         release_info=info.releaseinfo,
         target=asset.host_name or asset.host_fqdn or asset.host_ip,
         rules=rules,
+        subject=scan_target_subject(
+            asset.host_name or asset.host_fqdn,
+            [("host_fqdn", asset.host_fqdn), ("target_comment", asset.target_comment)],
+            where="the checklist's asset",
+        ),
     )
 
 

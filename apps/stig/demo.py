@@ -1,11 +1,16 @@
 """Demo STIG data: a STIG build scanned with the real OpenSCAP results for the
-DISA RHEL 8 STIG (mitre/saf sample data), mirrored by the demo org."""
+DISA RHEL 8 STIG (mitre/saf sample data), mirrored by the demo org.
+
+The build's SBOM is generated like the other generated builds' and names the
+build itself as its subject: no document of another image is attached to it.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
 
+from apps.catalog.demo import SAFE_PYPI, generated_cyclonedx
 from apps.catalog.ingest import evidence_import
 from apps.catalog.models import ImageDigest, Repository
 from apps.catalog.services import digest_register, variant_get_or_create
@@ -30,6 +35,14 @@ def demo_stig_load(*, actor) -> Repository | None:
         digest=DEMO_BUILD,
         built_at=datetime(2021, 11, 12, 16, 0, tzinfo=UTC),
         tags=[f"{series.name}-{variant.suffix}"],
+    )
+    evidence_import(
+        kind="sbom",
+        content=generated_cyclonedx(
+            name=repository.name, digest=image.digest, packages=list(SAFE_PYPI)
+        ),
+        digest=image.digest,
+        actor=actor,
     )
     evidence_import(
         kind="stig", content=RESULTS.read_bytes(), digest=image.digest, actor=actor

@@ -11,6 +11,8 @@ import dataclasses
 from datetime import datetime
 from decimal import Decimal
 
+from apps.catalog.formats.subject import NOT_STATED, StatedSubject
+
 # XCCDF severity -> DISA category.
 SEVERITY_CAT = {"high": 1, "medium": 2, "low": 3}
 
@@ -74,3 +76,5 @@ class ParsedScan:
     score_max: Decimal | None = None
     score_system: str = ""
     rules: list[ParsedRule] = dataclasses.field(default_factory=list)
+    # The image the scan says it was run on, where its target names a digest.
+    subject: StatedSubject = NOT_STATED

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from apps.catalog.models import Attestation, ImageDigest
-from apps.catalog.services import attestation_store
+from apps.catalog.services import SubjectOverride, attestation_store
 
 from .models import StigRuleResult, StigScan
 from .parsed import SEVERITY_CAT, ParsedScan, status_for
@@ -51,6 +51,7 @@ class StigImportResult:
     not_applicable: int
     not_reviewed: int
     score: str
+    subject: str
 
 
 @dataclasses.dataclass
@@ -134,7 +135,7 @@ def _by_status(scan: ParsedScan) -> Counter[str]:
     return Counter(status_for(rule.result) for rule in scan.rules)
 
 
-def _result(scan: StigScan, created: bool) -> StigImportResult:
+def _result(scan: StigScan, created: bool, subject: str) -> StigImportResult:
     statuses: Counter[str] = Counter()
     for results in scan.counts.values():
         for result, n in results.items():
@@ -152,6 +153,7 @@ def _result(scan: StigScan, created: bool) -> StigImportResult:
         not_applicable=statuses["Not_Applicable"],
         not_reviewed=statuses["Not_Reviewed"],
         score="" if scan.score is None else str(scan.score),
+        subject=subject,
     )
 
 
@@ -160,14 +162,20 @@ def _fit(value: str, length: int) -> str:
 
 
 @transaction.atomic
-def stig_scan_import(*, image: ImageDigest, content: bytes) -> StigImportResult:
+def stig_scan_import(
+    *,
+    image: ImageDigest,
+    content: bytes,
+    subject_override: SubjectOverride | None = None,
+) -> StigImportResult:
     """Attach a STIG scan to a STIG build: the document as its ``stig-scan``
     attestation, the scan and one row per rule result.
 
     Reads OpenSCAP XCCDF 1.2 (or 1.1) results, ARF reports and STIG Viewer
     checklists (.ckl, .cklb). Everything is read and checked before anything is
     written; the same bytes imported again return the scan already stored.
-    Raises ValidationError on a bad document or a build that is not STIG.
+    Raises ValidationError on a bad document, a build that is not STIG, or a
+    scan whose target names another image (unless staff override).
     """
     if not image.variant.stig:
         raise ValidationError(
@@ -195,7 +203,7 @@ def stig_scan_import(*, image: ImageDigest, content: bytes) -> StigImportResult:
                 f"This document is already attached to the build as "
                 f"{stored.get_kind_display()}."
             )
-        return _result(scan, created=False)
+        return _result(scan, created=False, subject=stored.subject_status)
 
     read = _read(content)
     parsed = read.scan
@@ -219,6 +227,8 @@ def stig_scan_import(*, image: ImageDigest, content: bytes) -> StigImportResult:
         image=image,
         kind=Attestation.Kind.STIG_SCAN,
         content=content,
+        subject=parsed.subject,
+        subject_override=subject_override,
         spec_version=read.spec_version,
         media_type=read.media_type,
         summary=summary,
@@ -229,7 +239,7 @@ def stig_scan_import(*, image: ImageDigest, content: bytes) -> StigImportResult:
         # The rows roll back with the transaction; the file would not.
         attestation.document.delete(save=False)
         raise
-    return _result(scan, created=True)
+    return _result(scan, created=True, subject=attestation.subject_status)
 
 
 def _scan_store(

@@ -30,6 +30,8 @@ from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_datetime
 from lxml import etree
 
+from apps.catalog.formats.subject import StatedSubject, scan_target_subject
+
 from .models import StigRuleResult
 from .parsed import ParsedRule, ParsedScan
 
@@ -338,12 +340,30 @@ def _pick_benchmark(result: etree._Element, benchmarks: list, reader: _Reader):
 # --------------------------------------------------------------------------
 
 
+def _facts(result: etree._Element, reader: _Reader) -> list[tuple[str, str]]:
+    """The TestResult's target facts, (name, value), in document order."""
+    target_facts = reader.child(result, "target-facts")
+    if target_facts is None:
+        return []
+    return [
+        (fact.get("name", ""), _text(fact))
+        for fact in target_facts.iterchildren(reader.tag("fact"))
+    ]
+
+
+def _subject(result: etree._Element, reader: _Reader) -> StatedSubject:
+    """The image the scan names in its target or target facts, if any."""
+    return scan_target_subject(
+        _text(reader.child(result, "target")),
+        _facts(result, reader),
+        where="the TestResult's target and target facts",
+    )
+
+
 def _scanner(result: etree._Element, reader: _Reader) -> str:
     facts: dict[str, str] = {}
-    target_facts = reader.child(result, "target-facts")
-    if target_facts is not None:
-        for fact in target_facts.iterchildren(reader.tag("fact")):
-            facts.setdefault(fact.get("name", ""), _text(fact))
+    for name, value in _facts(result, reader):
+        facts.setdefault(name, value)
     name = facts.get("urn:xccdf:fact:scanner:name", "")
     if name:
         return f"{name} {facts.get('urn:xccdf:fact:scanner:version', '')}".strip()
@@ -501,6 +521,7 @@ def xccdf_read(root: etree._Element, *, test_result_id: str | None = None) -> Xc
         score_max=score_max,
         score_system=score_system,
         rules=list(rules.values()),
+        subject=_subject(result, reader),
     )
     return XccdfRead(scan=scan, spec_version=reader.version)
 

@@ -31,6 +31,14 @@ from jsonschema.exceptions import best_match
 from packageurl import PackageURL
 from rfc3986_validator import validate_rfc3986
 
+from apps.catalog.formats.subject import (
+    NOT_STATED,
+    StatedSubject,
+    cyclonedx_subject,
+    spdx_described,
+    spdx_subject,
+)
+
 from .osv import purl_package
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
@@ -94,6 +102,9 @@ class ParsedSbom:
     entries: int
     without_purl: int
     summary: dict[str, Any] = field(default_factory=dict)
+    # The image the document says it is about (metadata.component, or the
+    # package an SPDX document describes).
+    subject: StatedSubject = NOT_STATED
 
 
 # --- Reading the bytes ----------------------------------------------------------
@@ -452,7 +463,13 @@ def _cyclonedx_read(doc: dict[str, Any]) -> ParsedSbom:
         },
     }
     return _parsed(
-        CYCLONEDX, doc["specVersion"], components, entries, without_purl, summary
+        CYCLONEDX,
+        doc["specVersion"],
+        components,
+        entries,
+        without_purl,
+        summary,
+        cyclonedx_subject(doc),
     )
 
 
@@ -510,13 +527,7 @@ def _cyclonedx_tools(tools: Any) -> list[str]:
 
 
 def _spdx_read(doc: dict[str, Any]) -> ParsedSbom:
-    described = set(doc.get("documentDescribes") or [])
-    for rel in doc.get("relationships") or []:
-        kind = rel["relationshipType"]
-        if kind == "DESCRIBES" and rel["spdxElementId"] == "SPDXRef-DOCUMENT":
-            described.add(rel["relatedSpdxElement"])
-        elif kind == "DESCRIBED_BY" and rel["relatedSpdxElement"] == "SPDXRef-DOCUMENT":
-            described.add(rel["spdxElementId"])
+    described = spdx_described(doc)
     entries = 0
     without_purl = 0
     subject: dict[str, str] = {}
@@ -554,7 +565,9 @@ def _spdx_read(doc: dict[str, Any]) -> ParsedSbom:
         "subject": subject,
     }
     version = doc["spdxVersion"].removeprefix("SPDX-")
-    return _parsed(SPDX, version, components, entries, without_purl, summary)
+    return _parsed(
+        SPDX, version, components, entries, without_purl, summary, spdx_subject(doc)
+    )
 
 
 def _spdx_purl(package: dict[str, Any], path: str) -> tuple[str, str]:
@@ -577,6 +590,7 @@ def _parsed(
     entries: int,
     without_purl: int,
     summary: dict[str, Any],
+    subject: StatedSubject,
 ) -> ParsedSbom:
     summary |= {
         "components": entries,
@@ -592,4 +606,5 @@ def _parsed(
         entries=entries,
         without_purl=without_purl,
         summary=summary,
+        subject=subject,
     )

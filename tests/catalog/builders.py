@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 from django.utils import timezone
 
+from apps.catalog.formats.subject import NOT_STATED
 from apps.catalog.models import ImageDigest, Repository, Series, Variant
 from apps.catalog.services import (
     attestation_store,
@@ -127,6 +128,7 @@ def sbom(image: ImageDigest, content: bytes = SBOM, **kwargs):
     kwargs.setdefault("kind", "sbom-cyclonedx")
     kwargs.setdefault("media_type", "application/vnd.cyclonedx+json")
     kwargs.setdefault("spec_version", "1.6")
+    kwargs.setdefault("subject", NOT_STATED)
     attestation, _ = attestation_store(image=image, content=content, **kwargs)
     return attestation
 

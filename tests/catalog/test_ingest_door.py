@@ -18,7 +18,8 @@ from tests.factories import MembershipFactory, UserFactory
 pytestmark = pytest.mark.django_db
 CATALOG_DATA = Path(__file__).resolve().parents[2] / "apps/catalog/testdata"
 VULNS_DATA = Path(__file__).resolve().parents[2] / "apps/vulns/testdata"
-MONGO_DIGEST = "sha256:" + "ab" * 32
+# The image the real mongo SBOM is about (its metadata.component).
+MONGO_DIGEST = "sha256:fd73df9425bd48f25d7e913422af8124a6eadbd5d99f67bbd4a8b121f59b1187"
 
 
 @pytest.fixture
@@ -201,7 +202,7 @@ def test_commands_leave_the_same_audit_record(mongo_image):
     vex = VULNS_DATA / "vex/dhi/dhi-busybox.vex.json"
     call_command("import_vex", str(vex))
     call_command(
-        "import_sbom", MONGO_DIGEST, str(CATALOG_DATA / "guac__busybox-cyclonedx.json")
+        "import_sbom", MONGO_DIGEST, str(CATALOG_DATA / "portal__cyclonedx-1.6.json")
     )
     events = AuditEvent.objects.filter(
         action=AuditEvent.Action.EVIDENCE_IMPORTED

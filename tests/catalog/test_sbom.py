@@ -23,8 +23,17 @@ from apps.catalog.models import Attestation, ImageDigest
 from apps.vulns.models import Component, DigestComponent
 
 TESTDATA = Path(services.__file__).resolve().parent / "testdata"
-DIGEST_A = "sha256:" + "a" * 64
+# The images the real SBOMs are about (their metadata.component): an SBOM is
+# attached to the build it names.
+DIGEST_A = "sha256:cbaa390ec61abd889dfa5146a411c11717c19ef9e5e18458dbdc06439076ffe7"
 DIGEST_B = "sha256:" + "b" * 64
+MONGO = "sha256:fd73df9425bd48f25d7e913422af8124a6eadbd5d99f67bbd4a8b121f59b1187"
+DISTROLESS = "sha256:6ad5b696af3ca05a048bd29bf0f623040462638cb0b29c8d702cbb2805687388"
+BUSYBOX = "sha256:bf5e28853a83134e949201fb5979927a9e5cc74cb747b7a080d96eaba1303411"
+PORTAL_PYTHON = (
+    "sha256:5b0a8e2b6c0e3a1f9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e"
+)
+CSAF_IMAGE = "sha256:603a6c7216a53d02889d4da068703478dc570644f9f76b1a99f6683775f9abeb"
 
 pytestmark = pytest.mark.django_db
 
@@ -124,7 +133,7 @@ def test_alpine_cyclonedx_yields_busybox_as_an_apk_of_alpine_3_16_2(media):
 def test_mongo_cyclonedx_yields_ubuntu_openssl_in_a_fixed_number_of_queries(
     django_assert_max_num_queries,
 ):
-    image = make_image()
+    image = make_image(MONGO)
 
     # 173 distinct purls: the query count must not grow with them.
     with django_assert_max_num_queries(12):
@@ -152,7 +161,7 @@ def test_mongo_cyclonedx_yields_ubuntu_openssl_in_a_fixed_number_of_queries(
 
 def test_distroless_cyclonedx_yields_debian_11_packages():
     result = sbom_import(
-        image=make_image(), content=data("guac__distroless-cyclonedx.json")
+        image=make_image(DISTROLESS), content=data("guac__distroless-cyclonedx.json")
     )
 
     assert result.components == 3
@@ -167,7 +176,7 @@ def test_distroless_cyclonedx_yields_debian_11_packages():
 
 def test_busybox_cyclonedx_without_packages_is_stored_with_no_components():
     result = sbom_import(
-        image=make_image(), content=data("guac__busybox-cyclonedx.json")
+        image=make_image(BUSYBOX), content=data("guac__busybox-cyclonedx.json")
     )
 
     assert result.created
@@ -177,7 +186,9 @@ def test_busybox_cyclonedx_without_packages_is_stored_with_no_components():
 
 
 def test_cyclonedx_1_5_reads_nested_components_and_normalizes_purls():
-    result = sbom_import(image=make_image(), content=data("portal__cyclonedx-1.5.json"))
+    result = sbom_import(
+        image=make_image(PORTAL_PYTHON), content=data("portal__cyclonedx-1.5.json")
+    )
 
     assert result.spec_version == "1.5"
     assert result.components == 5
@@ -230,7 +241,7 @@ def test_spdx_2_2_from_syft_names_the_same_components_as_its_cyclonedx():
 
 def test_spdx_2_3_skips_the_image_it_describes():
     result = sbom_import(
-        image=make_image(),
+        image=make_image(CSAF_IMAGE),
         content=data("vexctl__examples_csaf_sbom.spdx.schema-valid.json"),
     )
 
@@ -439,7 +450,7 @@ def test_an_oversize_document_is_refused_before_parsing(settings):
 
 def test_a_refused_sbom_leaves_earlier_imports_untouched(media):
     image = make_image()
-    sbom_import(image=image, content=data("guac__distroless-cyclonedx.json"))
+    sbom_import(image=image, content=data("portal__cyclonedx-1.6.json"))
     before = counts()
 
     with pytest.raises(ValidationError):
@@ -470,7 +481,9 @@ def test_import_sbom_command_attaches_and_reports():
     assert "Attached CycloneDX 1.4 SBOM to " + DIGEST_A in output
     assert "14 components (14 new to the catalog, 14 new to this digest)" in output
     assert "1 without a purl skipped" in output
-    assert "already attached" in run("A" * 64, str(path))  # bare, uppercase hex
+    assert "Its subject is this build." in output
+    # The digest bare, in uppercase hex.
+    assert "already attached" in run(DIGEST_A[7:].upper(), str(path))
     assert counts() == (1, 14, 14)
 
 

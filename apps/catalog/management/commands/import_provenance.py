@@ -5,7 +5,14 @@ from django.db import transaction
 from apps.catalog.evidence import provenance_import
 from apps.catalog.ingest import evidence_recorded
 
-from .import_sbom import image_for, read
+from .import_sbom import (
+    actor_for,
+    add_actor_arguments,
+    image_for,
+    override_for,
+    read,
+    subject_line,
+)
 
 
 class Command(BaseCommand):
@@ -17,15 +24,24 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("digest", help="sha256:<64 hex> of a registered build")
         parser.add_argument("file", help="the statement or DSSE envelope, JSON")
+        add_actor_arguments(parser)
 
     def handle(self, *args, digest, file, **options):
         image = image_for(digest)
+        actor = actor_for(options["actor"])
+        override = override_for(options["subject_override_reason"], actor)
         content = read(file)
         try:
             with transaction.atomic():
-                attestation = provenance_import(image=image, content=content)
+                attestation = provenance_import(
+                    image=image, content=content, subject_override=override
+                )
                 evidence_recorded(
-                    kind="provenance", result=attestation, image=image, source=str(file)
+                    kind="provenance",
+                    result=attestation,
+                    image=image,
+                    actor=actor,
+                    source=str(file),
                 )
         except ValidationError as exc:
             raise CommandError(f"{file}: {' '.join(exc.messages)}") from None
@@ -39,6 +55,7 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Attached SLSA {attestation.spec_version} provenance to "
                 f"{image.digest}: builder {summary['builder_id']!r}, "
-                f"{len(summary['materials'])} materials{signed}."
+                f"{len(summary['materials'])} materials{signed}. "
+                + subject_line(attestation)
             )
         )

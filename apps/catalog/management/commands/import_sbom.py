@@ -1,11 +1,16 @@
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from apps.catalog.evidence import evidence_file_read, sbom_import
 from apps.catalog.ingest import evidence_recorded
-from apps.catalog.models import ImageDigest
-from apps.catalog.services import normalize_digest
+from apps.catalog.models import Attestation, ImageDigest
+from apps.catalog.services import (
+    SubjectOverride,
+    normalize_digest,
+    subject_override_check,
+)
 from apps.vulns.sbom import FORMAT_LABELS
 
 
@@ -28,21 +33,87 @@ def read(path: str) -> bytes:
         raise CommandError(" ".join(exc.messages)) from None
 
 
+def add_actor_arguments(parser) -> None:
+    """--actor and --subject-override-reason, shared by the import commands."""
+    parser.add_argument(
+        "--actor",
+        metavar="EMAIL",
+        help="the person loading the document (recorded in the audit log); "
+        "required with --subject-override-reason",
+    )
+    parser.add_argument(
+        "--subject-override-reason",
+        metavar="REASON",
+        help="attach the document although its own subject names another image, "
+        "and why (publisher staff only; kept with the document and in the audit "
+        "log)",
+    )
+
+
+def subject_line(attestation: Attestation) -> str:
+    """What the subject check decided, in a sentence."""
+    status = attestation.subject_status
+    if status == Attestation.Subject.MATCH:
+        return "Its subject is this build."
+    if status == Attestation.Subject.OVERRIDDEN:
+        return (
+            f"Its subject is another image ({', '.join(attestation.subject_digests)})"
+            f"; attached by override: {attestation.subject_override_reason}"
+        )
+    return "It does not name the image it is about (subject not stated)."
+
+
+def actor_for(email: str | None):
+    """The user --actor names, or None when it names nobody."""
+    if not email:
+        return None
+    user = get_user_model().objects.filter(email__iexact=email.strip()).first()
+    if user is None:
+        raise CommandError(f"No user {email} (--actor).")
+    return user
+
+
+def override_for(reason: str | None, actor) -> SubjectOverride | None:
+    """The subject override the options ask for, refused unless it has a
+    reason and a staff actor."""
+    if reason is None:
+        return None
+    if actor is None:
+        raise CommandError(
+            "A subject override names the staff member who makes it: --actor EMAIL."
+        )
+    override = SubjectOverride(reason=reason, actor=actor)
+    try:
+        subject_override_check(override)
+    except ValidationError as exc:
+        raise CommandError(" ".join(exc.messages)) from None
+    return override
+
+
 class Command(BaseCommand):
     help = "Attach a CycloneDX (1.4-1.6) or SPDX (2.2, 2.3) JSON SBOM to a digest."
 
     def add_arguments(self, parser):
         parser.add_argument("digest", help="sha256:<64 hex> of a registered build")
         parser.add_argument("file", help="the SBOM, JSON")
+        add_actor_arguments(parser)
 
     def handle(self, *args, digest, file, **options):
         image = image_for(digest)
+        actor = actor_for(options["actor"])
+        override = override_for(options["subject_override_reason"], actor)
         content = read(file)
         try:
             with transaction.atomic():
-                result = sbom_import(image=image, content=content)
+                result = sbom_import(
+                    image=image, content=content, subject_override=override
+                )
                 evidence_recorded(
-                    kind="sbom", result=result, image=image, source=str(file)
+                    kind="sbom",
+                    result=result,
+                    image=image,
+                    actor=actor,
+                    source=str(file),
                 )
         except ValidationError as exc:
             raise CommandError(f"{file}: {' '.join(exc.messages)}") from None
@@ -57,6 +128,7 @@ class Command(BaseCommand):
                 f"to {image.digest}: "
                 f"{result.components} components ({result.components_created} new to "
                 f"the catalog, {result.links_created} new to this digest), "
-                f"{result.skipped_without_purl} without a purl skipped."
+                f"{result.skipped_without_purl} without a purl skipped. "
+                + subject_line(result.attestation)
             )
         )

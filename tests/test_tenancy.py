@@ -54,6 +54,7 @@ from apps.orgs.models import AuditorGrant, Invitation, Membership, Organization,
 from apps.orgs.services import invitation_create
 from apps.reports.models import Report, ReportDownload
 from apps.sla.models import (
+    LedgerCheckRun,
     SlaClock,
     SlaPolicy,
     SlaPolicyAssignment,
@@ -420,6 +421,7 @@ def fingerprint() -> dict:
         "sla_assignments": sorted(SlaPolicyAssignment.objects.values_list("id")),
         "reports": sorted(Report.objects.values_list("id", "org_id", "status")),
         "report_downloads": sorted(ReportDownload.objects.values_list("id", "org_id")),
+        "ledger_checks": sorted(LedgerCheckRun.objects.values_list("id")),
     }
 
 
@@ -989,6 +991,10 @@ def _staff_only(p: str, expect: Expect) -> Expect:
     return expect if p == "staff" else Expect(403)
 
 
+def _ledger_checked(o: Outcome) -> None:
+    assert LedgerCheckRun.objects.exists()
+
+
 def _sla_policy_assigned(o: Outcome) -> None:
     assignment = SlaPolicyAssignment.objects.for_org(o.world.org).get()
     assert assignment.policy_id == o.world.refs["sla_policy_pk"]
@@ -1144,6 +1150,23 @@ WEB_SITE_ROUTES = [
         "staff_sla_credits",
         get=lambda p: _staff_sla(p),
         post=lambda p: _staff_only(p, Expect(405)),
+    ),
+    SiteRoute(
+        "staff_sla_customers",
+        get=lambda p: _staff_sla(p),
+        post=lambda p: _staff_only(p, Expect(405)),
+    ),
+    SiteRoute(
+        "staff_sla_ledger_check",
+        get=lambda p: _staff_only(p, Expect(200)),
+        post=lambda p: _staff_only(
+            p,
+            Expect(
+                302,
+                lambda w: reverse("staff_sla_ledger_check"),
+                effect=_ledger_checked,
+            ),
+        ),
     ),
     SiteRoute(
         "staff_sla_policies",

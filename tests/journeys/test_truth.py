@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import openpyxl
@@ -42,6 +42,10 @@ OPENSSL_ADVISORY = ROOT / "apps/vulns/testdata/osv/ubuntu/CVE-2023-0286.json"
 # The image the real mongo SBOM is about (its metadata.component).
 MONGO = "sha256:fd73df9425bd48f25d7e913422af8124a6eadbd5d99f67bbd4a8b121f59b1187"
 UNSCANNED = "sha256:" + "0d" * 32
+FIPS_BUILD = "sha256:" + "f1" * 32
+CMVP_4282 = ROOT / "apps/fips/testdata/cmvp-cert-4282.json"
+# Three weeks before the real CMVP #4282 record's sunset date (2026-09-21).
+START = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
 Scope = ApiToken.Scope
 
 
@@ -109,8 +113,8 @@ def test_the_ledger_reports_and_pages_tell_the_truth_and_the_checks_catch_lies(
         """Tasks run once the request or command commits, as on a worker."""
         return django_capture_on_commit_callbacks(execute=True)
 
+    start = START
     end = timezone.now().replace(microsecond=0) + timedelta(hours=1)
-    start = end - timedelta(days=30)
     staff = UserFactory(is_staff=True, email="staff@publisher.example")
     northwind = OrganizationFactory(features=(), name="Northwind", slug="northwind")
     contoso = OrganizationFactory(features=(), name="Contoso", slug="contoso")
@@ -125,6 +129,47 @@ def test_the_ledger_reports_and_pages_tell_the_truth_and_the_checks_catch_lies(
         )  # fmt: skip
         _command("register_build", "mongo", "6.0", UNSCANNED, "--flavor", "dev")
         _command("import_sbom", MONGO, str(MONGO_SBOM))
+        # A FIPS build carrying the real CMVP #4282 module, attested over the API.
+        _command("fips_modules_import", str(CMVP_4282))
+        _command(
+            "register_build", "mongo", "6.0", FIPS_BUILD, "--fips", "--tag", "6.0-fips"
+        )
+        _, raw = api_token_create(
+            org=OrganizationFactory(name="Publisher"),
+            name="pipeline",
+            scopes=[Scope.CATALOG_WRITE],
+            expires_at=None,
+            actor=staff,
+        )
+        statement = {
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [
+                {"name": "registry.example/mongo", "digest": {"sha256": FIPS_BUILD[7:]}}
+            ],
+            "predicateType": "https://hardened-images.dev/attestation/fips/v1",
+            "predicate": {
+                "modules": [
+                    {
+                        "name": "OpenSSL FIPS Provider",
+                        "vendor": "The OpenSSL Project",
+                        "version": "3.0.8",
+                        "certificate": 4282,
+                        "standard": "FIPS 140-2",
+                        "package": "pkg:deb/debian/openssl-provider-fips@3.0.8",
+                    }
+                ]
+            },
+        }
+        response = client.post(
+            "/api/v1/evidence/",
+            {
+                "kind": "fips",
+                "digest": FIPS_BUILD,
+                "document": io.BytesIO(json.dumps(statement).encode()),
+            },
+            HTTP_AUTHORIZATION=f"Bearer {raw}",
+        )
+        assert response.status_code == 201, response.content
 
         # 2. Northwind gets the SLA by contract at the staff page, and mirrors.
         client.force_login(staff)
@@ -138,12 +183,28 @@ def test_the_ledger_reports_and_pages_tell_the_truth_and_the_checks_catch_lies(
                     "reference": "NW-2026-01",
                 },
             )
-        assert response.status_code == 302, response.content.decode()[-1500:]
+            assert response.status_code == 302, response.content.decode()[-1500:]
+            client.post(
+                reverse("staff_entitlements"),
+                {
+                    "org": "northwind",
+                    "feature": "fips",
+                    "source": "contract",
+                    "reference": "NW-2026-01",
+                },
+            )
         client.force_login(nw_owner)
         with run():
-            response = client.post("/o/northwind/mirrors/", {"repository": "mongo"})
+            response = client.post(
+                "/o/northwind/mirrors/", {"repository": "mongo", "include_fips": "on"}
+            )
         assert response.status_code == 302
         assert not SlaClock.objects.exists()  # nothing affected is known yet
+        fips_api = {"path": "/api/v1/fips/modules/"} | _bearer(
+            northwind, nw_owner, Scope.EVIDENCE_READ
+        )
+        (module,) = client.get(**fips_api).json()["modules"]
+        assert (module["certificate_number"], module["status"]) == (4282, "active")
 
         # 3. Findings appear: the advisory comes in and is matched.
         traveller.shift(timedelta(days=1))
@@ -191,6 +252,14 @@ def test_the_ledger_reports_and_pages_tell_the_truth_and_the_checks_catch_lies(
         traveller.shift(timedelta(days=20))
         transitions_run.delay()
         assert set(SlaClock.objects.values_list("state", flat=True)) == {"breached"}
+        # The certificate's sunset date has passed: historical, whatever the
+        # registry row still says.
+        (module,) = client.get(**fips_api).json()["modules"]
+        assert (module["status"], module["registry_status"]) == (
+            "historical",
+            "active",
+        )
+        assert "sunset passed" in module["status_label"]
 
     # 6. What the customers see: the pages and the API say what the ledger holds.
     with time_machine.travel(end, tick=True):
@@ -233,6 +302,29 @@ def test_the_ledger_reports_and_pages_tell_the_truth_and_the_checks_catch_lies(
         cves = {c.finding.vulnerability.vuln_id for c in ledger}
         text = json.dumps(listed, default=str)
         assert all(cve in text for cve in cves)
+
+        # The dossier of the build nobody scanned says so; it claims nothing.
+        dossier = _report(
+            client,
+            run,
+            headers,
+            kind="image_dossier",
+            digest=UNSCANNED,
+            request_id="nw-3",
+            **window,
+        )
+        dossier_evidence = json.loads(
+            _download(client, dossier["links"]["evidence"], headers)
+        )
+        assessment = dossier_evidence["assessment"]
+        assert (assessment["state"], assessment["has_sbom"]) == ("not_assessed", False)
+        assert assessment["open_vulnerabilities"] is None
+        # And the compliance report names the advisory sources it relied on.
+        sources = json.dumps(evidence["vulnerability_assessment"])
+        assert "Ubuntu" in sources
+        fips_rows = json.dumps(evidence["fips_modules"])
+        assert "4282" in fips_rows
+        assert "historical" in fips_rows
 
         # 9. The ledger check is clean.
         assert _ledger_check()["ok"] is True

@@ -152,6 +152,9 @@ class ImageDigest(models.Model):
     architectures = models.JSONField(default=list)
     built_at = models.DateTimeField(db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When matching last ran over this build against every advisory held
+    # then: an assessment is only as new as this (null: never matched).
+    matched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-built_at"]

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q
 
 from apps.catalog.models import Attestation, ImageDigest
 
@@ -31,15 +31,17 @@ from .models import AdvisoryImport, DigestComponent, Finding
 from .osv import DISTRO_TYPES, ECOSYSTEM_PURL_TYPES
 
 NOT_ASSESSED = "not_assessed"
+PENDING = "pending"
 PARTIAL = "partial"
 ASSESSED = "assessed"
 STATE_LABELS = {
     NOT_ASSESSED: "Not assessed",
+    PENDING: "Assessment pending",
     PARTIAL: "Partially assessed",
     ASSESSED: "Assessed",
 }
 # Badge tones of the pages' stylesheet.
-STATE_TONES = {NOT_ASSESSED: "warn", PARTIAL: "warn", ASSESSED: "ok"}
+STATE_TONES = {NOT_ASSESSED: "warn", PENDING: "warn", PARTIAL: "warn", ASSESSED: "ok"}
 OPEN_STATUSES = (Finding.Status.AFFECTED, Finding.Status.UNDER_INVESTIGATION)
 SBOM_KINDS = (Attestation.Kind.SBOM_CYCLONEDX, Attestation.Kind.SBOM_SPDX)
 # OSV's name for a purl type whose advisories are not per distribution.
@@ -131,11 +133,24 @@ class Assessment:
     has_sbom: bool
     ecosystems: tuple[Ecosystem, ...]
     open_vulnerabilities: int  # distinct advisories with an open finding
+    # When matching last ran over the build, and the newest evidence it must
+    # have seen (its SBOM, a covering source's import): matched before that,
+    # the findings are not yet known.
+    matched_at: datetime | None = None
+    evidence_at: datetime | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.evidence_at is not None and (
+            self.matched_at is None or self.matched_at < self.evidence_at
+        )
 
     @property
     def state(self) -> str:
         if not self.ecosystems:
             return NOT_ASSESSED
+        if self.pending:
+            return PENDING
         if all(e.covered for e in self.ecosystems):
             return ASSESSED
         return PARTIAL
@@ -172,6 +187,13 @@ class Assessment:
             if self.has_sbom:
                 return "the SBOM lists no package with a package URL"
             return "no SBOM"
+        if state == PENDING:
+            if self.matched_at is None:
+                return "its components have not been matched against advisories yet"
+            return (
+                "evidence arrived after the last match "
+                f"({when(self.matched_at)}); matching has not run since"
+            )
         if state == PARTIAL:
             return "no advisory source for " + _missing_text(self.missing)
         return "against " + _sources_text(self.sources)
@@ -198,7 +220,7 @@ class Assessment:
             return self.label
         if self.open_vulnerabilities:
             found = _open(self.open_vulnerabilities)
-            return found if self.assessed else f"{found}; partially assessed"
+            return found if self.assessed else f"{found}; {self.label.lower()}"
         if self.assessed:
             return "No known vulnerabilities"
         return self.label
@@ -266,6 +288,12 @@ class BuildsAssessment:
             gaps.append(
                 f"{self.not_assessed} of {_plural(self.builds, 'latest build')} "
                 "not assessed"
+            )
+        pending = sum(1 for a in self.assessments if a.state == PENDING)
+        if pending:
+            gaps.append(
+                f"{pending} of {_plural(self.builds, 'latest build')} "
+                "awaiting matching"
             )
         if self.missing:
             gaps.append("no advisory source for " + ", ".join(self.missing))
@@ -359,21 +387,33 @@ def digest_assessments(
         lambda: defaultdict(int)
     )
     with_sbom: set[int] = set()
+    matched_at: dict[int, datetime | None] = {}
+    sbom_at: dict[int, datetime] = {}
     open_counts: dict[int, int] = {}
     for chunk in _chunks(ids):
         rows = (
             DigestComponent.objects.filter(digest_id__in=chunk)
-            .values_list("digest_id", "component__type", "component__distro")
+            .values_list(
+                "digest_id",
+                "digest__matched_at",
+                "component__type",
+                "component__distro",
+            )
             .annotate(n=Count("id"))
             .order_by()
         )
-        for digest_id, type_, distro, n in rows:
+        for digest_id, matched, type_, distro, n in rows:
             counts[digest_id][component_ecosystem(type=type_, distro=distro)] += n
-        with_sbom.update(
+            matched_at[digest_id] = matched
+        sboms = (
             Attestation.objects.filter(digest_id__in=chunk, kind__in=SBOM_KINDS)
-            .values_list("digest_id", flat=True)
-            .distinct()
+            .values_list("digest_id")
+            .annotate(latest=Max("created_at"))
+            .order_by()
         )
+        for digest_id, latest in sboms:
+            with_sbom.add(digest_id)
+            sbom_at[digest_id] = latest
         open_counts.update(
             Finding.objects.filter(digest_id__in=chunk, status__in=OPEN_STATUSES)
             .values_list("digest_id")
@@ -397,11 +437,16 @@ def digest_assessments(
                     sources=covering[key],
                 )
             )
+        seen = [s.imported_at for e in ecosystems for s in e.sources]
+        if digest_id in sbom_at:
+            seen.append(sbom_at[digest_id])
         result[digest_id] = Assessment(
             digest_id=digest_id,
             has_sbom=digest_id in with_sbom or digest_id in counts,
             ecosystems=tuple(ecosystems),
             open_vulnerabilities=open_counts.get(digest_id, 0),
+            matched_at=matched_at.get(digest_id),
+            evidence_at=max(seen, default=None),
         )
     return result
 

@@ -12,12 +12,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.utils import timezone
 from packageurl import PackageURL
 
 from apps.vulns.assessment import (
     ASSESSED,
     NOT_ASSESSED,
     PARTIAL,
+    PENDING,
     AdvisorySource,
     advisory_sources,
     digest_assessment,
@@ -237,7 +239,8 @@ def test_a_build_without_an_sbom_is_not_assessed():
 def test_an_alpine_build_without_an_alpine_source_is_partially_assessed():
     ubuntu_feed()
     pypi_feed()
-    image = build(variant(), T0, [ALPINE_MUSL, DJANGO])
+    image = build(variant(), T0, [ALPINE_MUSL, SIX])
+    findings_match()
     found = digest_assessment(digest=image)
     assert found.state == PARTIAL
     assert (
@@ -286,6 +289,7 @@ def test_findings_of_an_assessed_build_are_counted_by_advisory():
 def test_a_source_imported_after_the_cutoff_does_not_count_for_it():
     ubuntu_feed(T1)
     image = build(variant(), T0, [JAMMY_LIBC])
+    findings_match()
     assert digest_assessment(digest=image, as_of=T0).state == PARTIAL
     assert digest_assessment(digest=image, as_of=T1).state == ASSESSED
 
@@ -299,6 +303,7 @@ def test_many_builds_are_assessed_in_a_fixed_number_of_queries(
         build(variant(series=f"1.{i}"), T0, [JAMMY_LIBC, DJANGO] if i % 3 else [])
         for i in range(12)
     ]
+    findings_match()
     # ecosystems, SBOMs, open findings, sources
     with django_assert_num_queries(4):
         found = digest_assessments(digest_ids=[i.pk for i in images])
@@ -311,6 +316,7 @@ def test_a_repository_takes_the_latest_build_of_each_variant():
     dev = variant(repository="python", series="3.12", flavor="dev")
     build(runtime, T0 - timedelta(days=2), [])  # an older build without an SBOM
     build(runtime, T0, [JAMMY_LIBC])
+    findings_match()
     repo_id = runtime.series.repository_id
     found = repository_assessments(repository_ids=[repo_id])[repo_id]
     assert found.state == ASSESSED
@@ -319,3 +325,25 @@ def test_a_repository_takes_the_latest_build_of_each_variant():
     found = repository_assessments(repository_ids=[repo_id])[repo_id]
     assert found.state == PARTIAL
     assert found.text == "Partially assessed: 1 of 2 latest builds not assessed"
+
+
+def test_a_build_not_matched_since_its_evidence_arrived_is_pending():
+    """An SBOM or an advisory source newer than the last match: the findings
+    are not known yet, so nothing is claimed, not even a count of zero."""
+    ubuntu_feed(T0)
+    image = build(variant(), T0, [JAMMY_LIBC])
+    found = digest_assessment(digest=image)
+    assert found.state == PENDING
+    assert found.stated_open is None
+    assert found.summary == "Assessment pending"
+    assert "not been matched" in found.text
+    findings_match()
+    assert digest_assessment(digest=image).state == ASSESSED
+    # A newer import of the source: pending again until matching runs.
+    later = timezone.now() + timedelta(hours=1)
+    ubuntu_feed(later)
+    again = digest_assessment(digest=image)
+    assert again.state == PENDING
+    assert "matching has not run since" in again.text
+    findings_match(now=later + timedelta(minutes=5))
+    assert digest_assessment(digest=image).state == ASSESSED

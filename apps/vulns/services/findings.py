@@ -235,6 +235,13 @@ def findings_match(
         from apps.sla.triggers import findings_matched
 
         findings_matched(digest_ids=scope)
+    # The builds matched, as of the run's start: an assessment names its
+    # sources only for builds matched since those sources were imported.
+    if scope is None:
+        ImageDigest.objects.update(matched_at=now)
+    else:
+        for chunk in _chunks(scope):
+            ImageDigest.objects.filter(pk__in=chunk).update(matched_at=now)
     return report
 
 

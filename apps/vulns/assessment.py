@@ -292,8 +292,7 @@ class BuildsAssessment:
         pending = sum(1 for a in self.assessments if a.state == PENDING)
         if pending:
             gaps.append(
-                f"{pending} of {_plural(self.builds, 'latest build')} "
-                "awaiting matching"
+                f"{pending} of {_plural(self.builds, 'latest build')} awaiting matching"
             )
         if self.missing:
             gaps.append("no advisory source for " + ", ".join(self.missing))

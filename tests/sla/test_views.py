@@ -209,9 +209,10 @@ def test_the_page_costs_the_same_queries_for_5_and_60_clocks(
     assert SlaClock.objects.for_org(sla_org).count() == 60
     many = _count_queries(client, sla_org)
     assert few == many
-    # 21 on PostgreSQL: two MTTR percentile queries; 4 more name the policy that
-    # sets new clocks' deadlines (assignment, plan defaults, grants, version).
-    assert few <= 25
+    # 22 on PostgreSQL (two MTTR percentile queries), 21 on SQLite; 4 more
+    # name the policy that sets new clocks' deadlines (assignment, plan
+    # defaults, grants, version).
+    assert few <= 26
     with django_assert_max_num_queries(few):
         _page(client, sla_org)
 

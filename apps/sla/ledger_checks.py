@@ -198,6 +198,22 @@ def _state_stale(at: datetime) -> Iterator[Violation]:
             )
 
 
+@register("evidence_subject_mismatch")
+def _evidence_subject(at: datetime) -> Iterator[Violation]:
+    from apps.catalog.subject_recheck import unchecked_subject_mismatches
+
+    for found in unchecked_subject_mismatches():
+        attestation = found.attestation
+        yield Violation(
+            "evidence_subject_mismatch",
+            f"{attestation.get_kind_display()} {attestation.sha256[:12]} on "
+            f"{attestation.digest.digest}",
+            "Attached before subjects were checked, and its own subject is "
+            f"another image ({', '.join(found.named)}): remove it, or keep it "
+            "with a staff override and its reason.",
+        )
+
+
 def ledger_violations(*, at: datetime) -> tuple[dict[str, int], list[Violation]]:
     """Run every registered check; each check's count, and the violations."""
     counts: dict[str, int] = {}

@@ -90,6 +90,11 @@ def _read(content: bytes) -> _Read:
     return _Read(read.scan, "application/xml", read.spec_version)
 
 
+def stig_document_read(content: bytes) -> ParsedScan:
+    """Read a scan or checklist document (any format the door takes)."""
+    return _read(content).scan
+
+
 def _validate(scan: ParsedScan) -> None:
     """What every reader's output must hold before anything is written."""
     if not scan.benchmark_id or len(scan.benchmark_id) > 255:

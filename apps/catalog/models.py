@@ -136,9 +136,15 @@ class Variant(models.Model):
 
     @property
     def suffix(self) -> str:
-        parts = [] if self.flavor == self.Flavor.RUNTIME else [self.flavor]
-        parts += ["fips"] if self.fips else []
-        parts += ["stig"] if self.stig else []
+        return self.suffix_of(self.flavor, self.fips, self.stig)
+
+    @classmethod
+    def suffix_of(cls, flavor: str, fips: bool, stig: bool) -> str:
+        """``dev-fips``: a variant's tag suffix from its fields (for rows
+        read as values, without the model)."""
+        parts = [] if flavor == cls.Flavor.RUNTIME else [flavor]
+        parts += ["fips"] if fips else []
+        parts += ["stig"] if stig else []
         return "-".join(parts)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from apps.catalog.models import Attestation, ImageDigest, Series, TagEvent
+from apps.catalog.models import Attestation, ImageDigest, Series, TagEvent, Variant
 from apps.compliance.models import EvidenceKind
 from apps.compliance.selectors import control_map
 from apps.entitlements.models import Entitlement, Mirror
@@ -33,7 +33,13 @@ from apps.sla.models import SLA_SEVERITIES, SlaClock
 from apps.stig.models import StigScan
 from apps.stig.selectors import STATUSES, digest_latest_scans, scan_summary
 from apps.vulns import assessment as vuln_assessment
-from apps.vulns.models import DigestComponent, Finding, VexStatement
+from apps.vulns.models import (
+    DigestComponent,
+    Finding,
+    VexStatement,
+    other_vuln_ids,
+    preferred_vuln_id,
+)
 
 from .links import verify_url
 from .models import Report
@@ -244,6 +250,8 @@ def _clock_ref(clock: SlaClock) -> dict[str, Any]:
     return {
         "id": clock.pk,
         "vuln_id": finding.vulnerability.vuln_id,
+        "cve_id": finding.vulnerability.cve_id,
+        "aliases": finding.vulnerability.other_ids,
         "severity": clock.severity,
         "state": clock.state,
         "kev": finding.vulnerability.kev,
@@ -494,29 +502,39 @@ def _els(mirrors: list[Mirror], first: date, last: date) -> list[dict]:
 
 
 def _assessment(mirrors: list[Mirror], end: datetime, cutoff: datetime) -> dict:
-    """The latest build of each variant of the mirrored repositories built
-    before ``end``: what may be said of its vulnerabilities, against the
-    advisory sources imported by the cut-off, and those sources."""
+    """The latest build of each variant the org mirrors (FIPS and STIG
+    variants only where the mirror includes them) built before ``end``: what
+    may be said of its vulnerabilities, against the advisory sources imported
+    by the cut-off, and those sources."""
+    by_repository = {m.repository_id: m for m in mirrors}
     latest = vuln_assessment.latest_build_ids(
-        repository_ids=[m.repository_id for m in mirrors], built_before=end
+        repository_ids=list(by_repository), built_before=end
     )
     ids = sorted(pk for pks in latest.values() for pk in pks)
-    found = vuln_assessment.digest_assessments(digest_ids=ids, as_of=cutoff)
-    builds = []
+    images = []
     for chunk_start in range(0, len(ids), CHUNK):
-        images = ImageDigest.objects.filter(
+        for image in ImageDigest.objects.filter(
             pk__in=ids[chunk_start : chunk_start + CHUNK]
-        ).select_related("variant__series__repository")
-        builds.extend(
-            {
-                "repository": image.variant.series.repository.name,
-                "image": str(image.variant),
-                "digest": image.digest,
-                "built_at": ts(image.built_at),
-                **vuln_assessment.assessment_json(found[image.pk]),
-            }
-            for image in images
-        )
+        ).select_related("variant__series__repository"):
+            mirror = by_repository[image.variant.series.repository_id]
+            if (image.variant.fips and not mirror.include_fips) or (
+                image.variant.stig and not mirror.include_stig
+            ):
+                continue
+            images.append(image)
+    found = vuln_assessment.digest_assessments(
+        digest_ids=[image.pk for image in images], as_of=cutoff
+    )
+    builds = [
+        {
+            "repository": image.variant.series.repository.name,
+            "image": str(image.variant),
+            "digest": image.digest,
+            "built_at": ts(image.built_at),
+            **vuln_assessment.assessment_json(found[image.pk]),
+        }
+        for image in images
+    ]
     builds.sort(key=lambda b: (b["repository"], b["image"], b["digest"]))
     states: dict[str, int] = {}
     for build in builds:
@@ -593,8 +611,13 @@ APPENDIX_FIELDS = (
     "stop_reason",
     "kev_capped",
     "finding__vulnerability__vuln_id",
+    "finding__vulnerability__aliases",
+    "finding__digest__digest",
     "finding__digest__variant__series__repository__name",
     "finding__digest__variant__series__name",
+    "finding__digest__variant__flavor",
+    "finding__digest__variant__fips",
+    "finding__digest__variant__stig",
 )
 
 
@@ -608,6 +631,20 @@ def clocks_in_window(org: Organization, start: datetime, end: datetime):
     )
 
 
+def _image_name(row: dict[str, Any]) -> str:
+    """``gen-app-000:1.0-dev-fips``: the variant's tag, from a values row."""
+    series = (
+        f"{row['finding__digest__variant__series__repository__name']}:"
+        f"{row['finding__digest__variant__series__name']}"
+    )
+    suffix = Variant.suffix_of(
+        row["finding__digest__variant__flavor"],
+        row["finding__digest__variant__fips"],
+        row["finding__digest__variant__stig"],
+    )
+    return f"{series}-{suffix}" if suffix else series
+
+
 def appendix_rows(org: Organization, start: datetime, end: datetime) -> Iterable[dict]:
     """Every clock of the window as a flat row, read in chunks of values."""
     rows = (
@@ -619,6 +656,16 @@ def appendix_rows(org: Organization, start: datetime, end: datetime) -> Iterable
         yield {
             "id": row["id"],
             "vuln_id": row["finding__vulnerability__vuln_id"],
+            "cve_id": preferred_vuln_id(
+                row["finding__vulnerability__vuln_id"],
+                row["finding__vulnerability__aliases"],
+            ),
+            "aliases": other_vuln_ids(
+                row["finding__vulnerability__vuln_id"],
+                row["finding__vulnerability__aliases"],
+            ),
+            "image": _image_name(row),
+            "digest": row["finding__digest__digest"],
             "repository": row["finding__digest__variant__series__repository__name"],
             "series": row["finding__digest__variant__series__name"],
             "severity": row["severity"],

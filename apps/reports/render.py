@@ -184,7 +184,7 @@ LISTING_ROWS = 50
 LISTING_COLUMNS = (
     ("Clock", 8, ">"),
     ("Vulnerability", 20, "<"),
-    ("Image", 26, "<"),
+    ("Image", 30, "<"),
     ("Severity", 9, "<"),
     ("State", 9, "<"),
     ("Started", 17, "<"),
@@ -210,8 +210,8 @@ def _appendix_blocks(clocks: list[dict]) -> list[str]:
         _listing_line(
             [
                 str(c["id"]),
-                c["vuln_id"],
-                f"{c['repository']}:{c['series']}",
+                c["cve_id"],
+                c["image"],
                 SEVERITY_LABELS.get(c["severity"], c["severity"]),
                 STATE_LABELS.get(c["state"], c["state"]),
                 when(c["started_at"]),

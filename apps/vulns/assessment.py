@@ -147,7 +147,9 @@ class Assessment:
 
     @property
     def state(self) -> str:
-        if not self.ecosystems:
+        if not any(e.covered for e in self.ecosystems):
+            # No SBOM, or no source covers any of its ecosystems: nothing
+            # was checked at all.
             return NOT_ASSESSED
         if self.pending:
             return PENDING
@@ -184,6 +186,8 @@ class Assessment:
         """Why the state is what it is: what is missing, or the sources."""
         state = self.state
         if state == NOT_ASSESSED:
+            if self.ecosystems:
+                return "no advisory source for " + _missing_text(self.missing)
             if self.has_sbom:
                 return "the SBOM lists no package with a package URL"
             return "no SBOM"
@@ -278,6 +282,8 @@ class BuildsAssessment:
         if not self.assessments:
             return "no builds"
         if state == NOT_ASSESSED:
+            if self.missing:
+                return "no advisory source for " + ", ".join(self.missing)
             if any(a.has_sbom for a in self.assessments):
                 return "the latest builds' SBOMs list no package with a package URL"
             return "no SBOM for the latest builds"

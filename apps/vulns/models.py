@@ -75,6 +75,24 @@ class DigestComponent(models.Model):
         return f"{self.component} in {self.digest_id}"
 
 
+def preferred_vuln_id(vuln_id: str, aliases: list | None) -> str:
+    """The id people name a vulnerability by: its CVE id (its own, or its
+    first CVE alias); else its own id (GHSA, PYSEC, a distribution's)."""
+    if vuln_id.upper().startswith("CVE-"):
+        return vuln_id
+    return next(
+        (str(a) for a in aliases or () if str(a).upper().startswith("CVE-")),
+        vuln_id,
+    )
+
+
+def other_vuln_ids(vuln_id: str, aliases: list | None) -> list[str]:
+    """Every other id it is known by (its own first, then its aliases)."""
+    shown = preferred_vuln_id(vuln_id, aliases)
+    ids = [vuln_id, *(str(a) for a in aliases or ())]
+    return [i for i in dict.fromkeys(ids) if i != shown]
+
+
 class Vulnerability(models.Model):
     """An advisory (CVE, GHSA, distro or publisher id), its scores and KEV status."""
 
@@ -117,21 +135,11 @@ class Vulnerability(models.Model):
 
     @property
     def cve_id(self) -> str:
-        """The CVE id people name it by: its own id, or its first CVE alias;
-        else its own id (GHSA, PYSEC, a distro's)."""
-        if self.vuln_id.upper().startswith("CVE-"):
-            return self.vuln_id
-        return next(
-            (a for a in self.aliases or () if str(a).upper().startswith("CVE-")),
-            self.vuln_id,
-        )
+        return preferred_vuln_id(self.vuln_id, self.aliases)
 
     @property
     def other_ids(self) -> list[str]:
-        """Every other id it is known by (its own first, then its aliases)."""
-        shown = self.cve_id
-        ids = [self.vuln_id, *(str(a) for a in self.aliases or ())]
-        return [i for i in dict.fromkeys(ids) if i != shown]
+        return other_vuln_ids(self.vuln_id, self.aliases)
 
 
 class AffectedPackage(models.Model):

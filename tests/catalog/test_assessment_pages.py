@@ -75,11 +75,14 @@ def test_digest_page_of_a_build_without_sbom_says_not_assessed(anon, builds):
     assert 'class="severity-cards"' not in page
 
 
-def test_digest_page_of_an_alpine_build_without_source_is_partial(anon, builds):
+def test_digest_page_of_an_alpine_build_without_source_is_not_assessed(
+    anon, builds
+):
+    # Its only ecosystem has no advisory source: nothing was checked at all.
     page = text(anon.get(builds["alpine"].get_absolute_url()))
     statement = page.split('id="assessment-text"')[1].split("</p>")[0]
     assert statement.endswith(
-        ">Partially assessed</span>: no advisory source for alpine-3.20 (apk)."
+        ">Not assessed</span>: no advisory source for alpine-3.20 (apk)."
     )
     assert "No known vulnerabilities" not in page
     ecosystems = page.split('id="assessment-ecosystems"')[1].split("</table>")[0]
@@ -117,7 +120,7 @@ def test_catalog_list_states_the_assessment_of_each_repository(anon, builds):
     assert "no SBOM for the latest builds" in busybox
     assert "No known vulnerabilities" not in busybox
     nginx = _row(page, "nginx")
-    assert "Partially assessed" in nginx
+    assert "Not assessed" in nginx
     assert "no advisory source for alpine-3.20 (apk)" in nginx
     ubuntu = _row(page, "ubuntu-base")
     assert "No known vulnerabilities in the latest builds" in ubuntu
@@ -156,7 +159,7 @@ def test_api_digest_states_assessment_with_sources_per_ecosystem(anon, builds):
     assert bare["vulnerabilities"]["open_vulnerabilities"] is None
 
     alpine = anon.get(f"{API}/digests/{builds['alpine'].digest}/").json()
-    assert alpine["vulnerabilities"]["state"] == "partial"
+    assert alpine["vulnerabilities"]["state"] == "not_assessed"
     assert alpine["vulnerabilities"]["open_vulnerabilities"] is None
     (eco,) = alpine["vulnerabilities"]["ecosystems"]
     assert (eco["ecosystem"], eco["covered"], eco["sources"]) == (
@@ -190,7 +193,7 @@ def test_api_lists_state_assessment_per_row(anon, builds):
     }
     assert rows == {
         builds["bare"].digest: "not_assessed",
-        builds["alpine"].digest: "partial",
+        builds["alpine"].digest: "not_assessed",
         builds["jammy"].digest: "assessed",
     }
     repositories = {

@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
+from apps.entitlements.models import Mirror
 from apps.reports.evidence import build_evidence
 from apps.reports.models import Report
 from apps.reports.render import report_html
@@ -135,7 +136,7 @@ def test_a_dossier_counts_only_sources_imported_by_its_cutoff():
     feeds(IMPORTED)
     findings_match()
     _, before = dossier(image, cutoff=IMPORTED - timedelta(hours=1))
-    assert before["assessment"]["state"] == "partial"
+    assert before["assessment"]["state"] == "not_assessed"
     assert before["advisory_sources"] == []
     assert before["kev"] is None
     _, after = dossier(image, cutoff=IMPORTED + timedelta(hours=1))
@@ -169,3 +170,14 @@ def test_the_compliance_report_states_the_assessment_of_mirrored_builds():
     page = html(s.report, evidence)
     assert f"1 of {1 + len(others)} latest builds assessed" in page
     assert "Not assessed: no SBOM" in page
+
+
+def test_the_compliance_report_assesses_only_the_variants_the_org_mirrors():
+    feeds()
+    s = compliance_org(with_stig=False, with_els=False)
+    fips = [b for b in build_evidence(s.report)["vulnerability_assessment"]["builds"]]
+    assert any("fips" in b["image"] for b in fips)
+    Mirror.objects.filter(org=s.org).update(include_fips=False)
+    block = build_evidence(s.report)["vulnerability_assessment"]
+    assert block["builds"]
+    assert not any("fips" in b["image"] for b in block["builds"])

@@ -102,6 +102,16 @@ class Command(BaseCommand):
             self._mirror_fips()
         if story:
             self._sla_story(staff, now)
+            # Invited today, for the year up to today, with a month of access.
+            org = Organization.objects.get(slug="acme")
+            org_services.auditor_grant_create(
+                org=org,
+                email=f"auditor@{DEMO_DOMAIN}",
+                window_start=now.date() - timedelta(days=365),
+                window_end=now.date(),
+                access_expires_at=now + timedelta(days=30),
+                actor=org.memberships.get(role=Role.OWNER).user,
+            )
         demo_stig_load(actor=staff)
         fips_builds = demo_fips_load(actor=staff, repositories=FIPS_REPOSITORIES)
         fips_notices_run()
@@ -208,7 +218,6 @@ class Command(BaseCommand):
                 expires_at=timezone.now() + timedelta(days=90),
                 actor=owner,
             )
-            today = timezone.now().date()
             # The demo org is on an enterprise contract, so every page has
             # something to show (auditor seats, SSO, FIPS/STIG mirroring).
             tiers_load()  # idempotent; the rows may have been flushed
@@ -241,14 +250,6 @@ class Command(BaseCommand):
                 effective_from=timezone.now(),
                 actor=staff,
                 monthly_fee_cents=1_250_000,
-            )
-            org_services.auditor_grant_create(
-                org=org,
-                email=auditor.email,
-                window_start=today - timedelta(days=365),
-                window_end=today,
-                access_expires_at=timezone.now() + timedelta(days=30),
-                actor=owner,
             )
             other_owner = _user(f"owner@globex.{DEMO_DOMAIN}", password)
             org_services.org_create(name="Globex", owner=other_owner)

@@ -458,7 +458,8 @@ class LedgerCheckRun(models.Model):
     # full count in violation_count.
     violations = models.JSONField(default=list)
     violation_count = models.PositiveIntegerField(default=0)
-    trigger = models.CharField(max_length=20, default="command")
+    # Who or what ran it: "beat", "command", "seed_demo", or a staff email.
+    trigger = models.CharField(max_length=254, default="command")
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -266,10 +266,12 @@ class LedgerCheckView(StaffOnlyMixin, TemplateView):
         return self.render_to_response(context)
 
     def post(self, request, *args, **kwargs):
-        ledger_check_task.delay()
+        asked = timezone.now()
+        ledger_check_task.delay(trigger=request.user.email)
         messages.success(
             request,
-            "The ledger check is running; its result appears here when it ends.",
+            f"Ledger check requested at {asked:%H:%M:%S} UTC. A run started after "
+            "that is its result.",
         )
         return redirect("staff_sla_ledger_check")
 

@@ -108,5 +108,5 @@ def ledger_reconcile() -> dict[str, int]:
 
 
 @shared_task(name="sla.ledger_check", time_limit=3600, soft_time_limit=3500)
-def ledger_check() -> int:
-    return sla_ledger_check_run(trigger="beat").violation_count
+def ledger_check(trigger: str = "beat") -> int:
+    return sla_ledger_check_run(trigger=trigger).violation_count

@@ -104,7 +104,9 @@ def test_the_ledger_check_page_shows_the_last_run_and_runs_it_on_request(
     assert response.status_code == 302
     run = LedgerCheckRun.objects.get()
     assert run.checks["clock_missing"] == 1
+    assert "@" in run.trigger  # who asked for it, not "beat"
     body = staff_client.get(url).content.decode()
+    assert f"by {run.trigger}" in body
     assert "lost-repo" in body
     assert "clock_missing" in body
     assert "1 violation" in body

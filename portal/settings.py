@@ -286,6 +286,8 @@ SPECTACULAR_SETTINGS = {
         "SeverityEnum": "apps.vulns.models.Severity",
         "SlaClockStateEnum": "apps.sla.models.SlaClock.State",
         "SlaWaiverStateEnum": "apps.sla.models.SlaWaiver.State",
+        "CryptoModuleStatusEnum": "apps.fips.models.CryptoModule.Status",
+        "AssessmentStateEnum": "apps.api.catalog_serializers.ASSESSMENT_STATES",
     },
 }
 

@@ -43,7 +43,8 @@ PYTHON = sys.executable
 SCRATCH_DB = "portal_stack_test"
 BUCKET = "portal-stack-test"
 SBOM = ROOT / "apps/catalog/testdata/guac__busybox-cyclonedx.json"
-DIGEST = "sha256:" + "5e" * 32
+# The image the real busybox SBOM names as its subject (metadata.component).
+DIGEST = "sha256:bf5e28853a83134e949201fb5979927a9e5cc74cb747b7a080d96eaba1303411"
 METRICS_TOKEN = "stack-test-metrics-token"
 # A dead reports worker's report is taken over once its lease runs out.
 LEASE_SECONDS = 6

@@ -60,6 +60,12 @@ class FindingFilterForm(forms.Form):
         required=False, choices=[("", "Any status"), *Finding.Status.choices]
     )
     kev = forms.BooleanField(required=False, label="Known exploited (KEV)")
+    vulnerability = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Vulnerability id",
+        help_text="CVE, GHSA, PYSEC or distro id",
+    )
 
     def filters(self) -> FindingFilter:
         data = _valid(self)

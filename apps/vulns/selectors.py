@@ -136,7 +136,13 @@ def finding_list(*, filters: FindingFilter = FindingFilter()) -> QuerySet[Findin
     if filters.kev is not None:
         findings = findings.filter(vulnerability__kev=filters.kev)
     if filters.vulnerability:
-        findings = findings.filter(vulnerability__vuln_id=filters.vulnerability)
+        # Any id it is known by: its own, or an alias (a CVE for a GHSA
+        # record, a PYSEC or distribution id), matched whole.
+        wanted = filters.vulnerability.strip()
+        findings = findings.filter(
+            Q(vulnerability__vuln_id__iexact=wanted)
+            | Q(vulnerability__aliases__icontains=json.dumps(wanted))
+        )
     return findings
 
 

@@ -53,6 +53,7 @@ from apps.entitlements.selectors import has_feature
 from apps.sla.models import SlaClock
 from apps.vulns.vex_services import NoVexStatements, openvex_export_for_digest
 
+from .evidence import assessed_builds
 from .links import verify_url
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
@@ -146,6 +147,10 @@ def scope_digest_ids(report) -> list[int]:
         if start is not None:
             builds = builds.filter(built_at__gte=start)
         ids |= set(builds.values_list("id", flat=True))
+    # The builds whose vulnerability assessment the report states: their
+    # SBOMs are the evidence for it.
+    mirrored = list(Mirror.objects.for_org(report.org).filter(created_at__lt=end))
+    ids |= {image.pk for image in assessed_builds(mirrored, end)}
     return sorted(ids)
 
 
@@ -213,6 +218,24 @@ def _plan(report, *, pdf: bytes, evidence_json: bytes) -> list[Entry]:
     return entries
 
 
+# Attestation kinds as the README names them, in the order it names them.
+KIND_NAMES = {
+    "sbom-cyclonedx": "CycloneDX SBOMs",
+    "sbom-spdx": "SPDX SBOMs",
+    "slsa-provenance": "SLSA provenance",
+    "openvex": "OpenVEX documents",
+    "fips": "FIPS attestations",
+    "stig-scan": "STIG scans",
+}
+
+
+def _series(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    if len(names) < 2:
+        return "".join(names) or "documents"
+    return f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def _contents(written: list[str]) -> list[str]:
     """The Contents lines: what the zip holds, and "none" for a kind of
     document no build in scope has (no folder is named that is not there)."""
@@ -220,13 +243,14 @@ def _contents(written: list[str]) -> list[str]:
         "  report.pdf        the signed report (PDF/A-3b, PAdES signature)",
         "  evidence.json     the canonical evidence the report was made from",
     ]
-    attested = len(
-        {"/".join(p.split("/")[1:3]) for p in written if p.startswith("attestations/")}
-    )
+    documents = [p for p in written if p.startswith("attestations/")]
+    attested = len({"/".join(p.split("/")[1:3]) for p in documents})
+    held = {p.rsplit("/", 1)[1].rsplit("-", 1)[0] for p in documents}
+    kinds = [label for kind, label in KIND_NAMES.items() if kind in held]
     vex = len([p for p in written if p.startswith("vex/")])
     if attested:
         lines += [
-            "  attestations/     SBOMs, provenance, VEX, FIPS and STIG documents of",
+            f"  attestations/     {_series(kinds)} of",
             f"                    {attested} build(s) in scope, byte for byte as "
             "published",
         ]

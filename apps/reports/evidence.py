@@ -501,11 +501,11 @@ def _els(mirrors: list[Mirror], first: date, last: date) -> list[dict]:
     return rows
 
 
-def _assessment(mirrors: list[Mirror], end: datetime, cutoff: datetime) -> dict:
-    """The latest build of each variant the org mirrors (FIPS and STIG
-    variants only where the mirror includes them) built before ``end``: what
-    may be said of its vulnerabilities, against the advisory sources imported
-    by the cut-off, and those sources."""
+def assessed_builds(mirrors: list[Mirror], end: datetime) -> list[ImageDigest]:
+    """The latest build of each variant the mirrors take (FIPS and STIG
+    variants only where a mirror includes them) built before ``end``: the
+    builds whose assessment the compliance report states, and whose
+    documents its evidence bundle carries."""
     by_repository = {m.repository_id: m for m in mirrors}
     latest = vuln_assessment.latest_build_ids(
         repository_ids=list(by_repository), built_before=end
@@ -522,6 +522,15 @@ def _assessment(mirrors: list[Mirror], end: datetime, cutoff: datetime) -> dict:
             ):
                 continue
             images.append(image)
+    return images
+
+
+def _assessment(mirrors: list[Mirror], end: datetime, cutoff: datetime) -> dict:
+    """The latest build of each variant the org mirrors (FIPS and STIG
+    variants only where the mirror includes them) built before ``end``: what
+    may be said of its vulnerabilities, against the advisory sources imported
+    by the cut-off, and those sources."""
+    images = assessed_builds(mirrors, end)
     found = vuln_assessment.digest_assessments(
         digest_ids=[image.pk for image in images], as_of=cutoff
     )

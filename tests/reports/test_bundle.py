@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from apps.catalog.models import Attestation
 from apps.entitlements.models import Mirror
 from apps.reports import bundle
 from apps.reports.links import verify_url
@@ -213,6 +214,29 @@ def test_readme_lists_the_folders_the_zip_holds(world):
     assert "  attestations/ " in listed
     assert "  vex/ " in listed
     assert f"SHA-256 of each of the {len(files) - 1} other files" in listed
+
+
+def test_readme_names_only_the_kinds_of_document_the_zip_holds(world):
+    listed = "\n".join(contents(unpack(make(world.report))["README.txt"].decode()))
+    assert (
+        "CycloneDX SBOMs, SLSA provenance, FIPS attestations and STIG scans of"
+        in listed
+    )
+    Attestation.objects.filter(kind__in=["slsa-provenance", "stig-scan"]).delete()
+    listed = "\n".join(contents(unpack(make(world.report))["README.txt"].decode()))
+    assert "CycloneDX SBOMs and FIPS attestations of" in listed
+    assert "provenance" not in listed
+    assert "STIG" not in listed
+
+
+def test_the_sbom_behind_each_assessed_latest_build_is_in_the_bundle(world):
+    # A newer build of the mirrored series, carrying no clock: the report
+    # states its assessment, so its SBOM is evidence the bundle must carry.
+    newest = catalog.build(world.image.variant.series, built_at=timezone.now() - DAY)
+    sbom = catalog.sbom(newest, document("newest sbom"))
+    world.report.data_cutoff = timezone.now() + timedelta(seconds=1)
+    files = unpack(make(world.report))
+    assert path_of(sbom, "payments") in files
 
 
 def test_readme_says_none_for_a_kind_the_zip_lacks(world):

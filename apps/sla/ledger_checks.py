@@ -7,20 +7,21 @@ returns none holds. Apps above the ledger (reports) add their own checks with
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, F, OuterRef
 
 from apps.billing.models import FeatureKey
+from apps.catalog.models import Repository
 from apps.entitlements.models import Entitlement, Mirror
 from apps.entitlements.selectors import entitlement_cache, has_feature
 from apps.orgs.models import Organization
 from apps.vulns.models import Finding
 
 from .models import SlaClock
-from .services.clocks import missing_findings
 from .services.policies import policy_resolution
 
 # Transitions run every five minutes: a clock is late to move only past this.
@@ -73,31 +74,60 @@ class Gap:
     missing: int
 
 
+def _candidates(org_ids: list[int]) -> dict[tuple[int, int], dict[str, int]]:
+    """(org, repository) -> affected findings without a clock of the org, by
+    severity, over every mirror of these orgs: one query, whatever the
+    number of orgs and mirrors."""
+    clocked = SlaClock.objects.filter(org_id=OuterRef("org"), finding_id=OuterRef("pk"))
+    rows = (
+        Finding.objects.filter(status=Finding.Status.AFFECTED)
+        .annotate(
+            org=F("digest__variant__series__repository__mirrors__org_id"),
+            repository=F("digest__variant__series__repository_id"),
+        )
+        .filter(org__in=org_ids)
+        .exclude(Exists(clocked))
+        .values_list("org", "repository", "severity")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    found: dict[tuple[int, int], dict[str, int]] = defaultdict(dict)
+    for org_id, repository_id, severity, n in rows:
+        found[(org_id, repository_id)][severity] = n
+    return found
+
+
 def ledger_gaps(*, at: datetime, orgs: list[Organization] | None = None) -> list[Gap]:
     """Per entitled org and mirrored repository: no policy to open clocks by,
-    or findings in scope without a clock."""
+    or findings in scope without a clock. The findings without a clock are
+    found for every org at once; a policy is resolved only where some are."""
+    entitled = entitled_orgs(at) if orgs is None else orgs
+    by_id = {org.pk: org for org in entitled}
+    candidates = _candidates(list(by_id))
+    names = dict(
+        Repository.objects.filter(
+            pk__in={repository_id for _, repository_id in candidates}
+        ).values_list("pk", "name")
+    )
     gaps = []
     with entitlement_cache():
-        for org in entitled_orgs(at) if orgs is None else orgs:
-            mirrors = Mirror.objects.for_org(org).select_related("repository")
-            for mirror in mirrors.order_by("repository__name"):
-                repository = mirror.repository
-                if not has_feature(
-                    org=org, feature=FeatureKey.SLA, repository=repository, at=at
-                ):
-                    continue
-                version = policy_resolution(org=org, repository=repository, at=at)
-                if version.version is None:
-                    gaps.append(Gap(org, repository.pk, repository.name, True, 0))
-                    continue
-                missing = missing_findings(
-                    org=org, repository_id=repository.pk, version=version.version
-                ).count()
-                if missing:
-                    gaps.append(
-                        Gap(org, repository.pk, repository.name, False, missing)
-                    )
-    return gaps
+        for (org_id, repository_id), severities in sorted(candidates.items()):
+            org, repository = by_id[org_id], Repository(pk=repository_id)
+            if not has_feature(
+                org=org, feature=FeatureKey.SLA, repository=repository, at=at
+            ):
+                continue
+            version = policy_resolution(org=org, repository=repository, at=at).version
+            name = names[repository_id]
+            if version is None:
+                gaps.append(Gap(org, repository_id, name, True, 0))
+                continue
+            missing = sum(
+                n for severity, n in severities.items() if version.days_for(severity)
+            )
+            if missing:
+                gaps.append(Gap(org, repository_id, name, False, missing))
+    return sorted(gaps, key=lambda g: (g.org.slug, g.repository))
 
 
 @register("policy_missing", "clock_missing")

@@ -7,7 +7,6 @@ their inputs (findings, mirrors, entitlements) carry their own audit trail.
 """
 
 from .clocks import (
-    missing_findings,
     sla_clocks_exempt_by_vex,
     sla_clocks_open_for_entitlement,
     sla_clocks_open_for_finding,
@@ -36,7 +35,6 @@ __all__ = [
     "PolicyResolution",
     "assignment_in_effect",
     "default_policy",
-    "missing_findings",
     "policy_resolution",
     "policy_version_in_effect",
     "sla_clocks_exempt_by_vex",

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Case, Exists, Min, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, Min, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
@@ -354,27 +354,3 @@ def _resume(org: Organization, repository_id: int, now: datetime) -> int:
         details={"repository": repository_id, "clocks": count},
     )
     return count
-
-
-# --- completeness ------------------------------------------------------------------
-
-
-def missing_findings(
-    *, org: Organization, repository_id: int, version: SlaPolicyVersion
-) -> QuerySet[Finding]:
-    """Findings in scope of ``version`` on the repository's builds (affected,
-    a severity the policy gives days to) that have no clock of the org."""
-    severities = [
-        severity
-        for severity in ("critical", "high", "medium", "low")
-        if version.days_for(severity) is not None
-    ]
-    return (
-        Finding.objects.filter(
-            digest__variant__series__repository_id=repository_id,
-            status=Finding.Status.AFFECTED,
-            severity__in=severities,
-        )
-        .exclude(Exists(SlaClock.objects.filter(org=org.pk, finding=OuterRef("pk"))))
-        .order_by("pk")
-    )

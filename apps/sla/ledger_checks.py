@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Exists, F, OuterRef
+from django.db.models import Count, Exists, F, OuterRef, Q
 
 from apps.billing.models import FeatureKey
 from apps.catalog.models import Repository
@@ -21,7 +21,7 @@ from apps.entitlements.selectors import entitlement_cache, has_feature
 from apps.orgs.models import Organization
 from apps.vulns.models import Finding
 
-from .models import SlaClock
+from .models import SlaClock, SlaPolicyAssignment, SlaPolicyVersion
 from .services.policies import policy_resolution
 
 # Transitions run every five minutes: a clock is late to move only past this.
@@ -130,9 +130,39 @@ def ledger_gaps(*, at: datetime, orgs: list[Organization] | None = None) -> list
     return sorted(gaps, key=lambda g: (g.org.slug, g.repository))
 
 
+def _orgs_without_policy(at: datetime) -> list[Organization]:
+    """Entitled orgs no policy can govern: without a contract policy in
+    effect, while no plan granting `sla` has a default policy (the rule of
+    policy_resolution, for every org at once)."""
+    if SlaPolicyVersion.objects.filter(
+        policy__plan__isnull=False,
+        policy__org__isnull=True,
+        policy__plan__grants__feature__key=FeatureKey.SLA,
+    ).exists():
+        return []
+    assigned = (
+        SlaPolicyAssignment.objects.filter(effective_from__lte=at)
+        .filter(Q(effective_to__isnull=True) | Q(effective_to__gt=at))
+        .values("org_id")
+    )
+    covered = {row["org_id"] for row in assigned}
+    return [org for org in entitled_orgs(at) if org.pk not in covered]
+
+
 @register("policy_missing", "clock_missing")
 def _complete(at: datetime) -> Iterator[Violation]:
-    for gap in ledger_gaps(at=at):
+    gaps = ledger_gaps(at=at)
+    flagged = {gap.org.pk for gap in gaps if gap.no_policy}
+    for org in _orgs_without_policy(at):
+        if org.pk not in flagged:
+            yield Violation(
+                "policy_missing",
+                f"org {org.slug}",
+                "The org holds the SLA entitlement but no policy applies: "
+                "no clock can open.",
+                org.slug,
+            )
+    for gap in gaps:
         subject = f"org {gap.org.slug}, repository {gap.repository}"
         if gap.no_policy:
             yield Violation(

@@ -323,3 +323,16 @@ def test_ledger_check_json_output_is_only_the_document(capsys):
     assert document["ok"] is True
     assert document["violations"] == []
     assert "clock_missing" in document["checks"]
+
+
+def test_an_entitled_org_with_nothing_to_clock_yet_still_needs_a_policy():
+    org = contract_org()  # no mirror, no finding
+    SlaPolicy.objects.filter(plan__isnull=False).update(plan=None)
+    assert _violations() == {"policy_missing": 1}
+    version = services.sla_policy_create(
+        key="rescue", name="Rescue", actor=staff(), critical_days=7, high_days=7
+    )
+    services.sla_policy_assign(
+        org=org, policy=version.policy, effective_from=LONG_AGO, actor=staff()
+    )
+    assert _violations() == {}

@@ -64,3 +64,29 @@ def test_demo_loads_real_documents_and_is_idempotent(capsys):
         Finding.objects.count(),
         VexStatement.objects.count(),
     ) == counts
+
+
+# Committed for real, as `make run` commits: the ledger's tasks run once the
+# writes that trigger them commit. The rows the migrations loaded come back
+# after the flush (serialized rollback).
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_demo_ledger_tells_a_story_and_holds():
+    """Acme's clocks come from the services over weeks of demo time: every
+    state an SLA page shows, and the ledger check is clean right after."""
+    from io import StringIO
+
+    from apps.orgs.models import AuditorGrant
+    from apps.sla.models import LedgerCheckRun, SlaClock
+
+    call_command("seed_demo", password="demo-password-123")
+    states = set(
+        SlaClock.objects.filter(org__slug="acme").values_list("state", flat=True)
+    )
+    assert {"open", "at_risk", "breached", "met", "missed"} <= states
+    assert LedgerCheckRun.objects.get().ok
+    out = StringIO()
+    call_command("ledger_check", stdout=out)  # exits 0: no CommandError
+    assert "The ledger holds." in out.getvalue()
+    # The auditor can sign in to a grant in force today.
+    grant = AuditorGrant.objects.get(org__slug="acme")
+    assert grant.status == "active"

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 
 from apps.billing.models import FeatureKey
 from apps.catalog.models import Repository
@@ -181,15 +181,19 @@ def _complete(at: datetime) -> Iterator[Violation]:
             )
 
 
-@register("clock_running_unmirrored")
-def _running_unmirrored(at: datetime) -> Iterator[Violation]:
-    mirrored = Mirror.objects.filter(
-        org_id=OuterRef("org_id"),
-        repository_id=OuterRef("finding__digest__variant__series__repository_id"),
+def _against_mirrors(
+    check: str, clocks: QuerySet[SlaClock], *, mirrored: bool, message: str
+) -> Iterator[Violation]:
+    """A violation for each of ``clocks`` whose repository the org mirrors
+    (``mirrored``) or does not."""
+    mirror = Exists(
+        Mirror.objects.filter(
+            org_id=OuterRef("org_id"),
+            repository_id=OuterRef("finding__digest__variant__series__repository_id"),
+        )
     )
     rows = (
-        SlaClock.objects.filter(state__in=SlaClock.RUNNING)
-        .exclude(Exists(mirrored))
+        (clocks.filter(mirror) if mirrored else clocks.exclude(mirror))
         .values_list(
             "pk", "org__slug", "finding__digest__variant__series__repository__name"
         )
@@ -197,37 +201,31 @@ def _running_unmirrored(at: datetime) -> Iterator[Violation]:
     )
     for pk, org, repository in rows.iterator(2000):
         yield Violation(
-            "clock_running_unmirrored",
-            f"clock {pk} (org {org}, repository {repository})",
-            "The clock runs on a repository the org no longer mirrors.",
-            org,
+            check, f"clock {pk} (org {org}, repository {repository})", message, org
         )
+
+
+@register("clock_running_unmirrored")
+def _running_unmirrored(at: datetime) -> Iterator[Violation]:
+    return _against_mirrors(
+        "clock_running_unmirrored",
+        SlaClock.objects.filter(state__in=SlaClock.RUNNING),
+        mirrored=False,
+        message="The clock runs on a repository the org no longer mirrors.",
+    )
 
 
 @register("clock_stopped_while_mirrored")
 def _stopped_mirrored(at: datetime) -> Iterator[Violation]:
-    mirrored = Mirror.objects.filter(
-        org_id=OuterRef("org_id"),
-        repository_id=OuterRef("finding__digest__variant__series__repository_id"),
-    )
-    rows = (
+    return _against_mirrors(
+        "clock_stopped_while_mirrored",
         SlaClock.objects.filter(
             state=SlaClock.State.EXEMPT, stop_reason=SlaClock.StopReason.UNMIRRORED
-        )
-        .filter(Exists(mirrored))
-        .values_list(
-            "pk", "org__slug", "finding__digest__variant__series__repository__name"
-        )
-        .order_by("pk")
+        ),
+        mirrored=True,
+        message="The clock was stopped when the repository was unmirrored, and "
+        "the repository is mirrored again: it should run.",
     )
-    for pk, org, repository in rows.iterator(2000):
-        yield Violation(
-            "clock_stopped_while_mirrored",
-            f"clock {pk} (org {org}, repository {repository})",
-            "The clock was stopped when the repository was unmirrored, and the "
-            "repository is mirrored again: it should run.",
-            org,
-        )
 
 
 @register("clock_state_stale")

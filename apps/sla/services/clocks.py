@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Case, Min, Q, QuerySet, Value, When
+from django.db.models import Min, Q, QuerySet
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
@@ -29,6 +29,7 @@ from ..models import (
     SlaPolicyVersion,
 )
 from .policies import policy_version_in_effect
+from .transitions import resumed_fields
 
 Action = AuditEvent.Action
 State = SlaClock.State
@@ -338,16 +339,7 @@ def _resume(org: Organization, repository_id: int, now: datetime) -> int:
         return 0
     count = SlaClock.objects.filter(
         pk__in=ids, state=State.EXEMPT, stop_reason=SlaClock.StopReason.UNMIRRORED
-    ).update(
-        state=Case(
-            When(due_at__lte=now, then=Value(State.BREACHED)),
-            When(at_risk_at__lte=now, then=Value(State.AT_RISK)),
-            default=Value(State.OPEN),
-        ),
-        stopped_at=None,
-        stop_reason="",
-        exempt_reason="",
-    )
+    ).update(**resumed_fields(now))
     audit_record(
         action=Action.SLA_CLOCKS_RESUMED,
         org=org,

@@ -4,6 +4,7 @@ state as of now."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Case, Exists, OuterRef, Value, When
@@ -24,6 +25,21 @@ State = SlaClock.State
 # --- transitions -----------------------------------------------------------------
 
 
+def resumed_fields(now: datetime) -> dict[str, Any]:
+    """The UPDATE that makes stopped clocks run again, each in the state its
+    own (unchanged) deadline gives at ``now``."""
+    return {
+        "state": Case(
+            When(due_at__lte=now, then=Value(State.BREACHED)),
+            When(at_risk_at__lte=now, then=Value(State.AT_RISK)),
+            default=Value(State.OPEN),
+        ),
+        "stopped_at": None,
+        "stop_reason": "",
+        "exempt_reason": "",
+    }
+
+
 def _expire_waivers(now: datetime) -> tuple[int, int]:
     """Resume the clocks whose waiver expired; mark the waivers expired.
 
@@ -40,16 +56,7 @@ def _expire_waivers(now: datetime) -> tuple[int, int]:
         state=State.EXEMPT,
         stop_reason=SlaClock.StopReason.WAIVER,
         waiver__in=approved.values("pk"),
-    ).update(
-        state=Case(
-            When(due_at__lte=now, then=Value(State.BREACHED)),
-            When(at_risk_at__lte=now, then=Value(State.AT_RISK)),
-            default=Value(State.OPEN),
-        ),
-        stopped_at=None,
-        stop_reason="",
-        exempt_reason="",
-    )
+    ).update(**resumed_fields(now))
     rows = list(expired.select_related("clock__org").order_by("pk"))
     if not rows:
         return 0, resumed

@@ -377,3 +377,22 @@ def test_upload_of_the_pdf_from_an_evidence_bundle_is_valid(client: Client):
     assert "<h1>Valid" in body
     assert "the signed PDF of an evidence bundle" in body
     assert str(bundle.public_id) in body
+
+
+@pytest.mark.parametrize(
+    ("kind", "says"),
+    [
+        (Report.Kind.POAM, "the match with the portal's record is the check"),
+        (Report.Kind.EVIDENCE_BUNDLE, "the report PDF inside it is signed"),
+    ],
+)
+def test_an_unsigned_kind_says_what_was_checked_and_promises_no_signature(
+    client: Client, kind, says
+):
+    content = b"PK\x03\x04 " + kind.encode()
+    issue(new_report(kind=kind), content, media="application/zip")
+    upload = SimpleUploadedFile("file.bin", content)
+    body = client.post(reverse(FORM), {"document": upload}).content.decode()
+    assert "<h1>Valid" in body
+    assert says in body
+    assert "beside it" not in body

@@ -38,6 +38,12 @@ class Component(models.Model):
     # The package a vulnerability database names: the source package for
     # distro binaries (purl qualifier ``upstream``), else the name.
     source_name = models.CharField(max_length=255)
+    # The source package's version where it differs from the binary's (a
+    # binNMU's "+b1", a source epoch); "" when they are the same.
+    source_version = models.CharField(max_length=255, blank=True)
+    # False for a distro binary whose SBOM said nothing of its source package:
+    # it is matched by its binary name only, so its coverage is partial.
+    source_known = models.BooleanField(default=True)
     distro = models.CharField(max_length=64, blank=True)
     licenses = models.JSONField(default=list, blank=True)
 

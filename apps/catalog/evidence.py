@@ -52,6 +52,9 @@ class SbomImportResult:
     links_created: int
     skipped_without_purl: int
     subject: str
+    # Other builds sharing a component whose source package this SBOM was the
+    # first to state: they are matched again too.
+    rematch: tuple[int, ...] = ()
 
 
 def evidence_file_read(path: str | Path) -> bytes:
@@ -97,9 +100,10 @@ def sbom_import(
         summary=parsed.summary,
     )
     components_created = links_created = 0
+    rematch: tuple[int, ...] = ()
     if created:
         try:
-            components_created, links_created = _components_attach(
+            components_created, links_created, rematch = _components_attach(
                 image=image, attestation=attestation, components=parsed.components
             )
         except BaseException:
@@ -116,6 +120,7 @@ def sbom_import(
         links_created=links_created,
         skipped_without_purl=parsed.without_purl,
         subject=attestation.subject_status,
+        rematch=rematch,
     )
 
 
@@ -124,15 +129,16 @@ def _components_attach(
     image: ImageDigest,
     attestation: Attestation,
     components: Sequence[SbomComponent],
-) -> tuple[int, int]:
+) -> tuple[int, int, tuple[int, ...]]:
     """Upsert components and link them to the digest in a fixed number of queries.
 
-    Returns (components created, links created). Counts are what this import
-    inserted; a concurrent import of the same packages may win some of them.
+    Returns (components created, links created, other builds to match again).
+    Counts are what this import inserted; a concurrent import of the same
+    packages may win some of them.
     """
     if not components:
-        return 0, 0
-    ids = _component_ids(c.purl_sha256 for c in components)
+        return 0, 0, ()
+    ids, unknown_source = _component_ids(c.purl_sha256 for c in components)
     missing = [c for c in components if c.purl_sha256 not in ids]
     if missing:
         Component.objects.bulk_create(
@@ -145,6 +151,8 @@ def _components_attach(
                     name=c.name,
                     version=c.version,
                     source_name=c.source_name,
+                    source_version=c.source_version,
+                    source_known=c.source_known,
                     distro=c.distro,
                     licenses=list(c.licenses),
                 )
@@ -153,7 +161,11 @@ def _components_attach(
             # A concurrent import may insert the same purl first; its row serves.
             ignore_conflicts=True,
         )
-        ids |= _component_ids(c.purl_sha256 for c in missing)
+        ids |= _component_ids(c.purl_sha256 for c in missing)[0]
+    rematch = _sources_learned(
+        [c for c in components if c.source_known and c.purl_sha256 in unknown_source],
+        image=image,
+    )
     linked = set(
         DigestComponent.objects.filter(digest=image).values_list(
             "component_id", flat=True
@@ -165,18 +177,54 @@ def _components_attach(
         if pk not in linked
     ]
     DigestComponent.objects.bulk_create(links, ignore_conflicts=True)
-    return len(missing), len(links)
+    return len(missing), len(links), rematch
 
 
-def _component_ids(hashes: Iterable[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for batch in _batches(list(hashes)):
-        found.update(
-            Component.objects.filter(purl_sha256__in=batch).values_list(
-                "purl_sha256", "id"
+def _sources_learned(
+    components: Sequence[SbomComponent], *, image: ImageDigest
+) -> tuple[int, ...]:
+    """Give known components a source package an earlier SBOM did not state.
+
+    A component is one package URL whoever lists it; the first SBOM to list a
+    distro binary may not have said what it was built from. A later one that
+    does completes the row, so matching (run after every import) looks for
+    its advisories under the source package from then on. Returns the other
+    builds carrying those components, to be matched again.
+    """
+    for c in components:
+        Component.objects.filter(purl_sha256=c.purl_sha256).update(
+            source_name=c.source_name,
+            source_version=c.source_version,
+            source_known=True,
+        )
+    if not components:
+        return ()
+    hashes = [c.purl_sha256 for c in components]
+    return tuple(
+        sorted(
+            set(
+                DigestComponent.objects.filter(component__purl_sha256__in=hashes)
+                .exclude(digest=image)
+                .values_list("digest_id", flat=True)
             )
         )
-    return found
+    )
+
+
+def _component_ids(hashes: Iterable[str]) -> tuple[dict[str, int], set[str]]:
+    """Ids of the components stored, by purl hash, and those whose source
+    package is not known yet."""
+    found: dict[str, int] = {}
+    unknown: set[str] = set()
+    for batch in _batches(list(hashes)):
+        rows = Component.objects.filter(purl_sha256__in=batch).values_list(
+            "purl_sha256", "id", "source_known"
+        )
+        for sha256, pk, source_known in rows:
+            found[sha256] = pk
+            if not source_known:
+                unknown.add(sha256)
+    return found, unknown
 
 
 def _batches(items: list[str]) -> Iterator[list[str]]:

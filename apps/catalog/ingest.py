@@ -208,6 +208,8 @@ def evidence_import(
         if match and kind in (EvidenceKind.SBOM, EvidenceKind.OSV):
             from apps.vulns.tasks import findings_match_task
 
-            digests = [image.pk] if image is not None else None
+            digests = None
+            if image is not None:
+                digests = [image.pk, *getattr(result, "rematch", ())]
             transaction.on_commit(lambda: findings_match_task.delay(digest_ids=digests))
     return summary

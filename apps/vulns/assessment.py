@@ -90,6 +90,9 @@ class Ecosystem:
     distro: str
     components: int
     sources: tuple[AdvisorySource, ...]
+    # Distro binaries whose SBOM did not state their source package: matched
+    # by their own name, which misses advisories filed under the source.
+    source_unknown: int = 0
 
     @property
     def key(self) -> str:
@@ -115,6 +118,13 @@ def _sources_text(sources: Iterable[AdvisorySource]) -> str:
 
 def _missing_text(ecosystems: Iterable[Ecosystem]) -> str:
     return ", ".join(e.label for e in ecosystems)
+
+
+def _source_unknown_text(n: int) -> str:
+    return (
+        f"{_plural(n, 'distribution package')} matched by binary name only "
+        "(the SBOM does not state the source package advisories are filed under)"
+    )
 
 
 def _plural(n: int, word: str) -> str:
@@ -153,7 +163,7 @@ class Assessment:
             return NOT_ASSESSED
         if self.pending:
             return PENDING
-        if all(e.covered for e in self.ecosystems):
+        if all(e.covered and not e.source_unknown for e in self.ecosystems):
             return ASSESSED
         return PARTIAL
 
@@ -174,6 +184,11 @@ class Assessment:
     @property
     def missing(self) -> tuple[Ecosystem, ...]:
         return tuple(e for e in self.ecosystems if not e.covered)
+
+    @property
+    def source_unknown(self) -> int:
+        """Covered distro binaries matched by name only (source not stated)."""
+        return sum(e.source_unknown for e in self.ecosystems if e.covered)
 
     @property
     def sources(self) -> tuple[AdvisorySource, ...]:
@@ -199,7 +214,12 @@ class Assessment:
                 f"({when(self.matched_at)}); matching has not run since"
             )
         if state == PARTIAL:
-            return "no advisory source for " + _missing_text(self.missing)
+            gaps = []
+            if self.missing:
+                gaps.append("no advisory source for " + _missing_text(self.missing))
+            if self.source_unknown:
+                gaps.append(_source_unknown_text(self.source_unknown))
+            return "; ".join(gaps)
         return "against " + _sources_text(self.sources)
 
     @property
@@ -302,6 +322,9 @@ class BuildsAssessment:
             )
         if self.missing:
             gaps.append("no advisory source for " + ", ".join(self.missing))
+        unknown = sum(a.source_unknown for a in self.assessments)
+        if unknown:
+            gaps.append(_source_unknown_text(unknown))
         return "; ".join(gaps)
 
     @property
@@ -391,6 +414,9 @@ def digest_assessments(
     counts: dict[int, dict[tuple[str, str], int]] = defaultdict(
         lambda: defaultdict(int)
     )
+    unknown: dict[int, dict[tuple[str, str], int]] = defaultdict(
+        lambda: defaultdict(int)
+    )
     with_sbom: set[int] = set()
     matched_at: dict[int, datetime | None] = {}
     sbom_at: dict[int, datetime] = {}
@@ -403,12 +429,16 @@ def digest_assessments(
                 "digest__matched_at",
                 "component__type",
                 "component__distro",
+                "component__source_known",
             )
             .annotate(n=Count("id"))
             .order_by()
         )
-        for digest_id, matched, type_, distro, n in rows:
-            counts[digest_id][component_ecosystem(type=type_, distro=distro)] += n
+        for digest_id, matched, type_, distro, known, n in rows:
+            key = component_ecosystem(type=type_, distro=distro)
+            counts[digest_id][key] += n
+            if not known:
+                unknown[digest_id][key] += n
             matched_at[digest_id] = matched
         sboms = (
             Attestation.objects.filter(digest_id__in=chunk, kind__in=SBOM_KINDS)
@@ -440,6 +470,9 @@ def digest_assessments(
                     distro=key[1],
                     components=counts[digest_id][key],
                     sources=covering[key],
+                    source_unknown=unknown[digest_id].get(key, 0)
+                    if digest_id in unknown
+                    else 0,
                 )
             )
         seen = [s.imported_at for e in ecosystems for s in e.sources]
@@ -543,6 +576,7 @@ def assessment_json(assessment: Assessment) -> dict:
                 "label": e.label,
                 "components": e.components,
                 "covered": e.covered,
+                "matched_by_binary_name_only": e.source_unknown,
                 "sources": [source_json(s) for s in e.sources],
             }
             for e in assessment.ecosystems

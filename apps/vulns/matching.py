@@ -78,25 +78,25 @@ def component_package(
 ) -> tuple[str, str]:
     """(purl_type, package_name) of a component, as AffectedPackage stores them.
 
-    Distro packages are matched by their source package (the purl's
-    ``upstream`` qualifier, which Syft may suffix with ``@<source version>``);
-    other ecosystems by the full package name their advisories use.
+    Distro packages are matched by their source package (``source_package``
+    says where SBOMs state it); other ecosystems by the full package name
+    their advisories use.
     """
     purl_type = purl_type_normalize(type)
     if purl_type in DISTRO_TYPES:
-        return purl_type, (source_name or name).split("@", 1)[0].strip()
+        return purl_type, source_name or name
     return purl_type, purl_package(purl_type, namespace, name)
 
 
-def component_match_version(*, type: str, version: str, source_name: str) -> str:
+def component_match_version(*, type: str, version: str, source_version: str) -> str:
     """The version an advisory's ranges speak of.
 
-    For distro packages that is the source package's version, which Syft
-    records as ``upstream=<name>@<version>`` when it differs from the binary's.
+    For distro packages that is the source package's version where the SBOM
+    gives one that differs from the binary's (or the binary's with its
+    epoch); for every other package its own version.
     """
-    purl_type = purl_type_normalize(type)
-    if purl_type in DISTRO_TYPES and "@" in source_name:
-        return source_name.split("@", 1)[1].strip() or version
+    if source_version and purl_type_normalize(type) in DISTRO_TYPES:
+        return source_version
     return version
 
 

@@ -14,7 +14,7 @@ import hashlib
 import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,14 @@ from apps.catalog.formats.subject import (
 )
 
 from .osv import purl_package
+from .source_package import (
+    SourceHint,
+    from_cyclonedx,
+    from_spdx,
+    from_upstream,
+    tools_state_sources,
+    with_epoch,
+)
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 
@@ -65,6 +73,7 @@ FIELD_LIMITS = {
     "name": 255,
     "version": 255,
     "source_name": 255,
+    "source_version": 255,
     "distro": 64,
 }
 NO_LICENSE = frozenset({"", "NOASSERTION", "NONE"})
@@ -89,6 +98,11 @@ class SbomComponent:
     source_name: str
     distro: str
     licenses: tuple[str, ...] = ()
+    # The version advisories' ranges are compared with, where it is not
+    # ``version``: the source package's, or the binary's with its epoch.
+    source_version: str = ""
+    # False for a distro binary whose document said nothing of its source.
+    source_known: bool = True
 
 
 @dataclass(frozen=True)
@@ -365,11 +379,18 @@ def _spdx_validator(version: str) -> Draft7Validator:
 
 
 def component_from_purl(
-    purl: str, *, licenses: Iterable[str] = (), where: str = "purl"
+    purl: str,
+    *,
+    licenses: Iterable[str] = (),
+    where: str = "purl",
+    source: SourceHint | None = None,
 ) -> SbomComponent:
     """Normalize a package URL into the component it names.
 
-    ``where`` is the document path reported when the purl is refused.
+    ``where`` is the document path reported when the purl is refused;
+    ``source`` is what the document says of a distro binary's source package
+    outside the purl (properties, pedigree, sourceInfo), which wins over the
+    purl's ``upstream`` qualifier.
     """
     try:
         parsed = PackageURL.from_string(purl.strip())
@@ -391,9 +412,18 @@ def component_from_purl(
         )
     canonical = parsed.to_string()
     name = parsed.name
+    version = parsed.version or ""
+    match_version = version
+    source_known = True
+    distro = qualifiers.get("distro", "")
     if parsed.type in SOURCE_PACKAGE_TYPES:
-        upstream = qualifiers.get("upstream", "")
-        source_name = (upstream and _upstream_name(parsed.type, upstream)) or name
+        source = source or from_upstream(parsed.type, qualifiers.get("upstream", ""))
+        source_known = source is not None
+        source_name = source.name if source else name
+        match_version = (source and source.version) or with_epoch(version, qualifiers)
+        if parsed.type == "apk" and distro[:1].isdigit():
+            # Trivy names an Alpine release by its number alone.
+            distro = f"{parsed.namespace or 'alpine'}-{distro}"
     else:
         # Advisories name Go modules, npm scopes and Maven artifacts in full.
         source_name = purl_package(parsed.type, parsed.namespace or "", name)
@@ -403,10 +433,12 @@ def component_from_purl(
         type=parsed.type,
         namespace=parsed.namespace or "",
         name=name,
-        version=parsed.version or "",
+        version=version,
         source_name=source_name,
-        distro=qualifiers.get("distro", ""),
+        distro=distro,
         licenses=tuple(dict.fromkeys(lic for lic in licenses if lic not in NO_LICENSE)),
+        source_version="" if match_version == version else match_version,
+        source_known=source_known,
     )
     for attr, limit in FIELD_LIMITS.items():
         if len(getattr(component, attr)) > limit:
@@ -416,19 +448,6 @@ def component_from_purl(
                 "invalid_purl",
             )
     return component
-
-
-def _upstream_name(purl_type: str, upstream: str) -> str:
-    """The source package named by Syft's ``upstream`` qualifier.
-
-    deb and apk: ``openssl`` or ``openssl@1.1.1f-1ubuntu2``; rpm: the source RPM
-    file, ``openssl-1.1.1k-7.el8_6.src.rpm`` (name-version-release).
-    """
-    value = upstream.strip()
-    if purl_type == "rpm" and value.endswith(".src.rpm"):
-        parts = value.removesuffix(".src.rpm").rsplit("-", 2)
-        return parts[0] if len(parts) == 3 else value
-    return value.split("@", 1)[0].split(" ", 1)[0]
 
 
 # --- CycloneDX ------------------------------------------------------------------
@@ -445,7 +464,10 @@ def _cyclonedx_read(doc: dict[str, Any]) -> ParsedSbom:
             without_purl += 1
             continue
         component = component_from_purl(
-            purl, licenses=_cyclonedx_licenses(item), where=f"{path}.purl"
+            purl,
+            licenses=_cyclonedx_licenses(item),
+            where=f"{path}.purl",
+            source=from_cyclonedx(item) if _distro_purl(purl) else None,
         )
         components.setdefault(component.purl, component)
     metadata = doc.get("metadata") or {}
@@ -552,7 +574,14 @@ def _spdx_read(doc: dict[str, Any]) -> ParsedSbom:
             package.get("licenseConcluded", ""),
             package.get("licenseDeclared", ""),
         ]
-        component = component_from_purl(purl, licenses=licenses, where=purl_path)
+        component = component_from_purl(
+            purl,
+            licenses=licenses,
+            where=purl_path,
+            source=from_spdx(package, _spdx_purls(package))
+            if _distro_purl(purl)
+            else None,
+        )
         components.setdefault(component.purl, component)
     creation = doc["creationInfo"]
     summary = {
@@ -577,6 +606,45 @@ def _spdx_purl(package: dict[str, Any], path: str) -> tuple[str, str]:
     return "", ""
 
 
+def _spdx_purls(package: dict[str, Any]) -> list[str]:
+    return [
+        ref["referenceLocator"]
+        for ref in package.get("externalRefs") or ()
+        if ref.get("referenceType") == "purl"
+    ][1:]
+
+
+def _distro_purl(purl: str) -> bool:
+    return purl.lstrip().lower().startswith(_DISTRO_PURL_PREFIXES)
+
+
+_DISTRO_PURL_PREFIXES = tuple(
+    f"pkg:{t}/" for t in (*SOURCE_PACKAGE_TYPES, *LEGACY_PURL_TYPES)
+)
+
+
+def _sources_known(
+    components: dict[str, SbomComponent], tools: list[str]
+) -> dict[str, SbomComponent]:
+    """Mark every distro binary's source known when the document states any.
+
+    Tools write a binary's source only where it differs from the binary's
+    name, so in a document that states some (or comes from a tool known to),
+    a binary without one is its own source. A document stating none leaves
+    its distro binaries matched by name only: partial coverage.
+    """
+    unknown = [c for c in components.values() if not c.source_known]
+    if not unknown:
+        return components
+    stated = len(unknown) < sum(
+        1 for c in components.values() if c.type in SOURCE_PACKAGE_TYPES
+    )
+    if stated or tools_state_sources(tools):
+        for component in unknown:
+            components[component.purl] = replace(component, source_known=True)
+    return components
+
+
 def _is_image(package: dict[str, Any], purl: str) -> bool:
     if package.get("primaryPackagePurpose") == "CONTAINER":
         return True
@@ -592,11 +660,13 @@ def _parsed(
     summary: dict[str, Any],
     subject: StatedSubject,
 ) -> ParsedSbom:
+    components = _sources_known(components, summary.get("tools") or [])
     summary |= {
         "components": entries,
         "components_with_purl": entries - without_purl,
         "components_without_purl": without_purl,
         "unique_purls": len(components),
+        "source_unknown": sum(1 for c in components.values() if not c.source_known),
     }
     return ParsedSbom(
         format=fmt,

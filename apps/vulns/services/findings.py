@@ -193,11 +193,19 @@ def findings_match(
     matches: dict[int, list[tuple[int, str]]] = {}
     for queryset in _in_scope(components, "appearances__digest_id", scope):
         rows = queryset.values_list(
-            "pk", "type", "namespace", "name", "version", "source_name", "distro"
+            "pk",
+            "type",
+            "namespace",
+            "name",
+            "version",
+            "source_name",
+            "source_version",
+            "distro",
         ).distinct()
-        for pk, type_, namespace, name, version, source_name, distro in rows.iterator(
-            chunk_size=5000
-        ):
+        for row in rows.iterator(chunk_size=5000):
+            pk, type_, namespace, name, version, source_name, source_version, distro = (
+                row
+            )
             if pk in matches:
                 continue
             key = component_package(
@@ -205,7 +213,7 @@ def findings_match(
             )
             found = []
             match_version = component_match_version(
-                type=type_, version=version, source_name=source_name
+                type=type_, version=version, source_version=source_version
             )
             for affected in candidates.get(key, ()):
                 if not distro_matches(affected.distro, distro):

@@ -7,8 +7,6 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from packageurl import PackageURL
-
 from apps.catalog.models import Attestation, ImageDigest, Variant
 from apps.catalog.services import (
     digest_register,
@@ -17,6 +15,7 @@ from apps.catalog.services import (
     variant_get_or_create,
 )
 from apps.vulns.models import Component, DigestComponent
+from apps.vulns.sbom import component_from_purl
 
 TESTDATA = Path(__file__).resolve().parents[2] / "apps" / "vulns" / "testdata"
 OSV = TESTDATA / "osv"
@@ -73,25 +72,20 @@ def variant(repository="mongo", series="6.0", flavor=Variant.Flavor.RUNTIME):
 
 
 def component(purl: str) -> Component:
-    """A component row as the SBOM importer stores one (source package, distro)."""
-    parsed = PackageURL.from_string(purl)
-    qualifiers = parsed.qualifiers or {}
-    purl_type, namespace = parsed.type, parsed.namespace or ""
-    if purl_type == "alpine":  # Syft's old spelling of apk packages
-        purl_type, namespace = "apk", namespace or "alpine"
-    source = parsed.name
-    if purl_type in ("deb", "apk") and qualifiers.get("upstream"):
-        source = qualifiers["upstream"].split("@", 1)[0]
+    """A component row as the SBOM importer stores one, from a document that
+    states its distro binaries' sources (as Syft's and Trivy's do)."""
+    parsed = component_from_purl(purl)
     row, _ = Component.objects.get_or_create(
-        purl_sha256=hashlib.sha256(purl.encode()).hexdigest(),
+        purl_sha256=parsed.purl_sha256,
         defaults={
-            "purl": purl,
-            "type": purl_type,
-            "namespace": namespace,
+            "purl": parsed.purl,
+            "type": parsed.type,
+            "namespace": parsed.namespace,
             "name": parsed.name,
-            "version": parsed.version or "",
-            "source_name": source,
-            "distro": qualifiers.get("distro", ""),
+            "version": parsed.version,
+            "source_name": parsed.source_name,
+            "source_version": parsed.source_version,
+            "distro": parsed.distro,
         },
     )
     return row

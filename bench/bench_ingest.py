@@ -3,7 +3,17 @@
 Generates SBOMS CycloneDX documents of COMPONENTS components each (drawn from a
 pool of real-shaped PyPI, npm and Debian package versions, so components repeat
 across images as they do in a catalog) and ADVISORIES OSV records with version
-ranges over those packages; then measures, in one run on one database:
+ranges over those packages; then measures, in one run on one database, for two
+shapes of the same SBOMs:
+
+- syft: Debian binaries name their source package in the purl's ``upstream``
+  qualifier, as Syft writes them;
+- trivy: the purl names the binary only and the source package is in
+  ``aquasecurity:trivy:SrcName``/``SrcVersion`` properties, as Trivy writes them.
+
+Each Debian binary is ``lib<source>-<n>`` built from source ``<source>``, and
+the advisories name the source, so both shapes must find the same findings
+(checked). For each shape:
 
 - baseline: COPY of the same (digest, purl, name, version) rows into a table;
 - ingest: every SBOM through sbom_import (schema validation, purls, attestation
@@ -11,7 +21,8 @@ ranges over those packages; then measures, in one run on one database:
   findings_match over every digest.
 
 Prints wall times, the ratio to the COPY, findings made and peak memory (RSS).
-Needs PostgreSQL (BENCH_DATABASE_URL; its public schema is dropped and rebuilt):
+Needs PostgreSQL (BENCH_DATABASE_URL; its public schema is dropped and rebuilt
+before each shape):
 
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_bench \\
         .venv/bin/python bench/bench_ingest.py [SBOMS] [COMPONENTS] [ADVISORIES]
@@ -71,30 +82,51 @@ def package_pool(size: int = 6000) -> list[tuple[str, str, str, str]]:
     return pool
 
 
-def purl(purl_type: str, name: str, version: str) -> str:
+def binary(name: str) -> str:
+    """The Debian binary built from source package ``name``."""
+    return f"lib{name}-1"
+
+
+def purl(shape: str, purl_type: str, name: str, version: str) -> str:
     if purl_type == "deb":
-        return f"pkg:deb/debian/{name}@{version}?arch=amd64&distro=debian-12"
+        upstream = f"&upstream={name}" if shape == "syft" else ""
+        return (
+            f"pkg:deb/debian/{binary(name)}@{version}"
+            f"?arch=amd64{upstream}&distro=debian-12"
+        )
     return f"pkg:{purl_type}/{name}@{version}"
 
 
-def sbom(index: int, packages: list[tuple[str, str, str, str]]) -> bytes:
+def component(shape: str, purl_type: str, name: str, version: str) -> dict:
+    item = {
+        "type": "library",
+        "name": binary(name) if purl_type == "deb" else name,
+        "version": version,
+        "purl": purl(shape, purl_type, name, version),
+        "bom-ref": purl(shape, purl_type, name, version),
+    }
+    if shape == "trivy" and purl_type == "deb":
+        item["properties"] = [
+            {"name": "aquasecurity:trivy:PkgType", "value": "debian"},
+            {"name": "aquasecurity:trivy:SrcName", "value": name},
+            {"name": "aquasecurity:trivy:SrcVersion", "value": version},
+        ]
+    return item
+
+
+def sbom(shape: str, index: int, packages: list[tuple[str, str, str, str]]) -> bytes:
+    tool = {"syft": "anchore syft", "trivy": "aquasecurity trivy"}[shape]
     return json.dumps(
         {
             "bomFormat": "CycloneDX",
             "specVersion": "1.5",
             "serialNumber": f"urn:uuid:00000000-0000-4000-8000-{index:012d}",
             "version": 1,
-            "metadata": {"component": {"type": "container", "name": f"img-{index}"}},
-            "components": [
-                {
-                    "type": "library",
-                    "name": name,
-                    "version": version,
-                    "purl": purl(t, name, version),
-                    "bom-ref": purl(t, name, version),
-                }
-                for t, _, name, version in packages
-            ],
+            "metadata": {
+                "tools": {"components": [{"type": "application", "name": tool}]},
+                "component": {"type": "container", "name": f"img-{index}"},
+            },
+            "components": [component(shape, t, n, v) for t, _, n, v in packages],
         }
     ).encode()
 
@@ -153,30 +185,25 @@ def copy_baseline(rows: list[tuple[int, str, str, str]]) -> float:
     return elapsed
 
 
-def main() -> None:
+def run(shape: str, samples: list, records: list[dict]) -> dict:
+    """Ingest the SBOMs of one shape into a fresh database; its figures."""
     reset_database()
-    pool = package_pool()
-    images = []
     repository = catalog.repository_upsert(name="bench", category="application")
     series = catalog.series_upsert(repository=repository, name="1")
     variant = catalog.variant_get_or_create(series=series)
     start_day = datetime(2024, 1, 1, tzinfo=UTC)
-    documents = []
-    copy_rows = []
-    for i in range(SBOMS):
+    images, documents, copy_rows = [], [], []
+    for i, packages in enumerate(samples):
         image = catalog.digest_register(
             variant=variant,
             digest=f"sha256:{i:064x}",
             built_at=start_day + timedelta(hours=i),
         )
-        packages = rng.sample(pool, COMPONENTS)
         images.append(image)
-        documents.append(sbom(i, packages))
-        copy_rows += [(image.pk, purl(t, n, v), n, v) for t, _, n, v in packages]
-    records = [advisory(i, rng.choice(pool)) for i in range(ADVISORIES)]
+        documents.append(sbom(shape, i, packages))
+        copy_rows += [(image.pk, purl(shape, t, n, v), n, v) for t, _, n, v in packages]
 
     copy_seconds = copy_baseline(copy_rows)
-
     start = time.perf_counter()
     for image, document in zip(images, documents, strict=True):
         sbom_import(image=image, content=document)
@@ -187,22 +214,49 @@ def main() -> None:
     start = time.perf_counter()
     report = findings_match()
     match_seconds = time.perf_counter() - start
-    total = sbom_seconds + osv_seconds + match_seconds
+    return {
+        "rows": len(copy_rows),
+        "copy": copy_seconds,
+        "sbom": sbom_seconds,
+        "osv": osv_seconds,
+        "match": match_seconds,
+        "total": sbom_seconds + osv_seconds + match_seconds,
+        "findings": Finding.objects.count(),
+        "created": report.findings_created,
+    }
+
+
+def main() -> None:
+    pool = package_pool()
+    samples = [rng.sample(pool, COMPONENTS) for _ in range(SBOMS)]
+    records = [advisory(i, rng.choice(pool)) for i in range(ADVISORIES)]
+    results = {shape: run(shape, samples, records) for shape in ("syft", "trivy")}
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     print(
         f"ingest benchmark on {connection.vendor}: {SBOMS} SBOMs x {COMPONENTS} "
-        f"components ({len(copy_rows)} rows), {ADVISORIES} OSV records"
+        f"components ({results['syft']['rows']} rows), {ADVISORIES} OSV records"
     )
-    print(f"  baseline COPY of the component rows: {copy_seconds:8.2f} s")
-    print(f"  SBOM import                        : {sbom_seconds:8.2f} s")
-    print(f"  OSV import                         : {osv_seconds:8.2f} s")
-    print(f"  findings match                     : {match_seconds:8.2f} s")
-    print(f"  whole ingest                       : {total:8.2f} s")
-    print(f"  ingest / COPY                      : {total / copy_seconds:8.1f}x")
-    print(f"  findings                           : {Finding.objects.count():8d}")
-    print(f"  findings created by the match      : {report.findings_created:8d}")
-    print(f"  peak memory (RSS)                  : {peak_mib:8.0f} MiB")
+    print(f"  {'':36} {'syft':>9} {'trivy':>9}")
+    for label, key in (
+        ("baseline COPY of the component rows", "copy"),
+        ("SBOM import", "sbom"),
+        ("OSV import", "osv"),
+        ("findings match", "match"),
+        ("whole ingest", "total"),
+    ):
+        row = "".join(f" {results[s][key]:8.2f}s" for s in results)
+        print(f"  {label:36}{row}")
+    ratio = "".join(f" {r['total'] / r['copy']:8.1f}x" for r in results.values())
+    print(f"  {'ingest / COPY':36}{ratio}")
+    both = results["trivy"]["total"] / results["syft"]["total"]
+    print(f"  {'trivy / syft (whole ingest)':36} {both:8.2f}")
+    print(
+        f"  {'findings':36}" + "".join(f" {r['findings']:9d}" for r in results.values())
+    )
+    print(f"  {'peak memory (RSS)':36} {peak_mib:8.0f} MiB")
+    if results["syft"]["findings"] != results["trivy"]["findings"]:
+        raise SystemExit("The two shapes found different findings.")
 
 
 if __name__ == "__main__":

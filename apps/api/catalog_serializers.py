@@ -28,6 +28,7 @@ from apps.fips.models import CryptoModule, DigestCryptoModule
 from apps.fips.status import module_status
 from apps.vulns import assessment as vuln_assessment
 from apps.vulns.models import (
+    AdvisoryRevision,
     Component,
     Finding,
     Severity,
@@ -588,10 +589,33 @@ class VulnerabilityOut(serializers.ModelSerializer):
         fields = VULNERABILITY_FIELDS
 
 
+class AdvisoryRevisionOut(serializers.ModelSerializer):
+    class Meta:
+        model = AdvisoryRevision
+        fields = [
+            "modified_at",
+            "withdrawn_at",
+            "sha256",
+            "applied",
+            "changes",
+            "source",
+            "imported_at",
+        ]
+
+
 class VulnerabilityDetailOut(serializers.ModelSerializer):
+    # Every version of the record the portal received, newest first; one
+    # older than the record in force when it arrived is not applied.
+    revisions = AdvisoryRevisionOut(many=True, read_only=True)
+
     class Meta:
         model = Vulnerability
-        fields = [*VULNERABILITY_FIELDS[:3], "details", *VULNERABILITY_FIELDS[3:]]
+        fields = [
+            *VULNERABILITY_FIELDS[:3],
+            "details",
+            *VULNERABILITY_FIELDS[3:],
+            "revisions",
+        ]
 
 
 class FindingComponentOut(serializers.ModelSerializer):
@@ -635,6 +659,8 @@ class FindingOut(serializers.ModelSerializer):
             "detected_at",
             "fixed_published_at",
             "fixed_in",
+            "withdrawn_at",
+            "withdrawn_reason",
         ]
 
     def get_fixed_in(self, obj: Finding) -> str | None:

@@ -9,7 +9,7 @@ what was imported. (VEX statements are authored in apps/vulns/admin.py.)
 from django.contrib import admin
 from django.db.models import Count
 
-from apps.vulns.models import Component, Finding, Vulnerability
+from apps.vulns.models import AdvisoryRevision, Component, Finding, Vulnerability
 
 from .generation import catalog_changed
 from .models import Attestation, ImageDigest, Repository, Series, TagEvent, Variant
@@ -174,6 +174,34 @@ class ComponentAdmin(admin.ModelAdmin):
     readonly_fields = ["purl", "purl_sha256"]
 
 
+class AdvisoryRevisionInline(admin.TabularInline):
+    """Every version of the record the feeds delivered: what it changed, when
+    it came, whether it applied (an older one arriving late does not)."""
+
+    model = AdvisoryRevision
+    fk_name = "vulnerability"
+    fields = [
+        "modified_at",
+        "withdrawn_at",
+        "applied",
+        "changes",
+        "source",
+        "imported_at",
+        "advisory_import",
+        "sha256",
+    ]
+    readonly_fields = fields
+    ordering = ["-imported_at", "-id"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Vulnerability)
 class VulnerabilityAdmin(admin.ModelAdmin):
     list_display = [
@@ -184,11 +212,19 @@ class VulnerabilityAdmin(admin.ModelAdmin):
         "kev",
         "kev_due_date",
         "disclosed_at",
+        "modified_at",
+        "withdrawn_at",
     ]
-    list_filter = ["severity", "kev", "kev_ransomware"]
+    list_filter = [
+        "severity",
+        "kev",
+        "kev_ransomware",
+        ("withdrawn_at", admin.EmptyFieldListFilter),
+    ]
     search_fields = ["vuln_id", "aliases", "summary"]
     date_hierarchy = "disclosed_at"
     readonly_fields = ["source_sha256"]
+    inlines = [AdvisoryRevisionInline]
 
 
 @admin.register(Finding)
@@ -203,6 +239,7 @@ class FindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "digest",
         "detected_at",
         "fixed_published_at",
+        "withdrawn_at",
     ]
     list_filter = ["status", "severity", "vulnerability__kev"]
     list_select_related = [

@@ -892,7 +892,9 @@ def image_dossier_evidence(report: Report, progress: Progress) -> dict[str, Any]
             "vex": statements.get(f["vulnerability_id"], []),
         }
         for f in (
+            # Findings in force: one whose advisory was withdrawn is history.
             Finding.objects.filter(digest=image)
+            .exclude(status=Finding.Status.WITHDRAWN)
             .values(
                 "vulnerability_id",
                 "vulnerability__vuln_id",

@@ -228,6 +228,37 @@ def _stopped_mirrored(at: datetime) -> Iterator[Violation]:
     )
 
 
+@register("clock_running_withdrawn", "clock_stopped_withdrawn_in_force")
+def _withdrawn(at: datetime) -> Iterator[Violation]:
+    """A clock runs only on a finding in force: one whose advisory was
+    withdrawn stops, and comes back when the advisory does."""
+    late = at - TRANSITION_GRACE
+    checks = {
+        "clock_running_withdrawn": (
+            SlaClock.objects.filter(
+                state__in=SlaClock.RUNNING,
+                finding__status=Finding.Status.WITHDRAWN,
+                finding__withdrawn_at__lte=late,
+            ),
+            "The clock runs on a finding whose advisory was withdrawn.",
+        ),
+        "clock_stopped_withdrawn_in_force": (
+            SlaClock.objects.filter(
+                state=SlaClock.State.EXEMPT,
+                stop_reason=SlaClock.StopReason.ADVISORY_WITHDRAWN,
+                stopped_at__lte=late,
+            ).exclude(finding__status=Finding.Status.WITHDRAWN),
+            "The clock was stopped when its advisory was withdrawn, and the "
+            "advisory is in force again: it should run.",
+        ),
+    }
+    for name, (rows, message) in checks.items():
+        for pk, org in (
+            rows.values_list("pk", "org__slug").order_by("pk").iterator(2000)
+        ):
+            yield Violation(name, f"clock {pk} (org {org})", message, org)
+
+
 @register("clock_state_stale")
 def _state_stale(at: datetime) -> Iterator[Violation]:
     late = at - TRANSITION_GRACE

@@ -245,6 +245,7 @@ class SlaClock(models.Model):
         VEX = "vex", "VEX not_affected"
         WAIVER = "waiver", "Approved waiver"
         UNMIRRORED = "unmirrored", "Repository no longer mirrored"
+        ADVISORY_WITHDRAWN = "withdrawn", "Advisory withdrawn"
 
     RUNNING = (State.OPEN, State.AT_RISK, State.BREACHED)
 

@@ -38,6 +38,7 @@ from apps.entitlements.selectors import (
     feature_state,
 )
 from apps.orgs.models import Organization
+from apps.vulns.models import Finding
 
 from .models import (
     SLA_SEVERITIES,
@@ -404,6 +405,7 @@ def sla_clock_get(*, org: Organization, pk: int) -> SlaClock:
             *_CLOCK_ROW,
             "finding__component",
             "finding__fixed_in__variant__series",
+            "finding__upstream_fix_revision__vulnerability",
             "vex_statement__document",
             "vex_statement__digest",
             "waiver__requested_by",
@@ -430,6 +432,27 @@ class TimelineEntry:
     label: str
     at: datetime | None
     note: str = ""
+
+
+def upstream_fix_source(finding: Finding) -> str:
+    """Where a finding's upstream fix time came from: the first advisory
+    revision that named a fixed version, by its ``modified`` time, or by the
+    import that brought it when that came first."""
+    revision = finding.upstream_fix_revision
+    if revision is None or finding.upstream_fix_at is None:
+        return ""
+    vuln_id = revision.vulnerability.vuln_id
+    if revision.modified_at is not None and revision.modified_at == (
+        finding.upstream_fix_at
+    ):
+        return (
+            f"first seen fixed in {vuln_id} modified "
+            f"{revision.modified_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        )
+    return (
+        f"first seen fixed in {vuln_id}, in the import of "
+        f"{revision.imported_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    )
 
 
 def sla_clock_timeline(clock: SlaClock) -> list[TimelineEntry]:
@@ -464,7 +487,14 @@ def sla_clock_timeline(clock: SlaClock) -> list[TimelineEntry]:
             "upstream_fix",
             "Upstream fix released",
             finding.upstream_fix_at,
-            finding.fixed_version and f"version {finding.fixed_version}",
+            "; ".join(
+                part
+                for part in (
+                    finding.fixed_version and f"version {finding.fixed_version}",
+                    upstream_fix_source(finding),
+                )
+                if part
+            ),
         ),
         TimelineEntry("released", "Affected digest released", finding.digest.built_at),
         TimelineEntry("detected", "Detected", finding.detected_at),

@@ -13,6 +13,7 @@ from apps.vulns.models import VexStatement
 from .selectors import DeskFilters, desk_default_window, sla_desk_summary
 from .services import (
     sla_clocks_exempt_by_vex,
+    sla_clocks_follow_findings,
     sla_clocks_open_for_entitlement,
     sla_clocks_open_for_mirror,
     sla_clocks_open_for_repositories,
@@ -96,6 +97,19 @@ def clocks_stop_for_unmirrored(org_id: int, repository_id: int) -> int:
     if org is None:
         return 0
     return sla_clocks_stop_for_unmirrored(org=org, repository_id=repository_id)
+
+
+@shared_task(
+    name="sla.clocks_follow_findings",
+    acks_late=True,
+    time_limit=900,
+    soft_time_limit=870,
+)
+def clocks_follow_findings(finding_ids: list[int]) -> dict[str, int]:
+    """Idempotent: each step moves only clocks not yet where the findings'
+    advisories put them."""
+    with entitlement_cache():
+        return sla_clocks_follow_findings(finding_ids=finding_ids)
 
 
 @shared_task(

@@ -61,3 +61,13 @@ def policy_changed(*, org_id: int | None) -> None:
         _after_commit(ledger_reconcile)
     else:
         _after_commit(clocks_open_for_org, org_id)
+
+
+def findings_revised(*, finding_ids: Iterable[int]) -> None:
+    """An advisory revision withdrew, restored or gave an upstream fix time to
+    these findings: their clocks stop, resume or start from the fix."""
+    from .tasks import clocks_follow_findings
+
+    ids = sorted(set(finding_ids))
+    if ids:
+        _after_commit(clocks_follow_findings, ids)

@@ -161,6 +161,17 @@ class AffectedPackage(models.Model):
     distro = models.CharField(max_length=64, blank=True)
     ranges = models.JSONField(default=list, blank=True)
     versions = models.JSONField(default=list, blank=True)
+    # When the portal first saw a fixed version of this package in this
+    # advisory (the upstream fix time), and in which revision: carried over
+    # when a revision rewrites the row, so it stays the first sighting.
+    fix_seen_at = models.DateTimeField(null=True, blank=True)
+    fix_seen_in = models.ForeignKey(
+        "AdvisoryRevision",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
 
     class Meta:
         indexes = [
@@ -181,6 +192,9 @@ class Finding(models.Model):
         FIXED = "fixed", "Fixed"
         NOT_AFFECTED = "not_affected", "Not affected"
         UNDER_INVESTIGATION = "under_investigation", "Under investigation"
+        # Out of force: its advisory was withdrawn, or a revision no longer
+        # names the component. Kept as history; neither open nor fixed.
+        WITHDRAWN = "withdrawn", "Withdrawn"
 
     # No index of its own: the unique constraint and finding_digest_view both
     # lead with digest, and every extra index costs each bulk insert.
@@ -202,6 +216,15 @@ class Finding(models.Model):
     severity = models.CharField(max_length=10, choices=Severity.choices)
     disclosed_at = models.DateTimeField(null=True, blank=True)
     upstream_fix_at = models.DateTimeField(null=True, blank=True)
+    # The advisory revision upstream_fix_at was first seen in.
+    upstream_fix_revision = models.ForeignKey(
+        "AdvisoryRevision",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
     fixed_version = models.CharField(max_length=255, blank=True)
     detected_at = models.DateTimeField(default=timezone.now)
     fixed_published_at = models.DateTimeField(null=True, blank=True)
@@ -212,6 +235,8 @@ class Finding(models.Model):
         on_delete=models.SET_NULL,
         related_name="fixes",
     )
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["digest", "severity", "vulnerability"]
@@ -220,10 +245,20 @@ class Finding(models.Model):
                 fields=["digest", "vulnerability", "component"],
                 name="finding_once_per_digest_vuln_component",
             ),
+            # A fixed finding withdrawn keeps its fix, so that it is fixed
+            # again if its advisory is published again.
             models.CheckConstraint(
-                condition=Q(fixed_published_at__isnull=True) | Q(status="fixed"),
+                condition=Q(fixed_published_at__isnull=True)
+                | Q(status__in=["fixed", "withdrawn"]),
                 name="finding_fixed_published_only_when_fixed",
                 violation_error_message="Only a fixed finding has a fix time.",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="withdrawn", withdrawn_at__isnull=False)
+                | (~Q(status="withdrawn") & Q(withdrawn_at__isnull=True)),
+                name="finding_withdrawn_has_time",
+                violation_error_message="A withdrawn finding, and only one, "
+                "has a withdrawal time.",
             ),
         ]
         indexes = [
@@ -389,3 +424,48 @@ class AdvisoryImport(models.Model):
     def __str__(self) -> str:
         what = f"{self.get_feed_display()} {self.ecosystem}".strip()
         return f"{what} imported {self.imported_at:%Y-%m-%d %H:%M}"
+
+
+class AdvisoryRevision(models.Model):
+    """One version of an advisory's record as a feed delivered it, kept whole.
+
+    Written for a new record and for each record whose content changed; never
+    edited. ``applied`` is False for a record older (by ``modified``) than the
+    one in force when it arrived: kept as delivered, never applied.
+    """
+
+    vulnerability = models.ForeignKey(
+        Vulnerability, on_delete=models.PROTECT, related_name="revisions"
+    )
+    modified_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64)
+    raw = models.JSONField()
+    applied = models.BooleanField(default=True)
+    # What the revision changed, in words (staff pages, the API).
+    changes = models.JSONField(default=list, blank=True)
+    source = models.CharField(max_length=255, blank=True)
+    imported_at = models.DateTimeField(default=timezone.now)
+    # The import row of the record's first ecosystem (none for a record that
+    # names no package).
+    advisory_import = models.ForeignKey(
+        AdvisoryImport,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="revisions",
+    )
+
+    class Meta:
+        ordering = ["vulnerability", "-imported_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vulnerability", "sha256"],
+                name="advisory_revision_once",
+                violation_error_message="This revision of the record is stored.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        when = f"{self.modified_at:%Y-%m-%d %H:%M}" if self.modified_at else "?"
+        return f"{self.vulnerability_id} modified {when}"

@@ -61,6 +61,11 @@ class ParsedAffected:
     ranges: list[dict[str, Any]]
     versions: list[str]
 
+    @property
+    def has_fix(self) -> bool:
+        """Does the record name a fixed version of the package?"""
+        return any("fixed" in event for item in self.ranges for event in item["events"])
+
 
 @dataclass
 class ParsedVulnerability:
@@ -80,6 +85,8 @@ class ParsedVulnerability:
     vendor_severity: str = ""
     severity: str = ""
     affected: list[ParsedAffected] = field(default_factory=list)
+    # The record as delivered, kept whole by its revision.
+    record: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def vulnerability_fields(self) -> dict[str, Any]:
         """The Vulnerability columns this record sets (KEV columns excluded)."""
@@ -320,6 +327,7 @@ def osv_parse(
         modified_at=check.time(record, "modified", "", required=True),
         disclosed_at=check.time(record, "published", ""),
         withdrawn_at=check.time(record, "withdrawn", ""),
+        record=record,
     )
     parsed.references = _references(check, record)
     vectors = _vectors(check, record.get("severity"), "severity")

@@ -171,8 +171,10 @@ def digest_severity_counts(*, image: ImageDigest) -> list[SeverityCount]:
     """Findings of a build per severity, worst first (one query)."""
     open_by: dict[str, int] = {}
     total_by: dict[str, int] = {}
+    # A withdrawn finding is history, not a finding: in neither count.
     rows = (
         Finding.objects.filter(digest=image)
+        .exclude(status=Finding.Status.WITHDRAWN)
         .values("severity", "status")
         .annotate(n=Count("id"))
         .order_by()

@@ -18,8 +18,8 @@ from apps.vulns.services import osv_import
 
 from .feed_helpers import OSV, osv_record
 
-RECORDS = 216  # 1 Ubuntu + 64 GHSA/PYSEC/CVE + 151 DHI
-AFFECTED_PACKAGES = 273  # CVE-2023-50094's only entry is a GIT range: not kept
+RECORDS = 218  # 1 Ubuntu + 64 GHSA/PYSEC/CVE + 151 DHI + 2 Go
+AFFECTED_PACKAGES = 275  # CVE-2023-50094's only entry is a GIT range: not kept
 
 
 def counts():
@@ -181,6 +181,7 @@ def test_reimporting_unchanged_records_rewrites_no_advisory(
         data = json.loads(path.read_text())
         (copy / path.name).write_text(json.dumps(data, sort_keys=True))
     shutil.copytree(OSV / "dhi-python", copy / "dhi")
+    shutil.copytree(OSV / "go", copy / "go")
     shutil.copy(OSV / "ubuntu" / "CVE-2023-0286.json", copy)
 
     # One read per batch of records, no advisory written; the import itself is

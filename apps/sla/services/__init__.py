@@ -6,6 +6,7 @@ audit-logged. Opening clocks and the transitions are the system's bookkeeping:
 their inputs (findings, mirrors, entitlements) carry their own audit trail.
 """
 
+from .advisories import sla_clocks_follow_findings
 from .clocks import (
     sla_clocks_exempt_by_vex,
     sla_clocks_open_for_entitlement,
@@ -38,6 +39,7 @@ __all__ = [
     "policy_resolution",
     "policy_version_in_effect",
     "sla_clocks_exempt_by_vex",
+    "sla_clocks_follow_findings",
     "sla_clocks_open_for_entitlement",
     "sla_clocks_open_for_finding",
     "sla_clocks_open_for_mirror",

@@ -6,7 +6,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from ..osv import (
     osv_documents,
     osv_parse,
 )
+from . import revisions
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 KEV_SCHEMA = SCHEMA_DIR / "known_exploited_vulnerabilities.schema.json"
@@ -65,6 +66,11 @@ class OsvImportReport:
     unchanged: int = 0
     affected_packages: int = 0
     ecosystems: int = 0  # OSV ecosystems the records name
+    stale: int = 0  # changed, but older than the record in force: not applied
+    revisions: int = 0  # revisions delivered (a known one is not stored twice)
+    findings_withdrawn: int = 0
+    findings_restored: int = 0
+    fix_times_set: int = 0
 
 
 def _osv_sources(
@@ -108,8 +114,11 @@ def osv_import(
     with every problem found named by file and path, and nothing half-written.
     An unchanged record (same content hash) is left alone; a changed one is
     updated in place, its affected packages replaced; KEV flags are kept.
-    Each ecosystem the records name is recorded as imported now from
-    ``source`` (an AdvisoryImport row), with its record counts.
+    Every new content of a record is kept as a revision, and a changed record
+    revises the findings matched against it (``revisions``); one older than
+    the record in force is kept but not applied. Each ecosystem the records
+    name is recorded as imported now from ``source`` (an AdvisoryImport row),
+    with its record counts.
     """
     if (records is None) == (path is None):
         raise ValidationError("Give OSV records or a path, not both or neither.")
@@ -160,6 +169,9 @@ def osv_import(
     report = OsvImportReport()
     written: set[str] = set()
     ecosystems: dict[tuple[str, str, str], int] = defaultdict(int)
+    now = timezone.now()
+    # Revision pk and the record's first ecosystem, to link to its import row.
+    stored: dict[str, tuple[int, tuple[str, str, str] | None]] = {}
     try:
         with transaction.atomic():
             batch: list[ParsedVulnerability] = []
@@ -173,11 +185,13 @@ def osv_import(
                     ecosystems[key] += 1
                 batch.append(parsed)
                 if len(batch) >= BATCH:
-                    _osv_write(batch, report)
+                    stored |= _osv_write(batch, report, source=source, now=now)
                     batch = []
             if batch:
-                _osv_write(batch, report)
-            report.ecosystems = _osv_imports_record(ecosystems, source)
+                stored |= _osv_write(batch, report, source=source, now=now)
+            imports = _osv_imports_record(ecosystems, source, now)
+            report.ecosystems = len(imports)
+            revisions.revisions_link_imports(stored, imports)
             # Cached catalog answers name the sources builds were assessed
             # against, with their import times.
             catalog_changed()
@@ -188,12 +202,12 @@ def osv_import(
 
 
 def _osv_imports_record(
-    ecosystems: dict[tuple[str, str, str], int], source: str
-) -> int:
+    ecosystems: dict[tuple[str, str, str], int], source: str, now: datetime
+) -> list[AdvisoryImport]:
     """One AdvisoryImport row per ecosystem of an import, with the records it
     brought and the records now stored for that ecosystem (one count query)."""
     if not ecosystems:
-        return 0
+        return []
     held: dict[tuple[str, str, str], int] = defaultdict(int)
     rows = (
         AffectedPackage.objects.filter(ecosystem__in={key[0] for key in ecosystems})
@@ -203,8 +217,7 @@ def _osv_imports_record(
     )
     for ecosystem, purl_type, distro, n in rows:
         held[(ecosystem, purl_type, distro)] = n
-    now = timezone.now()
-    AdvisoryImport.objects.bulk_create(
+    return AdvisoryImport.objects.bulk_create(
         [
             AdvisoryImport(
                 feed=AdvisoryImport.Feed.OSV,
@@ -220,27 +233,41 @@ def _osv_imports_record(
         ],
         batch_size=BATCH,
     )
-    return len(ecosystems)
 
 
-def _osv_write(batch: list[ParsedVulnerability], report: OsvImportReport) -> None:
+def _osv_write(
+    batch: list[ParsedVulnerability],
+    report: OsvImportReport,
+    *,
+    source: str,
+    now: datetime,
+) -> dict[str, tuple[int, tuple[str, str, str] | None]]:
     existing = {
-        vuln_id: (pk, sha256)
-        for vuln_id, pk, sha256 in Vulnerability.objects.filter(
+        vuln_id: (pk, sha256, modified_at)
+        for vuln_id, pk, sha256, modified_at in Vulnerability.objects.filter(
             vuln_id__in=[parsed.vuln_id for parsed in batch]
-        ).values_list("vuln_id", "pk", "source_sha256")
+        ).values_list("vuln_id", "pk", "source_sha256", "modified_at")
     }
     new = [parsed for parsed in batch if parsed.vuln_id not in existing]
-    changed = [
+    differing = [
         parsed
         for parsed in batch
         if parsed.vuln_id in existing
         and existing[parsed.vuln_id][1] != parsed.source_sha256
     ]
+    stale = [
+        parsed
+        for parsed in differing
+        if revisions.revision_is_stale(parsed.modified_at, existing[parsed.vuln_id][2])
+    ]
+    stale_ids = {parsed.vuln_id for parsed in stale}
+    changed = [parsed for parsed in differing if parsed.vuln_id not in stale_ids]
     report.records += len(batch)
     report.created += len(new)
     report.updated += len(changed)
-    report.unchanged += len(batch) - len(new) - len(changed)
+    report.stale += len(stale)
+    report.unchanged += len(batch) - len(new) - len(differing)
+    before = revisions.in_force_read([existing[p.vuln_id][0] for p in changed])
 
     created = Vulnerability.objects.bulk_create(
         [
@@ -255,6 +282,21 @@ def _osv_write(batch: list[ParsedVulnerability], report: OsvImportReport) -> Non
                 "vuln_id", "pk"
             )
         )
+    revision_items = [
+        (pks[p.vuln_id], p, True, revisions.revision_changes(p, None)) for p in new
+    ]
+    for parsed, applied in [(p, True) for p in changed] + [(p, False) for p in stale]:
+        pk = existing[parsed.vuln_id][0]
+        revision_items.append(
+            (
+                pk,
+                parsed,
+                applied,
+                revisions.revision_changes(parsed, before.get(pk), applied=applied),
+            )
+        )
+    revision_pks = revisions.revisions_write(revision_items, source=source, now=now)
+    report.revisions += len(revision_items)
     if changed:
         fields = list(changed[0].vulnerability_fields())
         Vulnerability.objects.bulk_update(
@@ -280,21 +322,46 @@ def _osv_write(batch: list[ParsedVulnerability], report: OsvImportReport) -> Non
                 severity=severity
             ).update(severity=severity)
 
-    rows = [
-        AffectedPackage(
-            vulnerability_id=pks[parsed.vuln_id],
-            ecosystem=affected.ecosystem,
-            purl_type=affected.purl_type,
-            package_name=affected.package_name,
-            distro=affected.distro,
-            ranges=affected.ranges,
-            versions=affected.versions,
-        )
-        for parsed in new + changed
-        for affected in parsed.affected
-    ]
+    rows = []
+    for parsed in new + changed:
+        vuln_pk = pks[parsed.vuln_id]
+        fixes = before[vuln_pk].fixes if vuln_pk in before else {}
+        for affected in parsed.affected:
+            # The first sighting of a fix is kept across revisions.
+            seen: tuple[datetime | None, int | None] = (None, None)
+            if affected.has_fix:
+                seen = fixes.get((affected.ecosystem, affected.package_name)) or (
+                    revisions.fix_seen_time(parsed.modified_at, now),
+                    revision_pks[parsed.vuln_id],
+                )
+            rows.append(
+                AffectedPackage(
+                    vulnerability_id=vuln_pk,
+                    ecosystem=affected.ecosystem,
+                    purl_type=affected.purl_type,
+                    package_name=affected.package_name,
+                    distro=affected.distro,
+                    ranges=affected.ranges,
+                    versions=affected.versions,
+                    fix_seen_at=seen[0],
+                    fix_seen_in_id=seen[1],
+                )
+            )
     AffectedPackage.objects.bulk_create(rows, batch_size=BATCH)
     report.affected_packages += len(rows)
+    revised = revisions.findings_revise(
+        [(pks[p.vuln_id], p, before[pks[p.vuln_id]]) for p in changed], now=now
+    )
+    report.findings_withdrawn += len(revised.withdrawn)
+    report.findings_restored += len(revised.restored)
+    report.fix_times_set += len(revised.fix_times_set)
+    return {
+        parsed.vuln_id: (
+            revision_pks[parsed.vuln_id],
+            next(((a.ecosystem, a.purl_type, a.distro) for a in parsed.affected), None),
+        )
+        for parsed in new + changed + stale
+    }
 
 
 # --------------------------------------------------------------------------

@@ -237,6 +237,12 @@ def findings_match(
         created, fixes = _variant_findings(variant_ids, scope, plans, now)
         report.findings_created += created
         report.findings_fixed += fixes
+    if report.findings_created:
+        # New findings take the upstream fix time their advisory first showed
+        # (see revisions), before their clocks open.
+        from .revisions import finding_fix_times_fill
+
+        finding_fix_times_fill(digest_ids=scope, detected_at=now)
     if report.findings_created or report.findings_fixed:
         # New findings start clocks; fixed ones are met or missed by the
         # ledger's next transition run.

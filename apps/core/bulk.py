@@ -1,0 +1,94 @@
+"""Inserting many rows in one statement, skipping those that already exist.
+
+``bulk_create`` builds a model instance and binds one parameter per column
+per row; for the thousands of rows an SBOM or a feed brings, that Python work
+is most of the time. On PostgreSQL, ``bulk_insert`` sends one array per column
+and inserts ``SELECT ... FROM unnest(...)``: a handful of parameters whatever
+the row count. Elsewhere (SQLite in development) it falls back to
+``bulk_create``. Column names come from the model's metadata and values travel
+as parameters: no input reaches the SQL text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection, models
+
+# PostgreSQL array element types by Django field type; anything else is text
+# (which a varchar column still checks for length on insert).
+_PG_TYPES = {
+    "AutoField": "bigint",
+    "BigAutoField": "bigint",
+    "BigIntegerField": "bigint",
+    "ForeignKey": "bigint",
+    "IntegerField": "bigint",
+    "PositiveBigIntegerField": "bigint",
+    "PositiveIntegerField": "bigint",
+    "PositiveSmallIntegerField": "bigint",
+    "SmallIntegerField": "bigint",
+    "BooleanField": "boolean",
+    "DateTimeField": "timestamptz",
+    "DateField": "date",
+    "JSONField": "jsonb",
+}
+BATCH = 5_000
+
+
+def bulk_insert(
+    model: type[models.Model],
+    fields: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    returning: Sequence[str] = (),
+) -> list[tuple]:
+    """Insert ``rows`` (values in ``fields`` order); rows that conflict with a
+    unique constraint are skipped. Returns ``returning`` columns of the rows
+    inserted (on PostgreSQL; [] elsewhere, where the caller reads them)."""
+    if not rows:
+        return []
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(
+            [model(**dict(zip(fields, row, strict=True))) for row in rows],
+            ignore_conflicts=True,
+            batch_size=500,
+        )
+        return []
+    meta = model._meta
+    quote = connection.ops.quote_name
+    model_fields = [meta.get_field(name) for name in fields]
+    columns = [quote(f.column) for f in model_fields]  # type: ignore[union-attr]
+    types = [_PG_TYPES.get(f.get_internal_type(), "text") for f in model_fields]
+    arrays = ", ".join(f"%s::{'text' if t == 'jsonb' else t}[]" for t in types)
+    names = [f"c{i}" for i in range(len(fields))]
+    selected = ", ".join(
+        f"u.{n}::jsonb" if t == "jsonb" else f"u.{n}"
+        for n, t in zip(names, types, strict=True)
+    )
+    returned = ", ".join(
+        quote(meta.get_field(name).column)  # type: ignore[union-attr]
+        for name in returning
+    )
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
+        f"SELECT {selected} FROM unnest({arrays}) AS u({', '.join(names)}) "
+        "ON CONFLICT DO NOTHING" + (f" RETURNING {returned}" if returned else "")
+    )
+    jsonb = [t == "jsonb" for t in types]
+    found: list[tuple] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), BATCH):
+            batch = rows[start : start + BATCH]
+            params = [
+                [
+                    json.dumps(row[i]) if is_json and row[i] is not None else row[i]
+                    for row in batch
+                ]
+                for i, is_json in enumerate(jsonb)
+            ]
+            cursor.execute(sql, params)
+            if returned:
+                found.extend(cursor.fetchall())
+    return found

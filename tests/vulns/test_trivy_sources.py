@@ -206,3 +206,10 @@ class TrivyUbuntuSboms(TestCase):
             assessment.text
         )
         assert assessment.summary == "1 open vulnerability; partially assessed"
+
+    def test_the_public_digest_page_shows_the_findings_and_the_partial_coverage(self):
+        page = self.client.get(f"/catalog/digest/{self.mongo}/").content.decode()
+        assert "CVE-2023-0286" in page and "libssl1.1" in page
+        page = self.client.get(f"/catalog/digest/{self.plain}/").content.decode()
+        assert "Partially assessed" in page
+        assert "153 matched by binary name only" in page

@@ -33,6 +33,8 @@ _PG_TYPES = {
     "DateTimeField": "timestamptz",
     "DateField": "date",
     "JSONField": "jsonb",
+    "DecimalField": "numeric",
+    "FloatField": "double precision",
 }
 BATCH = 5_000
 

@@ -400,8 +400,9 @@ def _findings_insert(rows: list[list[Any]], now: datetime) -> None:
             _pg_load(
                 cursor,
                 "finding_load",
-                [*FINDING_COLUMNS, "detected_at"],
-                ((*row, now) for row in rows),
+                # Columns without a database default are given their value.
+                [*FINDING_COLUMNS, "detected_at", "withdrawn_reason"],
+                ((*row, now, "") for row in rows),
             )
         )
         table = connection.ops.quote_name(Finding._meta.db_table)

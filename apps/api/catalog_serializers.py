@@ -369,8 +369,21 @@ def _evidence_access(serializer, image: ImageDigest):
     return answers[image.pk]
 
 
+class AttestationWarningOut(serializers.Serializer):
+    message = serializers.CharField()
+    count = serializers.IntegerField(help_text="How many places in the document.")
+    path = serializers.CharField(help_text="The first place, as a JSON path.")
+
+
 class AttestationOut(serializers.ModelSerializer):
     download = serializers.SerializerMethodField()
+    warnings = AttestationWarningOut(
+        many=True,
+        read_only=True,
+        help_text="Where the document departs from its format's schema in fields "
+        "the portal does not read, grouped; a departure in what it reads refuses "
+        "the document.",
+    )
     requires_entitlements = serializers.SerializerMethodField(
         help_text="Entitlements a download needs (FIPS/STIG evidence); empty: public."
     )
@@ -397,6 +410,7 @@ class AttestationOut(serializers.ModelSerializer):
             "subject_named",
             "subject_override_reason",
             "subject_override_at",
+            "warnings",
             "created_at",
             "download",
             "requires_entitlements",

@@ -8,6 +8,7 @@ what was imported. (VEX statements are authored in apps/vulns/admin.py.)
 
 from django.contrib import admin
 from django.db.models import Count
+from django.utils.html import format_html, format_html_join
 
 from apps.vulns.models import AdvisoryRevision, Component, Finding, Vulnerability
 
@@ -159,11 +160,28 @@ class AttestationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "size",
         "signature_verified",
         "subject_status",
+        "schema_warnings",
         "created_at",
     ]
     list_filter = ["kind", "signature_verified", "subject_status"]
     list_select_related = ["digest__variant__series__repository"]
     search_fields = ["sha256", "digest__digest", "signer_key_id"]
+    exclude = ["warnings"]
+    readonly_fields = ["schema_warning_list"]
+
+    @admin.display(description="Schema warnings")
+    def schema_warnings(self, obj: Attestation) -> int:
+        return len(obj.warnings)
+
+    @admin.display(description="Schema warnings")
+    def schema_warning_list(self, obj: Attestation) -> str:
+        """Where the document departs from its schema in fields the portal
+        does not read, one line each."""
+        if not obj.warnings:
+            return "None"
+        return format_html_join(
+            format_html("<br>"), "{}", ((w["message"],) for w in obj.warnings)
+        )
 
 
 @admin.register(Component)

@@ -55,6 +55,9 @@ class SbomImportResult:
     # Other builds sharing a component whose source package this SBOM was the
     # first to state: they are matched again too.
     rematch: tuple[int, ...] = ()
+    # Where the document departs from its schema in fields the portal does
+    # not read (grouped); kept with the attestation.
+    warnings: tuple[str, ...] = ()
 
 
 def evidence_file_read(path: str | Path) -> bytes:
@@ -98,6 +101,7 @@ def sbom_import(
         spec_version=parsed.spec_version,
         media_type=parsed.media_type,
         summary=parsed.summary,
+        warnings=[warning.as_dict() for warning in parsed.warnings],
     )
     components_created = links_created = 0
     rematch: tuple[int, ...] = ()
@@ -121,6 +125,7 @@ def sbom_import(
         skipped_without_purl=parsed.without_purl,
         subject=attestation.subject_status,
         rematch=rematch,
+        warnings=tuple(warning["message"] for warning in attestation.warnings),
     )
 
 

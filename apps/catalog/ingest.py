@@ -114,6 +114,8 @@ def evidence_recorded(
         attestation = _attestation_of(result)
         if attestation is not None:
             summary.update(_subject_details(attestation))
+            if attestation.warnings:
+                summary["warnings"] = [w["message"] for w in attestation.warnings]
     if source:
         summary["source"] = source
     audit_record(

@@ -279,6 +279,12 @@ class Attestation(models.Model):
         related_name="+",
     )
     subject_override_at = models.DateTimeField(null=True, blank=True)
+    warnings = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Where the document departs from its format's schema in fields "
+        "the portal does not read: [{message, count, path}], grouped.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -291,6 +291,7 @@ def attestation_store(
     signer_key_id: str = "",
     signature_verified: bool = False,
     summary: dict[str, Any] | None = None,
+    warnings: list[dict[str, Any]] | None = None,
 ) -> tuple[Attestation, bool]:
     """Attach a document to a digest, content-addressed; returns (row, created).
 
@@ -318,6 +319,7 @@ def attestation_store(
         signer_key_id=signer_key_id,
         signature_verified=signature_verified,
         summary=summary or {},
+        warnings=warnings or [],
         subject_status=decision.status,
         subject_digests=list(decision.digests),
         subject_named=decision.named,

@@ -71,8 +71,15 @@ class EvidenceUploadView(StaffOnlyMixin, FormView):
         except ValidationError as exc:
             apply_validation_error(form, exc)
             return self.form_invalid(form)
+        warnings = summary.pop("warnings", [])
         details = ", ".join(f"{k}: {v}" for k, v in summary.items())
         messages.success(self.request, f"Imported. {details}")
+        if warnings:
+            messages.warning(
+                self.request,
+                "Imported with deviations from the schema in fields the portal "
+                f"does not read: {'; '.join(warnings)}.",
+            )
         return redirect("staff_evidence")
 
     def form_invalid(self, form):

@@ -1,35 +1,25 @@
-"""Reading SBOMs: CycloneDX JSON 1.4-1.6 and SPDX JSON 2.2/2.3.
+"""Reading SBOMs: CycloneDX JSON 1.4-1.7 and SPDX JSON 2.2/2.3.
 
-A document is checked against its official schema before anything is read from
-it: CycloneDX by cyclonedx-python-lib's strict validator (it ships the CycloneDX
-schemas), SPDX by the SPDX project's own JSON schemas in ``schemas/`` (see
-ATTRIBUTION.md). A refusal is a ``ValidationError`` on ``document`` that says what
-is wrong and where in the document (a JSON path). Nothing here touches the
-database; ``apps.catalog.evidence`` stores what this returns.
+A document is reviewed against its official schema before anything is read
+from it (``sbom_schema``): deviations in fields the portal does not read are
+returned as warnings, as the tools users run write such documents; one in what
+the portal reads refuses it. A refusal is a ``ValidationError`` on ``document``
+that says what is wrong, where in the document (a JSON path) and how many places
+share the problem. Nothing here touches the database; ``apps.catalog.evidence``
+stores what this returns.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import cyclonedx.schema
-import jsonschema_rs
-from cyclonedx.schema import SchemaVersion
-from cyclonedx.validation.json import JsonStrictValidator
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from jsonschema import Draft7Validator, FormatChecker
-from jsonschema.exceptions import ValidationError as SchemaError
-from jsonschema.exceptions import best_match
 from packageurl import PackageURL
-from rfc3986_validator import validate_rfc3986
 
 from apps.catalog.formats.subject import (
     NOT_STATED,
@@ -40,6 +30,7 @@ from apps.catalog.formats.subject import (
 )
 
 from .osv import purl_package
+from .sbom_schema import SPDX_SCHEMAS, SbomWarning, cyclonedx_review, spdx_review
 from .source_package import (
     SourceHint,
     from_cyclonedx,
@@ -49,12 +40,10 @@ from .source_package import (
     with_epoch,
 )
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
-
 CYCLONEDX = "cyclonedx"
 SPDX = "spdx"
-CYCLONEDX_VERSIONS = ("1.4", "1.5", "1.6")
-SPDX_VERSIONS = {"SPDX-2.2": "spdx-2.2.schema.json", "SPDX-2.3": "spdx-2.3.schema.json"}
+CYCLONEDX_VERSIONS = ("1.4", "1.5", "1.6", "1.7")
+SPDX_VERSIONS = SPDX_SCHEMAS
 MEDIA_TYPES = {
     CYCLONEDX: "application/vnd.cyclonedx+json",
     SPDX: "application/spdx+json",
@@ -77,7 +66,6 @@ FIELD_LIMITS = {
     "distro": 64,
 }
 NO_LICENSE = frozenset({"", "NOASSERTION", "NONE"})
-ERRORS_READ = 50  # schema errors gathered before picking the one to report
 
 
 def refuse(message: str, code: str) -> ValidationError:
@@ -119,6 +107,8 @@ class ParsedSbom:
     # The image the document says it is about (metadata.component, or the
     # package an SPDX document describes).
     subject: StatedSubject = NOT_STATED
+    # Deviations from the schema in fields the portal does not read, grouped.
+    warnings: tuple[SbomWarning, ...] = ()
 
 
 # --- Reading the bytes ----------------------------------------------------------
@@ -167,7 +157,11 @@ def _reject_constant(name: str) -> None:
 
 
 def sbom_parse(content: bytes) -> ParsedSbom:
-    """Detect the format, validate against its schema, read the components."""
+    """Detect the format, review it against its schema, read the components.
+
+    Deviations from the schema in fields the portal does not read come back as
+    ``warnings``; one in what it reads refuses the document (``sbom_schema``).
+    """
     doc = document_json(content)
     if isinstance(doc, dict) and doc.get("bomFormat") == "CycloneDX":
         version = doc.get("specVersion")
@@ -178,16 +172,11 @@ def sbom_parse(content: bytes) -> ParsedSbom:
                 f"{CYCLONEDX_VERSIONS[-1]}.",
                 "unsupported_version",
             )
-        if not _fast_cyclonedx(version).is_valid(doc):
-            _schema_check(
-                lambda: _cyclonedx_validator(version).validate_str(
-                    content.decode("utf-8-sig"), all_errors=True
-                ),
-                f"CycloneDX {version}",
-                unwrap=True,
-            )
-            _fast_refusal(_fast_cyclonedx(version), doc, f"CycloneDX {version}")
-        return _cyclonedx_read(doc)
+        review = cyclonedx_review(doc, version)
+        if review.refusal:
+            raise refuse(review.refusal, "schema")
+        parsed = _read(_cyclonedx_read, doc, _cyclonedx_purls, "components")
+        return replace(parsed, warnings=review.warnings)
     if isinstance(doc, dict) and "spdxVersion" in doc:
         version = doc["spdxVersion"]
         if not isinstance(version, str) or version not in SPDX_VERSIONS:
@@ -196,13 +185,32 @@ def sbom_parse(content: bytes) -> ParsedSbom:
                 f"use {' or '.join(SPDX_VERSIONS)} JSON.",
                 "unsupported_version",
             )
-        if not _fast_spdx(version).is_valid(doc):
-            _schema_check(
-                lambda: _spdx_validator(version).iter_errors(doc),
-                version.replace("-", " "),
+        review = spdx_review(doc, version)
+        if review.refusal:
+            raise refuse(review.refusal, "schema")
+        if "packages" not in doc:
+            # Valid SPDX, but an SBOM that lists no packages says nothing of
+            # what the image carries.
+            raise refuse(
+                f"Not an SBOM this portal reads: the {version.replace('-', ' ')} "
+                'document has no "packages".',
+                "schema",
             )
-            _fast_refusal(_fast_spdx(version), doc, version.replace("-", " "))
-        return _spdx_read(doc)
+        parsed = _read(_spdx_read, doc, _spdx_package_purls, "packages")
+        return replace(parsed, warnings=review.warnings)
+    if isinstance(doc, dict) and _is_spdx_3(doc):
+        raise refuse(
+            "SPDX 3 (JSON-LD) is not supported; the portal reads SPDX 2.2 and "
+            "2.3 JSON and CycloneDX JSON "
+            f"{', '.join(CYCLONEDX_VERSIONS[:-1])} and {CYCLONEDX_VERSIONS[-1]}.",
+            "unsupported_version",
+        )
+    if isinstance(doc, dict) and "SPDXID" in doc:
+        raise refuse(
+            'An SPDX document without "spdxVersion": the portal reads '
+            f"{' and '.join(SPDX_VERSIONS)} JSON, which state it.",
+            "unsupported_version",
+        )
     raise refuse(
         "Not an SBOM this portal reads: expected CycloneDX JSON "
         '("bomFormat": "CycloneDX") or SPDX JSON ("spdxVersion").',
@@ -210,169 +218,54 @@ def sbom_parse(content: bytes) -> ParsedSbom:
     )
 
 
-def _schema_check(
-    validate: Callable[[], Iterable[Any] | None], schema: str, unwrap=False
-) -> None:
-    """Refuse with the first problem in document order, named by its JSON path."""
+def _read(
+    reader: Callable[[dict[str, Any]], ParsedSbom],
+    doc: dict[str, Any],
+    purls: Callable[[dict[str, Any]], Iterator[str]],
+    noun: str,
+) -> ParsedSbom:
+    """Read the components; a refused purl says how many more are refused."""
     try:
-        errors = validate() or ()
-        found: list[SchemaError] = [
-            error.data if unwrap else error
-            for error in itertools.islice(errors, ERRORS_READ)
-        ]
-    except RecursionError:
-        # Components may nest; the validator recurses once per level.
+        return reader(doc)
+    except ValidationError as exc:
+        error = exc.error_dict["document"][0]
+        if error.code != "invalid_purl":
+            raise
+        sharing = sum(1 for purl in purls(doc) if not _purl_reads(purl))
+        if sharing < 2:
+            raise
         raise refuse(
-            f"The document nests too deeply to check against the {schema} schema.",
-            "schema",
+            f"{error.message.rstrip('.')} ({sharing} {noun} share this problem).",
+            "invalid_purl",
         ) from None
-    if not found:
-        return
-    error = min(found, key=_path_key)
-    # "not valid under any of the given schemas" says little; the branch that
-    # came closest names the property that is actually wrong.
-    while error.context:
-        error = best_match(error.context)
-    more = len(found) - 1
-    tail = ""
-    if more:
-        at_least = "at least " if len(found) == ERRORS_READ else ""
-        tail = f" (and {at_least}{more} more problem{'s' if more > 1 else ''})"
-    message = error.message
-    if len(message) > 300:
-        message = message[:300] + "..."
-    raise refuse(
-        f"Not valid {schema} at {error.json_path}: {message}{tail}",
-        "schema",
-    )
 
 
-def _path_key(error: SchemaError) -> tuple:
-    return tuple((isinstance(p, str), p) for p in error.absolute_path)
+def _purl_reads(purl: str) -> bool:
+    try:
+        component_from_purl(purl)
+    except ValidationError:
+        return False
+    return True
 
 
-# CycloneDX's schemas check "iri-reference" with rfc3987-syntax, an Earley parser
-# that spends ~50 ms per URL: a 300-package Alpine SBOM carries 300 of them. An
-# IRI is valid when its RFC 3987 mapping to a URI is (section 3.1), which the
-# regex-based rfc3986-validator checks in microseconds.
-_UCSCHAR = (
-    (0xA0, 0xD7FF),
-    (0xF900, 0xFDCF),
-    (0xFDF0, 0xFFEF),
-    *((plane, plane + 0xFFFD) for plane in range(0x10000, 0xE0000, 0x10000)),
-    (0xE1000, 0xEFFFD),
-)
-_IPRIVATE = ((0xE000, 0xF8FF), (0xF0000, 0xFFFFD), (0x100000, 0x10FFFD))
+def _cyclonedx_purls(doc: dict[str, Any]) -> Iterator[str]:
+    for _, item in _cyclonedx_components(doc):
+        if item.get("purl"):
+            yield item["purl"]
 
 
-def _in_ranges(codepoint: int, ranges: tuple[tuple[int, int], ...]) -> bool:
-    return any(low <= codepoint <= high for low, high in ranges)
+def _spdx_package_purls(doc: dict[str, Any]) -> Iterator[str]:
+    for i, package in enumerate(doc.get("packages") or []):
+        purl, _ = _spdx_purl(package, f"$.packages[{i}]")
+        if purl:
+            yield purl
 
 
-def _iri_as_uri(value: str) -> str | None:
-    """RFC 3987's IRI-to-URI mapping; None when a character is not allowed."""
-    out: list[str] = []
-    part = "main"
-    for char in value:
-        codepoint = ord(char)
-        if codepoint < 0x80:
-            if char == "#":
-                part = "fragment"
-            elif char == "?" and part == "main":
-                part = "query"
-            out.append(char)
-            continue
-        private_ok = part == "query" and _in_ranges(codepoint, _IPRIVATE)
-        if not (_in_ranges(codepoint, _UCSCHAR) or private_ok):
-            return None
-        out.append("".join(f"%{byte:02X}" for byte in char.encode("utf-8")))
-    return "".join(out)
-
-
-def _iri_check(rule: str):
-    def check(instance: object) -> bool:
-        if not isinstance(instance, str):
-            return True
-        uri = _iri_as_uri(instance)
-        return uri is not None and validate_rfc3986(uri, rule=rule) is not None
-
-    return check
-
-
-@cache
-def _format_checker() -> FormatChecker:
-    checker = FormatChecker(formats=())
-    checker.checkers = dict(Draft7Validator.FORMAT_CHECKER.checkers)
-    checker.checks("iri")(_iri_check("URI"))
-    checker.checks("iri-reference")(_iri_check("URI_reference"))
-    return checker
-
-
-class _CycloneDxValidator(JsonStrictValidator):
-    """The library's strict validator and schemas, with the fast IRI check."""
-
-    _fast = None
-
-    @property
-    def _validator(self):
-        if self._fast is None:
-            self._fast = super()._validator.evolve(format_checker=_format_checker())
-        return self._fast
-
-
-@cache
-def _cyclonedx_validator(version: str) -> _CycloneDxValidator:
-    return _CycloneDxValidator(SchemaVersion.from_version(version))
-
-
-# The same official schemas, checked by a compiled validator: about a thousand
-# times faster than pure-Python jsonschema on a 300-component SBOM. It decides;
-# the Python validator runs only on a refusal, to name the first problem by its
-# JSON path in the words the tests and users see.
-_CYCLONEDX_RES = Path(cyclonedx.schema.__file__).parent / "_res"
-_CYCLONEDX_BASE = "http://cyclonedx.org/schema/"
-
-
-def _cyclonedx_retrieve(uri: str) -> Any:
-    if not uri.startswith(_CYCLONEDX_BASE):
-        raise ValueError(f"refusing to fetch {uri}")
-    name = uri.removeprefix(_CYCLONEDX_BASE).replace(
-        ".schema.json", ".SNAPSHOT.schema.json"
-    )
-    name = name.replace(".SNAPSHOT.SNAPSHOT.", ".SNAPSHOT.")
-    return json.loads((_CYCLONEDX_RES / name).read_text("utf-8"))
-
-
-@cache
-def _fast_cyclonedx(version: str) -> Any:
-    schema = json.loads(
-        (_CYCLONEDX_RES / f"bom-{version}.SNAPSHOT.schema.json").read_text("utf-8")
-    )
-    return jsonschema_rs.validator_for(
-        schema, validate_formats=True, retriever=_cyclonedx_retrieve
-    )
-
-
-@cache
-def _fast_spdx(version: str) -> Any:
-    schema = json.loads((SCHEMA_DIR / SPDX_VERSIONS[version]).read_text("utf-8"))
-    return jsonschema_rs.validator_for(schema, validate_formats=True)
-
-
-def _fast_refusal(validator: Any, doc: Any, schema: str) -> None:
-    """Refuse when only the compiled validator found a problem."""
-    error = next(iter(validator.iter_errors(doc)), None)
-    if error is not None:
-        path = "$" + "".join(
-            f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.instance_path
-        )
-        raise refuse(f"Not valid {schema} at {path}: {error.message[:300]}", "schema")
-
-
-@cache
-def _spdx_validator(version: str) -> Draft7Validator:
-    schema = json.loads((SCHEMA_DIR / SPDX_VERSIONS[version]).read_text("utf-8"))
-    return Draft7Validator(schema)
+def _is_spdx_3(doc: dict[str, Any]) -> bool:
+    """SPDX 3 JSON-LD: its ``@context`` is spdx.org/rdf/3.x."""
+    context = doc.get("@context")
+    contexts = context if isinstance(context, list) else [context]
+    return any(isinstance(c, str) and "spdx.org/rdf/3." in c for c in contexts)
 
 
 # --- Package URLs ---------------------------------------------------------------

@@ -13,6 +13,7 @@ from apps.audit.models import AuditEvent
 from apps.sla.defaults import defaults_load
 from apps.sla.ledger_checks import _withdrawn, ledger_gaps
 from apps.sla.models import SlaClock
+from apps.sla.services import sla_clocks_follow_findings
 from apps.vulns.models import (
     AdvisoryImport,
     AdvisoryRevision,
@@ -236,8 +237,8 @@ def test_withdrawal_withdraws_findings_and_stops_clocks_then_republishing_resume
     assert report.findings_withdrawn == 1
     finding.refresh_from_db()
     assert (finding.status, finding.withdrawn_at) == ("withdrawn", at)
-    assert "Advisory withdrawn: GHSA-rev0-test-0001 was withdrawn" in (
-        finding.withdrawn_reason
+    assert finding.withdrawn_reason == (
+        "GHSA-rev0-test-0001 was withdrawn 2026-03-03 00:00 UTC."
     )
     clock.refresh_from_db()
     assert (clock.state, clock.stop_reason, clock.stopped_at) == (
@@ -296,7 +297,10 @@ def test_a_changed_range_withdraws_findings_out_of_it_and_adds_new_ones(world):
     assert report.findings_withdrawn == 1
     old_finding.refresh_from_db()
     assert old_finding.status == "withdrawn"
-    assert "no longer names its version as affected" in old_finding.withdrawn_reason
+    assert old_finding.withdrawn_reason == (
+        "GHSA-rev0-test-0001 as modified 2026-03-03 00:00 UTC no longer names "
+        "this component's version as affected."
+    )
     # The fix the old finding had is kept for the record.
     assert old_finding.fixed_published_at is not None
     new_finding = Finding.objects.get(digest=newer)
@@ -316,3 +320,65 @@ def test_a_malformed_revision_is_refused_whole(world):
     assert AdvisoryRevision.objects.count() == 1
     assert Vulnerability.objects.count() == 1
     assert Vulnerability.objects.get().modified_at == datetime(2026, 2, 1, tzinfo=UTC)
+
+
+def test_the_ledger_check_names_clocks_that_did_not_follow_their_advisory(world):
+    run = world["run"]
+    with time_machine.travel(T0, tick=False):
+        _import(run, FIXED)
+        with run():
+            findings_match(digests=[world["old"]])
+    finding = _finding(world["old"])
+    clock = SlaClock.objects.get(finding=finding)
+    # Withdrawn behind the ledger's back (a lost task): the check sees it.
+    Finding.objects.filter(pk=finding.pk).update(
+        status=Finding.Status.WITHDRAWN, withdrawn_at=T0, withdrawn_reason="test"
+    )
+    later = T0 + timedelta(days=1)
+    assert [(v.check, v.subject) for v in _withdrawn(later)] == [
+        ("clock_running_withdrawn", f"clock {clock.pk} (org {world['org'].slug})")
+    ]
+    assert sla_clocks_follow_findings(finding_ids=[finding.pk], now=later) == {
+        "stopped": 1,
+        "resumed": 0,
+        "restarted": 0,
+    }
+    # Idempotent; and back in force without the ledger hearing of it, the
+    # check names the stopped clock.
+    assert sla_clocks_follow_findings(finding_ids=[finding.pk], now=later) == {
+        "stopped": 0,
+        "resumed": 0,
+        "restarted": 0,
+    }
+    Finding.objects.filter(pk=finding.pk).update(
+        status=Finding.Status.AFFECTED, withdrawn_at=None, withdrawn_reason=""
+    )
+    assert [v.check for v in _withdrawn(later + timedelta(days=1))] == [
+        "clock_stopped_withdrawn_in_force"
+    ]
+
+
+def test_a_clock_whose_repository_was_unmirrored_meanwhile_waits_for_the_mirror(
+    world,
+):
+    run = world["run"]
+    with time_machine.travel(T0, tick=False):
+        _import(run, FIXED)
+        with run():
+            findings_match(digests=[world["old"]])
+    finding = _finding(world["old"])
+    withdrawn = record(
+        "2026-03-03T00:00:00Z",
+        events=[{"introduced": "0"}, {"fixed": "2.11.3"}],
+        withdrawn="2026-03-03T00:00:00Z",
+    )
+    with time_machine.travel(T0 + timedelta(days=1), tick=False):
+        _import(run, withdrawn)
+    world["org"].mirrors.all().delete()
+    republished = record(
+        "2026-03-04T00:00:00Z", events=[{"introduced": "0"}, {"fixed": "2.11.3"}]
+    )
+    with time_machine.travel(T0 + timedelta(days=2), tick=False):
+        _import(run, republished)
+    clock = SlaClock.objects.get(finding=finding)
+    assert (clock.state, clock.stop_reason) == ("exempt", "unmirrored")

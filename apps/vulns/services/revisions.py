@@ -89,7 +89,7 @@ def _day(value: datetime | None) -> str:
 
 
 def revision_label(vuln_id: str, modified_at: datetime | None) -> str:
-    return f"{vuln_id} (revision modified {_day(modified_at)})"
+    return f"{vuln_id} as modified {_day(modified_at)}"
 
 
 # --------------------------------------------------------------------------
@@ -373,16 +373,14 @@ def findings_revise(
             if parsed.withdrawn_at is not None:
                 if not withdrawn:
                     withdraw[
-                        f"Advisory withdrawn: {parsed.vuln_id} was withdrawn "
-                        f"{_day(parsed.withdrawn_at)} ({label})."
+                        f"{parsed.vuln_id} was withdrawn {_day(parsed.withdrawn_at)}."
                     ].append(pk)
                 continue
             hit, fixed = _still_affects(matcher, entries.get(vuln_pk, []), row)
             if not hit:
                 if not withdrawn:
                     withdraw[
-                        f"Advisory withdrawn for this component: {label} no "
-                        "longer names its version as affected."
+                        f"{label} no longer names this component's version as affected."
                     ].append(pk)
                 continue
             if withdrawn:

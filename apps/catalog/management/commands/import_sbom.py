@@ -91,7 +91,7 @@ def override_for(reason: str | None, actor) -> SubjectOverride | None:
 
 
 class Command(BaseCommand):
-    help = "Attach a CycloneDX (1.4-1.6) or SPDX (2.2, 2.3) JSON SBOM to a digest."
+    help = "Attach a CycloneDX (1.4-1.7) or SPDX (2.2, 2.3) JSON SBOM to a digest."
 
     def add_arguments(self, parser):
         parser.add_argument("digest", help="sha256:<64 hex> of a registered build")
@@ -132,3 +132,12 @@ class Command(BaseCommand):
                 + subject_line(result.attestation)
             )
         )
+        if result.warnings:
+            self.stdout.write(
+                self.style.WARNING(
+                    "Imported with deviations from the schema in fields the portal "
+                    "does not read:"
+                )
+            )
+            for warning in result.warnings:
+                self.stdout.write(f"  {warning}")

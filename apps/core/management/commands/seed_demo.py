@@ -230,13 +230,17 @@ class Command(BaseCommand):
                     ends_at=timezone.now() + timedelta(days=365),
                     actor=staff,
                 )
-            # The contract's own SLA terms, with service credits.
+            # The contract's own SLA terms, with service credits, counted
+            # from detection: the demo's advisories are real records whose
+            # fixes came out years before this story, so counted from the
+            # upstream fix every clock would open already breached.
             contract = sla_policy_create(
                 key="acme-contract",
                 name="Acme enterprise contract",
                 org=org,
                 actor=staff,
                 description="DEMO-CONTRACT-1, schedule B.",
+                start_event="detection",
                 critical_days=7,
                 high_days=7,
                 medium_days=30,

@@ -44,3 +44,13 @@ class Command(BaseCommand):
                 f"{report.affected_packages} affected packages written."
             )
         )
+        if report.stale:
+            self.stdout.write(
+                f"{report.stale} older than the record held: kept as revisions, "
+                "not applied."
+            )
+        if report.findings_withdrawn or report.findings_restored:
+            self.stdout.write(
+                f"Findings: {report.findings_withdrawn} withdrawn, "
+                f"{report.findings_restored} back in force."
+            )

@@ -202,7 +202,7 @@ class AdvisoryRevisionInline(admin.TabularInline):
         "modified_at",
         "withdrawn_at",
         "applied",
-        "changes",
+        "changes_text",
         "source",
         "imported_at",
         "advisory_import",
@@ -212,6 +212,10 @@ class AdvisoryRevisionInline(admin.TabularInline):
     ordering = ["-imported_at", "-id"]
     extra = 0
     can_delete = False
+
+    @admin.display(description="Changes")
+    def changes_text(self, obj: AdvisoryRevision) -> str:
+        return "; ".join(obj.changes)
 
     def has_add_permission(self, request, obj=None):
         return False

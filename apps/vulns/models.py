@@ -467,5 +467,5 @@ class AdvisoryRevision(models.Model):
         ]
 
     def __str__(self) -> str:
-        when = f"{self.modified_at:%Y-%m-%d %H:%M}" if self.modified_at else "?"
-        return f"{self.vulnerability_id} modified {when}"
+        when = f"{self.modified_at:%Y-%m-%d %H:%M} UTC" if self.modified_at else "?"
+        return f"Revision modified {when}"

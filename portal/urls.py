@@ -4,13 +4,14 @@ from django.urls import include, path
 from apps.accounts.views import SsoLoginView
 from apps.audit.views import StaffAuditLogView
 from apps.billing import views as billing_views
-from apps.catalog.staff import EvidenceUploadView
+from apps.catalog.staff import BuildRegisterView, EvidenceUploadView
 from apps.core import metrics as core_metrics
 from apps.core import views as core_views
 from apps.entitlements import views as entitlement_views
 from apps.orgs import views as org_views
 from apps.reports import urls as report_urls
 from apps.sla import staff_views as sla_staff_views
+from apps.vulns import staff_views as vex_staff_views
 
 org_patterns = [
     path("", include("apps.orgs.urls")),
@@ -45,6 +46,22 @@ urlpatterns = [
     path("auditor/", org_views.AuditorHomeView.as_view(), name="auditor_home"),
     path("staff/audit/", StaffAuditLogView.as_view(), name="staff_audit"),
     path("staff/evidence/", EvidenceUploadView.as_view(), name="staff_evidence"),
+    path("staff/builds/", BuildRegisterView.as_view(), name="staff_build_register"),
+    path(
+        "staff/vex/",
+        vex_staff_views.VexDocumentListView.as_view(),
+        name="staff_vex_documents",
+    ),
+    path(
+        "staff/vex/<int:pk>/",
+        vex_staff_views.VexDocumentDetailView.as_view(),
+        name="staff_vex_document",
+    ),
+    path(
+        "staff/vex/<int:pk>/withdraw/",
+        vex_staff_views.VexDocumentWithdrawView.as_view(),
+        name="staff_vex_withdraw",
+    ),
     path(
         "staff/entitlements/",
         entitlement_views.StaffEntitlementsView.as_view(),

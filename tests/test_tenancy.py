@@ -108,11 +108,12 @@ EXCLUDED_FAMILIES = {
         lambda r: r.includes[:1] == ("allauth.urls",),
     ),
     "staff-evidence-api": Family(
-        "the publisher staff's evidence-loading endpoint is not organization-"
-        "scoped: it takes only a staff-created token with catalog:write; "
-        "tests/catalog/test_ingest_door.py walks anonymous, session, org tokens "
-        "and staff tokens through it",
-        lambda r: r.name == "api:evidence-import",
+        "the publisher staff's evidence-loading and build-registering endpoints "
+        "are not organization-scoped: they take only a staff-created token with "
+        "catalog:write; tests/catalog/test_ingest_door.py and "
+        "tests/catalog/test_build_register.py walk anonymous, session, org tokens "
+        "and staff tokens through them",
+        lambda r: r.name in ("api:evidence-import", "api:build-register"),
     ),
     "static-media": Family(
         "static files and uploaded media are served by whitenoise / the web "
@@ -318,6 +319,7 @@ def _catalog_refs() -> dict:
         "vuln_id": vuln.vuln_id,
         "finding_pk": finding.pk,
         "vex_statement_pk": statement.pk,
+        "vex_document_pk": statement.document_id,
     }
 
 
@@ -1059,6 +1061,30 @@ WEB_SITE_ROUTES = [
         "staff_evidence",
         get=lambda p: Expect(200) if p == "staff" else Expect(403),
         # Staff posting nothing get the form back with errors; nothing is loaded.
+        post=lambda p: Expect(400) if p == "staff" else Expect(403),
+    ),
+    SiteRoute(
+        "staff_build_register",
+        get=lambda p: Expect(200) if p == "staff" else Expect(403),
+        # Staff posting nothing get the form back with errors; nothing is written.
+        post=lambda p: Expect(400) if p == "staff" else Expect(403),
+    ),
+    SiteRoute(
+        "staff_vex_documents",
+        get=lambda p: Expect(200) if p == "staff" else Expect(403),
+        post=lambda p: Expect(405) if p == "staff" else Expect(403),
+    ),
+    SiteRoute(
+        "staff_vex_document",
+        kwargs={"pk": "vex_document_pk"},
+        get=lambda p: Expect(200) if p == "staff" else Expect(403),
+        post=lambda p: Expect(405) if p == "staff" else Expect(403),
+    ),
+    SiteRoute(
+        "staff_vex_withdraw",
+        kwargs={"pk": "vex_document_pk"},
+        get=lambda p: Expect(405) if p == "staff" else Expect(403),
+        # Without a reason nothing is withdrawn: the page again, with the error.
         post=lambda p: Expect(400) if p == "staff" else Expect(403),
     ),
     SiteRoute(

@@ -4,6 +4,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
 from . import (
+    build_views,
     catalog_views,
     customization_views,
     evidence_views,
@@ -58,6 +59,8 @@ urlpatterns = [
     path(
         "evidence/", evidence_views.EvidenceImportView.as_view(), name="evidence-import"
     ),
+    # Publisher staff only: register a build.
+    path("builds/", build_views.BuildRegisterView.as_view(), name="build-register"),
     # A STIG build's scans: counts for anyone, rules for entitled tokens.
     path(
         "digests/<str:digest>/stig/",

@@ -76,6 +76,13 @@ class AuditEvent(models.Model):
         )
         SLA_CLOCKS_RESUMED = "sla.clocks_resumed", "SLA clocks resumed (mirrored again)"
         SLA_LEDGER_REPAIRED = "sla.ledger_repaired", "SLA ledger repaired by the sweep"
+        SLA_CLOCKS_VEX_RESUMED = (
+            "sla.clocks_vex_resumed",
+            "SLA clocks resumed (VEX no longer in force)",
+        )
+        VEX_SUPERSEDED = "vex.superseded", "VEX document superseded"
+        VEX_WITHDRAWN = "vex.withdrawn", "VEX document withdrawn"
+        BUILD_REGISTERED = "catalog.build_registered", "Build registered"
         WEBHOOK_ENDPOINT_ADDED = "webhook.endpoint_added", "Webhook endpoint added"
         WEBHOOK_ENDPOINT_REMOVED = "webhook.endpoint_removed", "Webhook removed"
         FIPS_MODULE_CHANGED = "fips.module_changed", "Crypto module changed"

@@ -183,9 +183,9 @@ def evidence_import(
                 image=image, content=content, subject_override=override
             )
         elif kind == EvidenceKind.VEX:
-            from apps.vulns.vex_services import vex_import
+            from apps.vulns.vex_services import vex_import, vex_imported
 
-            result = vex_import(content=content)
+            result = vex_imported(vex_import(content=content))
         elif kind == EvidenceKind.OSV:
             result = _osv(content)
         elif kind == EvidenceKind.STIG:

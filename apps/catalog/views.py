@@ -111,6 +111,7 @@ class RepositoryDetailView(TemplateView):
             **super().get_context_data(**kwargs),
             "repository": repository,
             "assessment": vuln_assessment.builds_assessment(assessments.values()),
+            "has_vex": vuln_selectors.repository_has_vex(repository_id=repository.pk),
             "series_list": series_list,
             "current_tags": selectors.repository_current_tags(repository=repository),
             "history": _page(

@@ -17,6 +17,7 @@ from .services import (
     sla_clocks_open_for_entitlement,
     sla_clocks_open_for_mirror,
     sla_clocks_open_for_repositories,
+    sla_clocks_resume_for_vex,
     sla_clocks_stop_for_unmirrored,
     sla_ledger_check_run,
     sla_ledger_reconcile,
@@ -80,10 +81,24 @@ def clocks_open_for_digests(digest_ids: list[int] | None) -> int:
     name="sla.clocks_exempt_by_vex", acks_late=True, time_limit=900, soft_time_limit=870
 )
 def clocks_exempt_by_vex(statement_ids: list[int]) -> int:
-    statements = VexStatement.objects.filter(
-        pk__in=statement_ids, status=VexStatement.Status.NOT_AFFECTED
-    ).order_by("pk")
+    statements = (
+        VexStatement.objects.in_force()
+        .filter(pk__in=statement_ids, status=VexStatement.Status.NOT_AFFECTED)
+        .order_by("pk")
+    )
     return sum(sla_clocks_exempt_by_vex(statement=s) for s in statements)
+
+
+@shared_task(
+    name="sla.clocks_follow_vex", acks_late=True, time_limit=900, soft_time_limit=870
+)
+def clocks_follow_vex(
+    withdrawn_ids: list[int], stored_ids: list[int], reason: str
+) -> int:
+    """Idempotent: resuming touches only clocks still stopped by the withdrawn
+    statements, exempting only clocks still running."""
+    resumed = sla_clocks_resume_for_vex(statement_ids=withdrawn_ids, reason=reason)
+    return resumed + clocks_exempt_by_vex(stored_ids)
 
 
 @shared_task(

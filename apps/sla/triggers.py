@@ -46,6 +46,19 @@ def vex_statements_stored(*, statement_ids: Iterable[int]) -> None:
         _after_commit(clocks_exempt_by_vex, ids)
 
 
+def vex_statements_changed(
+    *, withdrawn_ids: Iterable[int], stored_ids: Iterable[int], reason: str
+) -> None:
+    """Statements left force (a newer version replaced their document, or it
+    was withdrawn) and others came into it: one task, so the clocks the old
+    ones stopped resume before the new ones stop them again."""
+    from .tasks import clocks_follow_vex
+
+    withdrawn, stored = sorted(withdrawn_ids), sorted(stored_ids)
+    if withdrawn or stored:
+        _after_commit(clocks_follow_vex, withdrawn, stored, reason)
+
+
 def mirror_removed(*, org_id: int, repository_id: int) -> None:
     from .tasks import clocks_stop_for_unmirrored
 

@@ -1,7 +1,6 @@
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.db.models import Count
 
 from apps.catalog.models import ImageDigest, Repository
 from apps.catalog.services import normalize_digest
@@ -27,19 +26,12 @@ class VexDocumentAdmin(admin.ModelAdmin):
         "issued_at",
         "version",
         "statement_count",
+        "superseded_at",
+        "withdrawn_at",
     ]
     list_filter = ["format", "spec_version"]
     search_fields = ["document_id", "author", "sha256"]
     date_hierarchy = "issued_at"
-
-    def get_queryset(self, request):
-        return (
-            super().get_queryset(request).annotate(statement_count=Count("statements"))
-        )
-
-    @admin.display(description="statements", ordering="statement_count")
-    def statement_count(self, obj):
-        return obj.statement_count
 
     def has_add_permission(self, request):
         return False

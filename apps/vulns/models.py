@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -271,6 +272,12 @@ class Finding(models.Model):
         return f"{self.vulnerability_id} in {self.component} ({self.digest_id})"
 
 
+class VexDocumentQuerySet(models.QuerySet):
+    def in_force(self) -> VexDocumentQuerySet:
+        """Neither replaced by a newer version of itself nor withdrawn."""
+        return self.filter(superseded_at__isnull=True, withdrawn_at__isnull=True)
+
+
 class VexDocument(models.Model):
     """A VEX document as published or imported: OpenVEX or CycloneDX."""
 
@@ -282,18 +289,71 @@ class VexDocument(models.Model):
     format = models.CharField(max_length=20, choices=Format.choices)
     spec_version = models.CharField(max_length=32, blank=True)
     document_id = models.CharField(max_length=500, blank=True)
+    # Which document this is a version of (see vex.document_identity); blank
+    # for a document that names no identity, which nothing can replace.
+    identity = models.CharField(max_length=64, blank=True, db_index=True)
     author = models.CharField(max_length=255, blank=True)
     issued_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
     sha256 = models.CharField(max_length=64, unique=True, null=True, blank=True)
     raw = models.JSONField(null=True, blank=True)
     imported_at = models.DateTimeField(default=timezone.now)
+    statement_count = models.PositiveIntegerField(
+        default=0,
+        help_text="Statements as the document states them; one statement naming "
+        "many products is stored as one row per product and component.",
+    )
+    superseded_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="supersedes",
+    )
+    superseded_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    withdrawn_reason = models.TextField(blank=True)
+
+    objects = VexDocumentQuerySet.as_manager()
 
     class Meta:
         ordering = ["-issued_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(withdrawn_at__isnull=True) | ~Q(withdrawn_reason=""),
+                name="vex_withdrawn_says_why",
+                violation_error_message="A withdrawn VEX document says why.",
+            ),
+            models.CheckConstraint(
+                condition=Q(superseded_at__isnull=True)
+                | Q(superseded_by__isnull=False),
+                name="vex_superseded_names_successor",
+                violation_error_message="A superseded VEX document names its "
+                "successor.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.document_id or f"VEX document {self.pk}"
+
+    @property
+    def in_force(self) -> bool:
+        return self.superseded_at is None and self.withdrawn_at is None
+
+
+class VexStatementQuerySet(models.QuerySet):
+    def in_force(self) -> VexStatementQuerySet:
+        """Statements of documents in force (see VexDocumentQuerySet.in_force)."""
+        return self.filter(
+            document__superseded_at__isnull=True, document__withdrawn_at__isnull=True
+        )
 
 
 class VexStatement(models.Model):
@@ -330,8 +390,15 @@ class VexStatement(models.Model):
     vulnerability = models.ForeignKey(
         Vulnerability, on_delete=models.PROTECT, related_name="vex_statements"
     )
+    # The statement of the document this row comes from (0-based): a statement
+    # naming many products and components is stored as many rows.
+    statement_index = models.PositiveIntegerField(default=0)
     product = models.TextField(help_text="Product identifier: an image purl or digest.")
     subcomponent = models.TextField(blank=True, help_text="Component purl, if any.")
+    # What the product names in the catalog (vex.product_target), kept so that a
+    # repository or build registered later is linked to it.
+    named_repository = models.CharField(max_length=255, blank=True, db_index=True)
+    named_digest = models.CharField(max_length=71, blank=True, db_index=True)
     repository = models.ForeignKey(
         "catalog.Repository",
         null=True,
@@ -355,6 +422,8 @@ class VexStatement(models.Model):
     status_notes = models.TextField(blank=True)
     author = models.CharField(max_length=255, blank=True)
     timestamp = models.DateTimeField()
+
+    objects = VexStatementQuerySet.as_manager()
 
     class Meta:
         ordering = ["-timestamp", "-id"]

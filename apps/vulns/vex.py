@@ -21,9 +21,20 @@ Decisions, so that they are made once:
   ``version`` and ``timestamp`` may be missing. It is normalized to the v0.2.0
   shape and checked field by field (with paths) instead of by the schema.
 - Anything else, including an empty ``@context``, is an unknown format.
-- One statement per (vulnerability, product, subcomponent): a product without
-  subcomponents is one statement with an empty subcomponent. Within a document
-  the newest statement for a key wins, as OpenVEX says later statements do.
+- A document's count of statements is what it states (OpenVEX ``statements``,
+  CycloneDX ``vulnerabilities`` with an analysis). Each is stored as one row per
+  (vulnerability, product, subcomponent), carrying the statement's index: a
+  product without subcomponents is one row with an empty subcomponent. Within a
+  document the newest statement for a key wins, as OpenVEX says later statements
+  do.
+- Products that name the same image are one product: ``pkg:docker/dhi/busybox``
+  and ``pkg:oci/dhi%2Fbusybox`` are both stored as ``pkg:oci/busybox``, so a
+  statement listing both is not stored twice (DHI's documents list both).
+- A document's identity is its own id (OpenVEX ``@id``, CycloneDX
+  ``serialNumber``) together with the images it is about: Docker Hardened
+  Images publish every image's VEX under one ``@id``, so the id alone would
+  make the VEX of one image replace another's. A document with the same
+  identity and a higher (version, timestamp) replaces the older one.
 - A not_affected statement carries a justification or an impact statement, and
   OpenVEX v0.2.0 allows only one of them: when a legacy or CycloneDX document
   gives both, the justification is kept and the impact statement moves to the
@@ -145,6 +156,7 @@ class ParsedStatement:
     impact_statement: str = ""
     action_statement: str = ""
     status_notes: str = ""
+    index: int = 0  # the statement of the document it comes from
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -161,6 +173,15 @@ class ParsedDocument:
     version: int
     raw: dict[str, Any]
     statements: list[ParsedStatement] = field(default_factory=list)
+    statement_count: int = 0
+
+    @property
+    def identity(self) -> str:
+        return document_identity(
+            format=self.format,
+            document_id=self.document_id,
+            products=[s.product for s in self.statements],
+        )
 
 
 # --------------------------------------------------------------------------
@@ -415,9 +436,10 @@ def _openvex_document(
                 rows,
                 ParsedStatement(
                     vuln_id=vuln_id,
-                    product=product,
+                    product=canonical_product(product),
                     subcomponent=subcomponent,
                     timestamp=timestamp,
+                    index=i,
                     **fields,
                 ),
             )
@@ -430,6 +452,7 @@ def _openvex_document(
         version=_document_version(data["version"]),
         raw=raw if raw is not None else data,
         statements=list(rows.values()),
+        statement_count=len(data["statements"]),
     )
 
 
@@ -524,6 +547,7 @@ def _parse_cyclonedx(data: dict[str, Any]) -> ParsedDocument:
             refs[component["bom-ref"]] = _cdx_component_id(component)
 
     rows: dict[tuple[str, str, str], ParsedStatement] = {}
+    stated = 0
     for i, vulnerability in enumerate(data.get("vulnerabilities") or []):
         path = f"$.vulnerabilities[{i}]"
         analysis = vulnerability.get("analysis")
@@ -531,6 +555,7 @@ def _parse_cyclonedx(data: dict[str, Any]) -> ParsedDocument:
             # A vulnerability without an analysis is a report, not a VEX
             # statement: nothing is said about exploitability.
             continue
+        stated += 1
         if not analysis.get("state"):
             raise _refuse(f"{path}.analysis.state: the VEX state is missing.", "schema")
         vuln_id = _vuln_id(vulnerability.get("id"), f"{path}.id")
@@ -577,9 +602,10 @@ def _parse_cyclonedx(data: dict[str, Any]) -> ParsedDocument:
                 rows,
                 ParsedStatement(
                     vuln_id=vuln_id,
-                    product=product,
+                    product=canonical_product(product),
                     subcomponent=subcomponent,
                     timestamp=timestamp,
+                    index=i,
                     **fields,
                 ),
             )
@@ -590,17 +616,19 @@ def _parse_cyclonedx(data: dict[str, Any]) -> ParsedDocument:
             "report, not VEX.",
             "not_vex",
         )
+    # The serial number names the BOM across its versions (CycloneDX: a
+    # modified BOM keeps it and increments ``version``).
     serial = data.get("serialNumber") or ""
-    document_id = f"{serial}/{data.get('version', 1)}" if serial else ""
     return ParsedDocument(
         format="cyclonedx",
         spec_version=spec_version,
-        document_id=document_id[:DOCUMENT_ID_MAX],
+        document_id=serial[:DOCUMENT_ID_MAX],
         author=_cdx_author(metadata)[:AUTHOR_MAX],
         issued_at=issued_at,
         version=_document_version(data.get("version", 1)),
         raw=data,
         statements=list(rows.values()),
+        statement_count=stated,
     )
 
 
@@ -964,6 +992,30 @@ def product_target(product: str) -> tuple[str | None, str | None]:
     version = (purl.version or "").lower()
     digest = version if DIGEST_RE.match(version) else None
     return digest, name or None
+
+
+def canonical_product(product: str) -> str:
+    """One spelling per image: ``pkg:oci/<name>[@sha256:...]`` (or the bare
+    digest); a product that names no image is kept as written."""
+    digest, name = product_target(product)
+    if name:
+        return image_purl(name, digest)
+    return digest or product
+
+
+def document_identity(*, format: str, document_id: str, products: list[str]) -> str:
+    """Which document a version belongs to: its own id and the images its
+    products name (sorted), hashed; "" for a document without an id."""
+    if not document_id:
+        return ""
+    images: set[str] = set()
+    for product in products:
+        digest, name = product_target(product)
+        image = name or digest
+        if image:
+            images.add(image)
+    blob = "\n".join([format, document_id, *sorted(images)])
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 # --------------------------------------------------------------------------

@@ -513,8 +513,10 @@ def test_schema_renders_and_lists_every_endpoint(client):
         "/api/v1/findings/{id}/",
         "/api/v1/vex-statements/",
         "/api/v1/vex-statements/{id}/",
-        # Publisher staff load evidence (tests/catalog/test_ingest_door.py).
+        # Publisher staff load evidence (tests/catalog/test_ingest_door.py)
+        # and register builds (tests/catalog/test_build_register.py).
         "/api/v1/evidence/",
+        "/api/v1/builds/",
     }
     assert set(paths["/api/v1/auditor-grants/"]) == {"get", "post"}
     assert set(paths["/api/v1/auditor-grants/{id}/revoke/"]) == {"post"}

@@ -729,8 +729,9 @@ def test_empty_ics_is_still_a_valid_calendar(anon):
 ASSESSMENT = 4
 LIST_PAGE = 3 + 1 + ASSESSMENT  # count, one page of repositories with flags,
 # their series; the latest build of each variant, assessed
-REPOSITORY_PAGE = 6 + ASSESSMENT  # repository, series, variants with latest
-# builds, tags, history count and page; the latest builds assessed
+REPOSITORY_PAGE = 7 + ASSESSMENT  # repository, series, variants with latest
+# builds, tags, history count and page, whether it has VEX in force; the latest
+# builds assessed
 DIGEST_PAGE = 9 + ASSESSMENT  # build, tags, severity counts, findings count and
 # page, VEX, attestations, components count and page; the build assessed
 

@@ -25,6 +25,7 @@ from apps.catalog.services import (
 from apps.vulns.models import VexDocument, VexStatement, Vulnerability
 from apps.vulns.vex import (
     NO_ACTION_STATED,
+    canonical_product,
     image_purl,
     openvex_schema_errors,
     parse_vex,
@@ -118,9 +119,9 @@ def expected_keys(document: dict) -> set[tuple[str, str, str]]:
     for statement in document["statements"]:
         for product in statement["products"]:
             subs = [s["@id"] for s in product.get("subcomponents", [])] or [""]
-            keys.update(
-                (statement["vulnerability"]["name"], product["@id"], s) for s in subs
-            )
+            # Two spellings of one image are one product (vex.canonical_product).
+            named = canonical_product(product["@id"])
+            keys.update((statement["vulnerability"]["name"], named, s) for s in subs)
     return keys
 
 
@@ -160,6 +161,13 @@ def test_dhi_openvex_imports_one_statement_per_vulnerability_product_component(n
     assert stored_keys(document) == expected_keys(source)
     assert document.statements.count() == len(expected_keys(source))
     assert len(source["statements"]) == DHI[name][1]
+    # What the import reports is what the document states, not its rows.
+    assert document.statement_count == DHI[name][1]
+    # Each row names the statement it comes from (a statement repeated later
+    # in the document for the same product and component gives way to it).
+    indexes = set(document.statements.values_list("statement_index", flat=True))
+    assert indexes <= set(range(DHI[name][1]))
+    assert max(indexes) == DHI[name][1] - 1
     vulns = set(document.statements.values_list("vulnerability__vuln_id", flat=True))
     assert vulns == {s["vulnerability"]["name"] for s in source["statements"]}
 
@@ -169,7 +177,7 @@ def test_debian_base_keeps_every_not_affected_justification_and_note():
     document = vex_import(content=read("dhi/dhi-debian-base.vex.json"))
     statement = document.statements.get(
         vulnerability__vuln_id="CVE-2025-62813",
-        product="pkg:docker/dhi/debian-base",
+        product="pkg:oci/debian-base",
         subcomponent="pkg:deb/debian/liblz4-1",
     )
     assert statement.status == "not_affected"
@@ -186,7 +194,9 @@ def test_debian_base_keeps_every_not_affected_justification_and_note():
 def test_dhi_products_link_to_the_repository_without_the_dhi_namespace(busybox):
     document = vex_import(content=read("dhi/dhi-busybox.vex.json"))
 
-    for product in ("pkg:docker/dhi/busybox", "pkg:oci/dhi%2Fbusybox"):
+    # The document names the image twice (pkg:docker/dhi/busybox and
+    # pkg:oci/dhi%2Fbusybox): one product, stored once.
+    for product in ("pkg:oci/busybox",):
         rows = document.statements.filter(product=product)
         assert rows.count() == 2
         assert {r.repository.name for r in rows} == {"busybox"}
@@ -227,8 +237,13 @@ def test_a_product_with_a_digest_links_the_build_else_the_repository(busybox):
         busybox.variant.series.repository,
     )
     assert by_product[DIGEST_A].digest == busybox
-    other = by_product[f"pkg:oci/busybox@{unknown.replace(':', '%3A')}"]
-    assert (other.digest, other.repository.name) == (None, "busybox")
+    # A statement about a build the catalog lacks says nothing about the
+    # repository's other builds: it is linked once that build is registered.
+    other = by_product[image_purl("busybox", unknown)]
+    assert (other.digest, other.repository, other.named_digest) == (None, None, unknown)
+    later = register("busybox", unknown, series="1.37")
+    other.refresh_from_db()
+    assert (other.digest, other.repository) == (later, busybox.variant.series.repository)
 
 
 @pytest.mark.django_db
@@ -351,9 +366,16 @@ def test_legacy_v001_strings_are_normalized():
     assert statement.status == "under_investigation"
     assert statement.timestamp == datetime(2022, 12, 22, 21, 36, 43, tzinfo=UTC)
 
+    # The same @id, no version and no document timestamp: the later
+    # statements make it the newer version, which replaces the first.
     newer = vex_import(content=read("vexctl__pkg_ctl_testdata_v001-2.vex.json"))
     assert newer.pk != document.pk
     assert newer.statements.get().status == "fixed"
+    document.refresh_from_db()
+    assert (document.superseded_by, document.in_force) == (newer, False)
+    with pytest.raises(ValidationError) as refused:
+        vex_import(content=read("vexctl__pkg_ctl_testdata_v001-1.vex.json") + b" ")
+    assert refused.value.error_dict["document"][0].code == "stale_version"
 
 
 @pytest.mark.django_db
@@ -541,7 +563,8 @@ def test_cyclonedx_false_positive_is_not_affected_and_says_so():
     second = rows["CVE-2024-0004"]
     assert second.subcomponent == "test-component-2-no-detail"
     assert second.impact_statement  # the constraint holds without a detail
-    assert document.document_id == "urn:uuid:4e671687-395b-41f5-a30f-a58921a69b80/1"
+    # The serial number names the BOM across its versions.
+    assert document.document_id == "urn:uuid:4e671687-395b-41f5-a30f-a58921a69b80"
 
 
 @pytest.mark.django_db
@@ -1304,7 +1327,9 @@ def test_import_vex_command_imports_and_repeats_as_a_no_op(busybox):
     path = str(TESTDATA / "dhi" / "dhi-busybox.vex.json")
     output = run(path)
     assert "Imported OpenVEX 0.2.0 document" in output
-    assert "6 statements, 4 about images in the catalog" in output
+    # The document states 2 statements (stored as 4 rows: the image and its
+    # package are both products).
+    assert "2 statements, 2 about images in the catalog" in output
     before = counts()
     assert "already imported; nothing changed" in run(path)
     assert counts() == before

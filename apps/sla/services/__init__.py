@@ -13,6 +13,7 @@ from .clocks import (
     sla_clocks_open_for_finding,
     sla_clocks_open_for_mirror,
     sla_clocks_open_for_repositories,
+    sla_clocks_resume_for_vex,
     sla_clocks_stop_for_unmirrored,
 )
 from .ledger import sla_ledger_check_run, sla_ledger_reconcile
@@ -44,6 +45,7 @@ __all__ = [
     "sla_clocks_open_for_finding",
     "sla_clocks_open_for_mirror",
     "sla_clocks_open_for_repositories",
+    "sla_clocks_resume_for_vex",
     "sla_clocks_stop_for_unmirrored",
     "sla_ledger_check_run",
     "sla_ledger_reconcile",

@@ -175,6 +175,9 @@ def sla_clocks_open_for_finding(
         "org", "repository"
     ):
         offered += _open(org=mirror.org, mirror=mirror, findings=[finding], now=now)
+    _exempt_by_standing_vex(
+        SlaClock.objects.filter(finding=finding), repository_id, now
+    )
     return offered
 
 
@@ -186,9 +189,15 @@ def sla_clocks_open_for_mirror(*, mirror: Mirror, now: datetime | None = None) -
     findings = _affected(
         Finding.objects.filter(digest__variant__series__repository=mirror.repository_id)
     ).order_by("pk")
-    return _open(
+    offered = _open(
         org=mirror.org, mirror=mirror, findings=findings.iterator(BATCH), now=now
     )
+    _exempt_by_standing_vex(
+        _repository_clocks(mirror.org, mirror.repository_id),
+        mirror.repository_id,
+        now,
+    )
+    return offered
 
 
 @transaction.atomic
@@ -280,6 +289,79 @@ def sla_clocks_exempt_by_vex(
                 "clocks": count,
             },
         )
+    return count
+
+
+def _exempt_by_standing_vex(
+    clocks: QuerySet[SlaClock], repository_id: int, now: datetime
+) -> int:
+    """Clocks opened (or resumed) on findings a not_affected statement in force
+    already covers stop at once, as the statement stopped those it found at
+    import: a VEX loaded before the build's SBOM exempts the clocks its
+    findings open."""
+    statements = VexStatement.objects.in_force().filter(
+        status=VexStatement.Status.NOT_AFFECTED, repository_id=repository_id
+    )
+    vulnerabilities = set(
+        clocks.filter(
+            state__in=SlaClock.RUNNING,
+            finding__vulnerability_id__in=statements.values("vulnerability_id"),
+        ).values_list("finding__vulnerability_id", flat=True)
+    )
+    if not vulnerabilities:
+        return 0
+    return sum(
+        sla_clocks_exempt_by_vex(statement=statement, now=now)
+        for statement in statements.filter(
+            vulnerability_id__in=vulnerabilities
+        ).order_by("pk")
+    )
+
+
+@transaction.atomic
+def sla_clocks_resume_for_vex(
+    *,
+    statement_ids: list[int],
+    reason: str,
+    actor: Any = None,
+    now: datetime | None = None,
+) -> int:
+    """Statements left force (their document was superseded or withdrawn): the
+    clocks they stopped run again, each in the state its own deadline gives
+    (the deadline never moved), unless a statement still in force covers
+    them. One audit event per organization."""
+    now = now or timezone.now()
+    if not statement_ids:
+        return 0
+    stopped = SlaClock.objects.filter(
+        state=State.EXEMPT,
+        stop_reason=SlaClock.StopReason.VEX,
+        vex_statement_id__in=statement_ids,
+    )
+    rows = list(
+        stopped.values_list(
+            "pk", "org_id", "finding__digest__variant__series__repository_id"
+        )
+    )
+    if not rows:
+        return 0
+    ids = [pk for pk, _, _ in rows]
+    count = SlaClock.objects.filter(
+        pk__in=ids, state=State.EXEMPT, stop_reason=SlaClock.StopReason.VEX
+    ).update(**resumed_fields(now), vex_statement=None)
+    by_org: dict[int, list[int]] = {}
+    for pk, org_id, _ in rows:
+        by_org.setdefault(org_id, []).append(pk)
+    orgs = Organization.objects.in_bulk(by_org)
+    for org_id, clock_ids in sorted(by_org.items()):
+        audit_record(
+            action=Action.SLA_CLOCKS_VEX_RESUMED,
+            actor=actor,
+            org=orgs[org_id],
+            details={"clocks": clock_ids, "reason": reason},
+        )
+    for repository_id in sorted({r for _, _, r in rows}):
+        _exempt_by_standing_vex(SlaClock.objects.filter(pk__in=ids), repository_id, now)
     return count
 
 

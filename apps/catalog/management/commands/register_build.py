@@ -7,23 +7,19 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from apps.catalog import services as catalog
-from apps.catalog.models import Repository, Series, Variant
+from apps.catalog.models import Repository, Variant
+from apps.catalog.services import build_register, built_at_parse
 
 
 def _built_at(value: str | None) -> datetime:
     if not value:
         return timezone.now()
-    parsed = parse_datetime(value)
-    if parsed is None:
-        raise CommandError(f"--built-at {value!r} is not an ISO 8601 date and time.")
-    if timezone.is_naive(parsed):
-        raise CommandError(f"--built-at {value!r} needs a time zone (e.g. Z).")
-    return parsed
+    try:
+        return built_at_parse(value)
+    except ValidationError as exc:
+        raise CommandError(f"--built-at: {' '.join(exc.messages)}") from None
 
 
 class Command(BaseCommand):
@@ -63,32 +59,35 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        built_at = _built_at(options["built_at"])
         try:
-            with transaction.atomic():
-                repository = Repository.objects.filter(
-                    name=options["repository"]
-                ).first() or catalog.repository_upsert(
-                    name=options["repository"], category=options["category"]
-                )
-                series = Series.objects.filter(
-                    repository=repository, name=options["series"]
-                ).first() or catalog.series_upsert(
-                    repository=repository, name=options["series"]
-                )
-                variant = catalog.variant_get_or_create(
-                    series=series,
-                    flavor=options["flavor"],
-                    fips=options["fips"],
-                    stig=options["stig"],
-                )
-                image = catalog.digest_register(
-                    variant=variant,
-                    digest=options["digest"],
-                    built_at=built_at,
-                    architectures=options["arch"] or None,
-                    tags=options["tag"],
-                )
+            result = build_register(
+                repository=options["repository"],
+                series=options["series"],
+                digest=options["digest"],
+                built_at=_built_at(options["built_at"]),
+                flavor=options["flavor"],
+                fips=options["fips"],
+                stig=options["stig"],
+                tags=options["tag"],
+                architectures=options["arch"],
+                category=options["category"],
+                via="command",
+            )
         except ValidationError as exc:
-            raise CommandError(" ".join(exc.messages)) from None
-        self.stdout.write(f"{image.digest}: {variant} built {image.built_at:%Y-%m-%d}")
+            raise CommandError(
+                " ".join(
+                    f"{field}: {' '.join(messages)}"
+                    for field, messages in exc.message_dict.items()
+                )
+            ) from None
+        image = result.image
+        if result.created:
+            self.stdout.write(
+                f"{image.digest}: {image.variant} built {image.built_at:%Y-%m-%d}"
+            )
+        else:
+            moved = ", ".join(result.tags_moved) or "none"
+            self.stdout.write(
+                f"{image.digest}: {image.variant} was registered before; "
+                f"tags moved to it: {moved}."
+            )

@@ -8,7 +8,7 @@ from django.db import transaction
 
 from apps.catalog.ingest import evidence_recorded
 from apps.vulns.models import VexDocument
-from apps.vulns.vex_services import vex_import
+from apps.vulns.vex_services import vex_import, vex_imported
 
 
 class Command(BaseCommand):
@@ -40,19 +40,15 @@ class Command(BaseCommand):
         try:
             with transaction.atomic():
                 document = vex_import(content=content)
-                evidence_recorded(kind="vex", result=document, source=str(path))
+                imported = vex_imported(document)
+                evidence_recorded(kind="vex", result=imported, source=str(path))
         except ValidationError as exc:
             raise CommandError(f"{file}: {' '.join(exc.messages)}") from None
         if seen:
             self.stdout.write(f"{file} was already imported; nothing changed.")
             return
-        statements = document.statements.all()
-        linked = statements.filter(repository__isnull=False).count()
         self.stdout.write(
             self.style.SUCCESS(
-                f"Imported {document.get_format_display()} {document.spec_version} "
-                f"document {document.document_id or document.pk}: "
-                f"{statements.count()} statements, {linked} about images in the "
-                "catalog."
+                imported.text(document.get_format_display(), document.spec_version)
             )
         )

@@ -237,6 +237,7 @@ def test_a_lost_trigger_is_caught_by_the_check_and_repaired_by_the_sweep():
         "opened": 2,
         "resumed": 0,
         "stopped": 0,
+        "followed": 0,
     }
     event = AuditEvent.objects.get(action=Action.SLA_LEDGER_REPAIRED)
     assert event.details["clocks_opened"] == 2
@@ -246,6 +247,7 @@ def test_a_lost_trigger_is_caught_by_the_check_and_repaired_by_the_sweep():
         "opened": 0,
         "resumed": 0,
         "stopped": 0,
+        "followed": 0,
     }
     assert AuditEvent.objects.filter(action=Action.SLA_LEDGER_REPAIRED).count() == 1
 

@@ -13,7 +13,7 @@ from apps.audit.models import AuditEvent
 from apps.sla.defaults import defaults_load
 from apps.sla.ledger_checks import _withdrawn, ledger_gaps
 from apps.sla.models import SlaClock
-from apps.sla.services import sla_clocks_follow_findings
+from apps.sla.services import sla_clocks_follow_findings, sla_ledger_reconcile
 from apps.vulns.models import (
     AdvisoryImport,
     AdvisoryRevision,
@@ -338,11 +338,10 @@ def test_the_ledger_check_names_clocks_that_did_not_follow_their_advisory(world)
     assert [(v.check, v.subject) for v in _withdrawn(later)] == [
         ("clock_running_withdrawn", f"clock {clock.pk} (org {world['org'].slug})")
     ]
-    assert sla_clocks_follow_findings(finding_ids=[finding.pk], now=later) == {
-        "stopped": 1,
-        "resumed": 0,
-        "restarted": 0,
-    }
+    # The hourly sweep repairs it.
+    assert sla_ledger_reconcile(now=later)["followed"] == 1
+    clock.refresh_from_db()
+    assert (clock.state, clock.stop_reason) == ("exempt", "withdrawn")
     # Idempotent; and back in force without the ledger hearing of it, the
     # check names the stopped clock.
     assert sla_clocks_follow_findings(finding_ids=[finding.pk], now=later) == {

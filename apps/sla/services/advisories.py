@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
@@ -51,6 +52,29 @@ def _chunks(items: list[int]) -> Iterable[list[int]]:
 
 def _orgs(ids: Iterable[int]) -> dict[int, Organization]:
     return Organization.objects.in_bulk(sorted(set(ids)))
+
+
+def unfollowed_findings(*, orgs: list[Organization] | None = None) -> list[int]:
+    """Findings whose clocks did not follow their advisory (a lost task):
+    running on a withdrawn finding, stopped for a withdrawal no longer in
+    force, or still counting from detection though the fix is now known."""
+    clocks = SlaClock.objects.all()
+    if orgs is not None:
+        clocks = clocks.filter(org__in=orgs)
+    stale = (
+        Q(state__in=SlaClock.RUNNING, finding__status=Finding.Status.WITHDRAWN)
+        | (
+            Q(state=State.EXEMPT, stop_reason=SlaClock.StopReason.ADVISORY_WITHDRAWN)
+            & ~Q(finding__status=Finding.Status.WITHDRAWN)
+        )
+        | Q(
+            state__in=SlaClock.RUNNING,
+            policy_version__start_event=StartEvent.UPSTREAM_FIX,
+            start_event=arithmetic.DETECTION,
+            finding__upstream_fix_at__isnull=False,
+        )
+    )
+    return sorted(set(clocks.filter(stale).values_list("finding_id", flat=True)))
 
 
 @transaction.atomic

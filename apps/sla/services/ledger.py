@@ -16,6 +16,7 @@ from apps.orgs.models import Organization
 
 from .. import ledger_checks
 from ..models import LedgerCheckRun, SlaClock
+from .advisories import sla_clocks_follow_findings, unfollowed_findings
 from .clocks import sla_clocks_open_for_mirror, sla_clocks_stop_for_unmirrored
 
 # A run keeps this many violations (the count is always whole).
@@ -26,10 +27,11 @@ def sla_ledger_reconcile(
     *, orgs: list[Organization] | None = None, now: datetime | None = None
 ) -> dict[str, int]:
     """Open every clock the ledger lacks, resume clocks left stopped on
-    repositories mirrored again, and stop clocks left running on repositories
-    no longer mirrored; each repair is an audit event naming the
-    org, the repository and how many clocks. Idempotent: a complete ledger
-    changes nothing and records nothing."""
+    repositories mirrored again, stop clocks left running on repositories
+    no longer mirrored, and bring clocks in line with their findings'
+    advisories (withdrawn, in force again, a fix now known); each repair is
+    an audit event naming the org and the clocks. Idempotent: a complete
+    ledger changes nothing and records nothing."""
     now = now or timezone.now()
     opened = stopped = resumed = 0
     with entitlement_cache():
@@ -97,7 +99,17 @@ def sla_ledger_reconcile(
             org=org, repository_id=repository_id, now=now
         )
         stopped += count
-    return {"opened": opened, "stopped": stopped, "resumed": resumed}
+    unfollowed = unfollowed_findings(orgs=orgs)
+    followed = 0
+    if unfollowed:
+        moved = sla_clocks_follow_findings(finding_ids=unfollowed, now=now)
+        followed = sum(moved.values())
+    return {
+        "opened": opened,
+        "stopped": stopped,
+        "resumed": resumed,
+        "followed": followed,
+    }
 
 
 def sla_ledger_check_run(

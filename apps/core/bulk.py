@@ -39,6 +39,10 @@ _PG_TYPES = {
 BATCH = 5_000
 
 
+def _column(field: Any) -> str:
+    return str(field.column)
+
+
 def bulk_insert(
     model: type[models.Model],
     fields: Sequence[str],
@@ -52,7 +56,7 @@ def bulk_insert(
     if not rows:
         return []
     if connection.vendor != "postgresql":
-        model.objects.bulk_create(
+        model._default_manager.bulk_create(
             [model(**dict(zip(fields, row, strict=True))) for row in rows],
             ignore_conflicts=True,
             batch_size=500,
@@ -61,7 +65,7 @@ def bulk_insert(
     meta = model._meta
     quote = connection.ops.quote_name
     model_fields = [meta.get_field(name) for name in fields]
-    columns = [quote(f.column) for f in model_fields]  # type: ignore[union-attr]
+    columns = [quote(_column(f)) for f in model_fields]
     types = [_PG_TYPES.get(f.get_internal_type(), "text") for f in model_fields]
     arrays = ", ".join(f"%s::{'text' if t == 'jsonb' else t}[]" for t in types)
     names = [f"c{i}" for i in range(len(fields))]
@@ -69,10 +73,7 @@ def bulk_insert(
         f"u.{n}::jsonb" if t == "jsonb" else f"u.{n}"
         for n, t in zip(names, types, strict=True)
     )
-    returned = ", ".join(
-        quote(meta.get_field(name).column)  # type: ignore[union-attr]
-        for name in returning
-    )
+    returned = ", ".join(quote(_column(meta.get_field(name))) for name in returning)
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
         f"SELECT {selected} FROM unnest({arrays}) AS u({', '.join(names)}) "

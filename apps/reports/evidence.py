@@ -729,10 +729,12 @@ def org_compliance_evidence(report: Report, progress: Progress) -> dict[str, Any
         EvidenceKind.SBOM: any(k.startswith("sbom-") for k in attestation_kinds),
         EvidenceKind.VEX: bool(exemptions)
         or "openvex" in attestation_kinds
-        or VexStatement.objects.filter(
+        or VexStatement.objects.in_force_at(end)
+        .filter(
             repository_id__in=[m.repository_id for m in mirrors],
             timestamp__lt=end,
-        ).exists(),
+        )
+        .exists(),
         EvidenceKind.PROVENANCE: "slsa-provenance" in attestation_kinds,
     }
     progress(70, "Control map")
@@ -851,7 +853,8 @@ def image_dossier_evidence(report: Report, progress: Progress) -> dict[str, Any]
     progress(45, "Vulnerabilities and VEX")
     statements: dict[int, list[dict]] = {}
     vex_rows = (
-        VexStatement.objects.filter(
+        VexStatement.objects.in_force_at(cutoff)
+        .filter(
             Q(digest=image) | Q(digest__isnull=True, repository=series.repository),
             timestamp__lt=cutoff,
         )

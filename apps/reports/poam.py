@@ -128,7 +128,8 @@ def _window_bounds(report) -> tuple[datetime | None, datetime]:
 
 def _latest_vex(cutoff: datetime) -> Subquery:
     return Subquery(
-        VexStatement.objects.filter(
+        VexStatement.objects.in_force_at(cutoff)
+        .filter(
             Q(digest_id=OuterRef("finding__digest_id"))
             | Q(
                 digest__isnull=True,

@@ -355,6 +355,16 @@ class VexStatementQuerySet(models.QuerySet):
             document__superseded_at__isnull=True, document__withdrawn_at__isnull=True
         )
 
+    def in_force_at(self, moment) -> VexStatementQuerySet:
+        """Statements whose document was in force at ``moment`` (a report's
+        cut-off): not yet superseded nor withdrawn then."""
+        return self.filter(
+            Q(document__superseded_at__isnull=True)
+            | Q(document__superseded_at__gt=moment),
+            Q(document__withdrawn_at__isnull=True)
+            | Q(document__withdrawn_at__gt=moment),
+        )
+
 
 class VexStatement(models.Model):
     """The publisher's word on one vulnerability in one product (and component)."""

@@ -440,3 +440,86 @@ def test_staff_pages_list_documents_with_their_count_and_withdraw_one(client, ru
     assert 'id="withdraw"' not in page
     again = client.post(f"/staff/vex/{document.pk}/withdraw/", {"reason": "Again"})
     assert again.status_code == 400
+
+
+# --- query counts ---------------------------------------------------------------------
+
+# A signed-in staff page starts with 7 queries (session, user, allauth's session
+# tracking; see tests/test_query_counts.py) and ends with the base template's
+# organization switcher.
+VEX_LIST_PAGE = 7 + 3 + 1  # count, one page of documents, the images they name
+VEX_DOCUMENT_PAGE = 7 + 5 + 1  # the document, clocks, its rows, the images it
+# names, other versions
+
+
+def _queries(client, url: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_the_staff_vex_pages_do_not_query_more_with_more_rows(client):
+    client.force_login(UserFactory(is_staff=True))
+    made = []
+
+    def grow(total: int) -> None:
+        while len(made) < total:
+            n = len(made)
+            made.append(
+                vex_import(
+                    content=openvex(
+                        [
+                            statement(f"CVE-2026-{n:05d}", f"pkg:oci/image-{n}"),
+                            statement(f"CVE-2027-{n:05d}", f"pkg:oci/image-{n}"),
+                        ],
+                        doc_id=f"https://vex.example/{n}",
+                    )
+                )
+            )
+
+    counts = []
+    for total in (3, 60):
+        grow(total)
+        client.get("/staff/vex/")  # warm up
+        counts.append(_queries(client, "/staff/vex/"))
+    assert counts[0] == counts[1] <= VEX_LIST_PAGE
+
+    def document_with(n: int) -> VexDocument:
+        return vex_import(
+            content=openvex(
+                [statement(f"CVE-2028-{i:05d}", "pkg:oci/python") for i in range(n)],
+                doc_id=f"https://vex.example/big-{n}",
+            )
+        )
+
+    small, big = document_with(2), document_with(80)
+    client.get(f"/staff/vex/{small.pk}/")
+    counts = [_queries(client, f"/staff/vex/{d.pk}/") for d in (small, big)]
+    assert counts[0] == counts[1] <= VEX_DOCUMENT_PAGE
+
+
+def test_reports_read_the_statements_in_force_at_their_cut_off(run):
+    """A report as of a past cut-off states what was in force then: a document
+    withdrawn later still counts; one superseded before does not."""
+    with run():
+        first = vex_import(content=openvex([statement("CVE-2026-4", "pkg:oci/python")]))
+    with run():
+        second = vex_import(
+            content=openvex([statement("CVE-2026-4", "pkg:oci/python")], version=2)
+        )
+    first.refresh_from_db()
+    before = first.superseded_at - timedelta(seconds=1)
+    at = VexStatement.objects.in_force_at
+    assert {s.document for s in at(before)} == {first, second}
+    assert {s.document for s in at(first.superseded_at)} == {second}
+    with run():
+        vex_document_withdraw(
+            document=second, actor=UserFactory(is_staff=True), reason="Wrong"
+        )
+    second.refresh_from_db()
+    just_before = second.withdrawn_at - timedelta(microseconds=1)
+    assert {s.document for s in at(just_before)} == {second}
+    assert not at(second.withdrawn_at).exists()

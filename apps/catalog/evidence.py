@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
+from apps.core.bulk import bulk_insert
 from apps.vulns.models import Component, DigestComponent
 from apps.vulns.sbom import (
     CYCLONEDX,
@@ -129,6 +130,22 @@ def sbom_import(
     )
 
 
+# SbomComponent attributes stored as the Component columns of the same name.
+COMPONENT_FIELDS = (
+    "purl",
+    "purl_sha256",
+    "type",
+    "namespace",
+    "name",
+    "version",
+    "source_name",
+    "source_version",
+    "source_known",
+    "distro",
+    "licenses",
+)
+
+
 def _components_attach(
     *,
     image: ImageDigest,
@@ -146,43 +163,41 @@ def _components_attach(
     ids, unknown_source = _component_ids(c.purl_sha256 for c in components)
     missing = [c for c in components if c.purl_sha256 not in ids]
     if missing:
-        Component.objects.bulk_create(
-            [
-                Component(
-                    purl=c.purl,
-                    purl_sha256=c.purl_sha256,
-                    type=c.type,
-                    namespace=c.namespace,
-                    name=c.name,
-                    version=c.version,
-                    source_name=c.source_name,
-                    source_version=c.source_version,
-                    source_known=c.source_known,
-                    distro=c.distro,
-                    licenses=list(c.licenses),
-                )
-                for c in missing
-            ],
-            # A concurrent import may insert the same purl first; its row serves.
-            ignore_conflicts=True,
+        inserted = bulk_insert(
+            Component,
+            COMPONENT_FIELDS,
+            [[getattr(c, name) for name in COMPONENT_FIELDS] for c in missing],
+            returning=("purl_sha256", "id"),
         )
-        ids |= _component_ids(c.purl_sha256 for c in missing)[0]
+        ids.update(inserted)
+        # A concurrent import may insert the same purl first; its row serves.
+        if len(ids) < len(components):
+            ids |= _component_ids(
+                c.purl_sha256 for c in missing if c.purl_sha256 not in ids
+            )[0]
     rematch = _sources_learned(
         [c for c in components if c.source_known and c.purl_sha256 in unknown_source],
         image=image,
     )
+    links = _links_insert(image, attestation, sorted(set(ids.values())))
+    return len(missing), links, rematch
+
+
+def _links_insert(
+    image: ImageDigest, attestation: Attestation, component_ids: list[int]
+) -> int:
+    """Link components to the digest, skipping links it has; how many were new."""
+    rows = [(image.pk, pk, attestation.pk) for pk in component_ids]
+    fields = ("digest_id", "component_id", "attestation_id")
+    if connection.vendor == "postgresql":
+        return len(bulk_insert(DigestComponent, fields, rows, returning=("id",)))
     linked = set(
         DigestComponent.objects.filter(digest=image).values_list(
             "component_id", flat=True
         )
     )
-    links = [
-        DigestComponent(digest=image, component_id=pk, attestation=attestation)
-        for pk in ids.values()
-        if pk not in linked
-    ]
-    DigestComponent.objects.bulk_create(links, ignore_conflicts=True)
-    return len(missing), len(links), rematch
+    bulk_insert(DigestComponent, fields, [r for r in rows if r[1] not in linked])
+    return sum(1 for r in rows if r[1] not in linked)
 
 
 def _sources_learned(
@@ -216,15 +231,28 @@ def _sources_learned(
     )
 
 
+_COMPONENT_TABLE = Component._meta.db_table
+_COMPONENT_IDS_SQL = (
+    f"SELECT purl_sha256, id, source_known FROM {_COMPONENT_TABLE} "  # noqa: S608
+    "WHERE purl_sha256 = ANY(%s)"
+)
+
+
 def _component_ids(hashes: Iterable[str]) -> tuple[dict[str, int], set[str]]:
     """Ids of the components stored, by purl hash, and those whose source
     package is not known yet."""
     found: dict[str, int] = {}
     unknown: set[str] = set()
     for batch in _batches(list(hashes)):
-        rows = Component.objects.filter(purl_sha256__in=batch).values_list(
-            "purl_sha256", "id", "source_known"
-        )
+        if connection.vendor == "postgresql":
+            # One array parameter rather than one per hash.
+            with connection.cursor() as cursor:
+                cursor.execute(_COMPONENT_IDS_SQL, [batch])
+                rows: Iterable = cursor.fetchall()
+        else:
+            rows = Component.objects.filter(purl_sha256__in=batch).values_list(
+                "purl_sha256", "id", "source_known"
+            )
         for sha256, pk, source_known in rows:
             found[sha256] = pk
             if not source_known:

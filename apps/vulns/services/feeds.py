@@ -13,11 +13,12 @@ from typing import Any
 import jsonschema
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
 from apps.catalog.generation import catalog_changed
+from apps.core.bulk import bulk_insert
 
 from ..models import (
     AdvisoryImport,
@@ -235,6 +236,50 @@ def _osv_imports_record(
     )
 
 
+AFFECTED_FIELDS = (
+    "vulnerability_id",
+    "ecosystem",
+    "purl_type",
+    "package_name",
+    "distro",
+    "ranges",
+    "versions",
+    "fix_seen_at",
+    "fix_seen_in_id",
+)
+# A new record's KEV columns start clear; the KEV import sets them.
+_KEV_CLEAR = {"kev": False, "kev_ransomware": False}
+
+
+def _vulnerabilities_insert(new: list[ParsedVulnerability]) -> dict[str, int]:
+    """Insert new records' rows; their primary keys by vuln_id.
+
+    A row another import inserted meanwhile is not skipped: it is given this
+    record's content, as an update would.
+    """
+    if not new:
+        return {}
+    fields = ["vuln_id", *new[0].vulnerability_fields(), *_KEV_CLEAR]
+    rows = [
+        (p.vuln_id, *p.vulnerability_fields().values(), *_KEV_CLEAR.values())
+        for p in new
+    ]
+    pks = dict(bulk_insert(Vulnerability, fields, rows, returning=("vuln_id", "id")))
+    late = [p for p in new if p.vuln_id not in pks]
+    if late:
+        pks.update(
+            Vulnerability.objects.filter(
+                vuln_id__in=[p.vuln_id for p in late]
+            ).values_list("vuln_id", "pk")
+        )
+        if connection.vendor == "postgresql":
+            for parsed in late:
+                Vulnerability.objects.filter(pk=pks[parsed.vuln_id]).update(
+                    **parsed.vulnerability_fields()
+                )
+    return pks
+
+
 def _osv_write(
     batch: list[ParsedVulnerability],
     report: OsvImportReport,
@@ -269,19 +314,7 @@ def _osv_write(
     report.unchanged += len(batch) - len(new) - len(differing)
     before = revisions.in_force_read([existing[p.vuln_id][0] for p in changed])
 
-    created = Vulnerability.objects.bulk_create(
-        [
-            Vulnerability(vuln_id=parsed.vuln_id, **parsed.vulnerability_fields())
-            for parsed in new
-        ]
-    )
-    pks = {row.vuln_id: row.pk for row in created}
-    if any(pk is None for pk in pks.values()):  # a backend without RETURNING
-        pks = dict(
-            Vulnerability.objects.filter(vuln_id__in=list(pks)).values_list(
-                "vuln_id", "pk"
-            )
-        )
+    pks = _vulnerabilities_insert(new)
     revision_items = [
         (pks[p.vuln_id], p, True, revisions.revision_changes(p, None)) for p in new
     ]
@@ -335,19 +368,19 @@ def _osv_write(
                     revision_pks[parsed.vuln_id],
                 )
             rows.append(
-                AffectedPackage(
-                    vulnerability_id=vuln_pk,
-                    ecosystem=affected.ecosystem,
-                    purl_type=affected.purl_type,
-                    package_name=affected.package_name,
-                    distro=affected.distro,
-                    ranges=affected.ranges,
-                    versions=affected.versions,
-                    fix_seen_at=seen[0],
-                    fix_seen_in_id=seen[1],
+                (
+                    vuln_pk,
+                    affected.ecosystem,
+                    affected.purl_type,
+                    affected.package_name,
+                    affected.distro,
+                    affected.ranges,
+                    affected.versions,
+                    seen[0],
+                    seen[1],
                 )
             )
-    AffectedPackage.objects.bulk_create(rows, batch_size=BATCH)
+    bulk_insert(AffectedPackage, AFFECTED_FIELDS, rows)
     report.affected_packages += len(rows)
     revised = revisions.findings_revise(
         [(pks[p.vuln_id], p, before[pks[p.vuln_id]]) for p in changed], now=now

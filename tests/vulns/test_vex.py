@@ -243,7 +243,10 @@ def test_a_product_with_a_digest_links_the_build_else_the_repository(busybox):
     assert (other.digest, other.repository, other.named_digest) == (None, None, unknown)
     later = register("busybox", unknown, series="1.37")
     other.refresh_from_db()
-    assert (other.digest, other.repository) == (later, busybox.variant.series.repository)
+    assert (other.digest, other.repository) == (
+        later,
+        busybox.variant.series.repository,
+    )
 
 
 @pytest.mark.django_db

@@ -75,9 +75,7 @@ def test_digest_page_of_a_build_without_sbom_says_not_assessed(anon, builds):
     assert 'class="severity-cards"' not in page
 
 
-def test_digest_page_of_an_alpine_build_without_source_is_not_assessed(
-    anon, builds
-):
+def test_digest_page_of_an_alpine_build_without_source_is_not_assessed(anon, builds):
     # Its only ecosystem has no advisory source: nothing was checked at all.
     page = text(anon.get(builds["alpine"].get_absolute_url()))
     statement = page.split('id="assessment-text"')[1].split("</p>")[0]

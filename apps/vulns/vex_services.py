@@ -170,8 +170,8 @@ class VexImported:
         return (
             f"Imported {format_label} {spec_version} document "
             f"{self.document_id or self.id} version {self.version}: "
-            f"{self.statements} statements, {self.about_catalog} about images in "
-            f"the catalog.{replaced}"
+            f"{self.statements} statement{'' if self.statements == 1 else 's'}, "
+            f"{self.about_catalog} about images in the catalog.{replaced}"
         )
 
 

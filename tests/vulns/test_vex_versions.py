@@ -523,3 +523,55 @@ def test_reports_read_the_statements_in_force_at_their_cut_off(run):
     just_before = second.withdrawn_at - timedelta(microseconds=1)
     assert {s.document for s in at(just_before)} == {second}
     assert not at(second.withdrawn_at).exists()
+
+
+def test_authored_statements_count_and_a_withdrawn_authored_document_stays_out(run):
+    from apps.vulns.vex_services import vex_statement_author
+
+    staff = UserFactory(is_staff=True)
+    repo = catalog.repository("python")
+
+    def author(vuln: str) -> VexStatement:
+        return vex_statement_author(
+            author=staff,
+            vulnerability_id=vuln,
+            repository=repo,
+            status="not_affected",
+            justification="component_not_present",
+        )
+
+    first, second = author("CVE-2026-5"), author("CVE-2026-6")
+    document = first.document
+    document.refresh_from_db()
+    assert second.document == document
+    assert (document.statement_count, first.statement_index) == (2, 0)
+    assert second.statement_index == 1
+    with run():
+        vex_document_withdraw(document=document, actor=staff, reason="Redo")
+    # New words after a withdrawal start a new document; the old stays out.
+    third = author("CVE-2026-7")
+    assert third.document != document
+    assert third.document.in_force
+    assert set(VexStatement.objects.in_force()) == {third}
+
+
+def test_the_import_command_names_what_a_version_replaces_and_refuses_older(
+    tmp_path,
+):
+    from django.core.management.base import CommandError
+
+    old, new = tmp_path / "v1.json", tmp_path / "v2.json"
+    old.write_bytes(openvex([statement("CVE-2026-8", "pkg:oci/python")]))
+    new.write_bytes(
+        openvex([statement("CVE-2026-8", "pkg:oci/python", "fixed")], version=2)
+    )
+    call_command("import_vex", str(old), stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("import_vex", str(new), stdout=out)
+    first = VexDocument.objects.get(version=1)
+    assert "version 2: 1 statement, 0 about images" in out.getvalue()
+    assert f"It replaces document {first.pk}." in out.getvalue()
+    old.write_bytes(old.read_bytes() + b"\n")
+    with pytest.raises(CommandError, match="was imported before"):
+        call_command("import_vex", str(old), stdout=io.StringIO())
+    assert VexDocument.objects.count() == 2

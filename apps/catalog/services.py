@@ -183,10 +183,11 @@ class BuildRegistered:
     tags_moved: tuple[str, ...]
 
 
-def _build_problems(
+def build_register_problems(
     *,
     repository: str,
     series: str,
+    digest: str,
     flavor: str,
     built_at: datetime | None,
     tags: list[str],
@@ -194,7 +195,14 @@ def _build_problems(
     category: str,
     now: datetime,
 ) -> dict[str, str]:
+    """Everything wrong with a build's registration, by field (empty if
+    nothing), so a door can show every problem at once. Whether the digest is
+    registered to another variant is decided by ``build_register``."""
     problems: dict[str, str] = {}
+    try:
+        normalize_digest(digest)
+    except ValidationError as exc:
+        problems["digest"] = " ".join(exc.message_dict["digest"])
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,99}", repository or ""):
         problems["repository"] = (
             "A repository name is lowercase letters, digits, hyphens and "
@@ -263,9 +271,10 @@ def build_register(
     now = now or timezone.now()
     tags = [tag.strip() for tag in tags or [] if tag.strip()]
     architectures = [a.strip() for a in architectures or [] if a.strip()]
-    problems = _build_problems(
+    problems = build_register_problems(
         repository=repository,
         series=series,
+        digest=digest,
         flavor=flavor,
         built_at=built_at,
         tags=tags,
@@ -273,12 +282,9 @@ def build_register(
         category=category,
         now=now,
     )
-    try:
-        digest = normalize_digest(digest)
-    except ValidationError as exc:
-        problems.update({k: " ".join(v) for k, v in exc.message_dict.items()})
     if problems:
         raise ValidationError(problems)
+    digest = normalize_digest(digest)
     built_at = cast(datetime, built_at)  # checked above
     wanted = Variant.suffix_of(flavor, fips, stig)
     existing = (

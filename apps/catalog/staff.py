@@ -7,13 +7,14 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
+from django.utils import timezone
 from django.views.generic import FormView
 
 from apps.core.forms import apply_validation_error
 
 from .ingest import EvidenceKind, evidence_import
 from .models import Repository, Variant
-from .services import build_register, built_at_parse
+from .services import build_register, build_register_problems, built_at_parse
 
 
 class EvidenceUploadForm(forms.Form):
@@ -137,6 +138,25 @@ class BuildRegisterForm(forms.Form):
             return built_at_parse(self.cleaned_data["built_at"])
         except ValidationError as exc:
             raise forms.ValidationError(exc.message_dict["built_at"]) from None
+
+    def clean(self):
+        data = super().clean()
+        problems = build_register_problems(
+            repository=data.get("repository", "").strip(),
+            series=data.get("series", "").strip(),
+            digest=data.get("digest", ""),
+            flavor=data.get("flavor", ""),
+            built_at=data.get("built_at"),
+            tags=_words(data.get("tags", "")),
+            architectures=_words(data.get("architectures", "")),
+            category=data.get("category", ""),
+            now=timezone.now(),
+        )
+        # Every problem at once; a field its own check refused keeps that.
+        for field, message in problems.items():
+            if field not in self.errors:
+                self.add_error(field, message)
+        return data
 
 
 class BuildRegisterView(StaffOnlyMixin, FormView):

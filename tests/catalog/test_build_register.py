@@ -265,3 +265,16 @@ def test_the_command_says_when_the_build_was_registered_before(capsys):
 def test_a_build_time_within_the_clock_skew_is_accepted(client):
     ahead = (NOW + timedelta(minutes=4)).isoformat()
     assert _post(client, _body(built_at=ahead), _token()).status_code == 201
+
+
+def test_the_staff_page_shows_every_problem_at_once(client):
+    client.force_login(UserFactory(is_staff=True))
+    response = client.post(
+        "/staff/builds/",
+        _form(digest="sha256:1234", built_at="2026-12-07 08:00", tags="1 bad/tag"),
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    for message in ("Not a sha256 digest", "needs a time zone", "Not a valid tag"):
+        assert message in page
+    assert _written() == (0, 0, 0, 0, 0, 0)

@@ -692,6 +692,7 @@ class VexDocumentOut(serializers.ModelSerializer):
             "author",
             "issued_at",
             "version",
+            "statement_count",
         ]
 
 
@@ -712,6 +713,7 @@ class VexStatementOut(serializers.ModelSerializer):
         fields = [
             "id",
             "vulnerability",
+            "statement_index",
             "product",
             "subcomponent",
             "repository",

@@ -575,3 +575,13 @@ def test_the_import_command_names_what_a_version_replaces_and_refuses_older(
     with pytest.raises(CommandError, match="was imported before"):
         call_command("import_vex", str(old), stdout=io.StringIO())
     assert VexDocument.objects.count() == 2
+
+
+def test_the_statements_api_names_the_count_of_their_document(client):
+    catalog.repository("static")
+    vex_import(content=(TESTDATA / "dhi/dhi-static.vex.json").read_bytes())
+    rows = client.get("/api/v1/vex-statements/", {"repository": "static"}).json()
+    assert rows["results"]
+    for row in rows["results"]:
+        assert row["document"]["statement_count"] == 8
+        assert 0 <= row["statement_index"] < 8

@@ -259,6 +259,33 @@ def _withdrawn(at: datetime) -> Iterator[Violation]:
             yield Violation(name, f"clock {pk} (org {org})", message, org)
 
 
+def vex_stopped_out_of_force(*, at: datetime) -> QuerySet[SlaClock]:
+    """Clocks still stopped by a VEX statement whose document left force
+    (superseded or withdrawn) more than the grace ago."""
+    late = at - TRANSITION_GRACE
+    return SlaClock.objects.filter(
+        state=SlaClock.State.EXEMPT, stop_reason=SlaClock.StopReason.VEX
+    ).filter(
+        Q(vex_statement__document__superseded_at__lte=late)
+        | Q(vex_statement__document__withdrawn_at__lte=late)
+    )
+
+
+@register("clock_stopped_by_vex_out_of_force")
+def _vex_out_of_force(at: datetime) -> Iterator[Violation]:
+    rows = vex_stopped_out_of_force(at=at).values_list(
+        "pk", "org__slug", "vex_statement__document_id"
+    )
+    for pk, org, document in rows.order_by("pk").iterator(2000):
+        yield Violation(
+            "clock_stopped_by_vex_out_of_force",
+            f"clock {pk} (org {org})",
+            f"The clock was stopped by VEX document {document}, which has since "
+            "been superseded or withdrawn: it should run.",
+            org,
+        )
+
+
 @register("clock_state_stale")
 def _state_stale(at: datetime) -> Iterator[Violation]:
     late = at - TRANSITION_GRACE

@@ -585,3 +585,35 @@ def test_the_statements_api_names_the_count_of_their_document(client):
     for row in rows["results"]:
         assert row["document"]["statement_count"] == 8
         assert 0 <= row["statement_index"] < 8
+
+
+def test_a_lost_resume_is_named_by_the_ledger_check_and_repaired_by_the_sweep(
+    ledger, run
+):
+    from datetime import timedelta
+
+    from apps.sla.ledger_checks import ledger_violations
+    from apps.sla.services.ledger import sla_ledger_reconcile
+
+    found = ledger.found
+    with run():
+        document = vex_import(
+            content=openvex([statement(found.vulnerability.vuln_id, "pkg:oci/python")])
+        )
+    assert _clock(found).state == State.EXEMPT
+    # Withdrawn, and the task that resumes its clocks never ran.
+    staff = UserFactory(is_staff=True)
+    vex_document_withdraw(document=document, actor=staff, reason="Wrong image")
+    assert _clock(found).state == State.EXEMPT
+    document.refresh_from_db()
+    later = document.withdrawn_at + timedelta(hours=2)
+
+    _, violations = ledger_violations(at=later)
+    named = [v for v in violations if v.check == "clock_stopped_by_vex_out_of_force"]
+    assert [v.subject for v in named] == [
+        f"clock {_clock(found).pk} (org {ledger.org.slug})"
+    ]
+    assert sla_ledger_reconcile(now=later)["resumed"] == 1
+    assert _clock(found).state in SlaClock.RUNNING
+    _, violations = ledger_violations(at=later)
+    assert not [v for v in violations if v.check == "clock_stopped_by_vex_out_of_force"]

@@ -17,7 +17,11 @@ from apps.orgs.models import Organization
 from .. import ledger_checks
 from ..models import LedgerCheckRun, SlaClock
 from .advisories import sla_clocks_follow_findings, unfollowed_findings
-from .clocks import sla_clocks_open_for_mirror, sla_clocks_stop_for_unmirrored
+from .clocks import (
+    sla_clocks_open_for_mirror,
+    sla_clocks_resume_for_vex,
+    sla_clocks_stop_for_unmirrored,
+)
 
 # A run keeps this many violations (the count is always whole).
 KEPT_VIOLATIONS = 500
@@ -104,6 +108,18 @@ def sla_ledger_reconcile(
     if unfollowed:
         moved = sla_clocks_follow_findings(finding_ids=unfollowed, now=now)
         followed = sum(moved.values())
+    # Clocks stopped by a VEX statement whose document has left force
+    # (superseded or withdrawn) since: the resume was lost.
+    out_of_force = ledger_checks.vex_stopped_out_of_force(at=now)
+    if orgs is not None:
+        out_of_force = out_of_force.filter(org__in=orgs)
+    statements = sorted(set(out_of_force.values_list("vex_statement_id", flat=True)))
+    if statements:
+        resumed += sla_clocks_resume_for_vex(
+            statement_ids=statements,
+            reason="ledger sweep: the VEX document left force",
+            now=now,
+        )
     return {
         "opened": opened,
         "stopped": stopped,

@@ -160,7 +160,18 @@ def _components_attach(
     """
     if not components:
         return 0, 0, ()
-    ids, unknown_source = _component_ids(c.purl_sha256 for c in components)
+    found, sources = _component_ids(
+        [c.purl_sha256 for c in components]
+        + [c.former_sha256 for c in components if c.former_sha256]
+    )
+    ids: dict[str, int] = {}
+    for c in components:
+        # A row stored under the package URL's former name serves, unless
+        # one under its present name exists.
+        hit = c.purl_sha256 if c.purl_sha256 in found else c.former_sha256
+        if hit in found:
+            ids[c.purl_sha256] = found[hit]
+            sources[c.purl_sha256] = sources[hit]
     missing = [c for c in components if c.purl_sha256 not in ids]
     if missing:
         inserted = bulk_insert(
@@ -176,7 +187,11 @@ def _components_attach(
                 c.purl_sha256 for c in missing if c.purl_sha256 not in ids
             )[0]
     rematch = _sources_learned(
-        [c for c in components if c.source_known and c.purl_sha256 in unknown_source],
+        [
+            (c, ids[c.purl_sha256])
+            for c in components
+            if _source_news(c, sources.get(c.purl_sha256))
+        ],
         image=image,
     )
     links = _links_insert(image, attestation, sorted(set(ids.values())))
@@ -200,10 +215,30 @@ def _links_insert(
     return sum(1 for r in rows if r[1] not in linked)
 
 
+def _source_news(
+    component: SbomComponent, stored: tuple[str, str, bool] | None
+) -> bool:
+    """Does this document tell more of a stored component's source package?
+
+    It does when the row's source is unknown and this document's is known,
+    or when this document names the source itself and the row says otherwise
+    (an earlier SBOM left it to inference: the binary's own name).
+    """
+    if stored is None:
+        return False
+    name, version, known = stored
+    if not known:
+        return component.source_known
+    return component.source_stated and (name, version) != (
+        component.source_name,
+        component.source_version,
+    )
+
+
 def _sources_learned(
-    components: Sequence[SbomComponent], *, image: ImageDigest
+    learned: Sequence[tuple[SbomComponent, int]], *, image: ImageDigest
 ) -> tuple[int, ...]:
-    """Give known components a source package an earlier SBOM did not state.
+    """Give stored components the source package this SBOM states for them.
 
     A component is one package URL whoever lists it; the first SBOM to list a
     distro binary may not have said what it was built from. A later one that
@@ -211,19 +246,20 @@ def _sources_learned(
     its advisories under the source package from then on. Returns the other
     builds carrying those components, to be matched again.
     """
-    for c in components:
-        Component.objects.filter(purl_sha256=c.purl_sha256).update(
-            source_name=c.source_name,
-            source_version=c.source_version,
+    for component, pk in learned:
+        Component.objects.filter(pk=pk).update(
+            source_name=component.source_name,
+            source_version=component.source_version,
             source_known=True,
         )
-    if not components:
+    if not learned:
         return ()
-    hashes = [c.purl_sha256 for c in components]
     return tuple(
         sorted(
             set(
-                DigestComponent.objects.filter(component__purl_sha256__in=hashes)
+                DigestComponent.objects.filter(
+                    component_id__in=[pk for _, pk in learned]
+                )
                 .exclude(digest=image)
                 .values_list("digest_id", flat=True)
             )
@@ -233,16 +269,19 @@ def _sources_learned(
 
 _COMPONENT_TABLE = Component._meta.db_table
 _COMPONENT_IDS_SQL = (
-    f"SELECT purl_sha256, id, source_known FROM {_COMPONENT_TABLE} "  # noqa: S608
+    "SELECT purl_sha256, id, source_name, source_version, source_known "  # noqa: S608
+    f"FROM {_COMPONENT_TABLE} "
     "WHERE purl_sha256 = ANY(%s)"
 )
 
 
-def _component_ids(hashes: Iterable[str]) -> tuple[dict[str, int], set[str]]:
-    """Ids of the components stored, by purl hash, and those whose source
-    package is not known yet."""
+def _component_ids(
+    hashes: Iterable[str],
+) -> tuple[dict[str, int], dict[str, tuple[str, str, bool]]]:
+    """Ids of the components stored, by purl hash, and what each row says of
+    its source package: (source name, source version, known)."""
     found: dict[str, int] = {}
-    unknown: set[str] = set()
+    sources: dict[str, tuple[str, str, bool]] = {}
     for batch in _batches(list(hashes)):
         if connection.vendor == "postgresql":
             # One array parameter rather than one per hash.
@@ -251,13 +290,12 @@ def _component_ids(hashes: Iterable[str]) -> tuple[dict[str, int], set[str]]:
                 rows: Iterable = cursor.fetchall()
         else:
             rows = Component.objects.filter(purl_sha256__in=batch).values_list(
-                "purl_sha256", "id", "source_known"
+                "purl_sha256", "id", "source_name", "source_version", "source_known"
             )
-        for sha256, pk, source_known in rows:
+        for sha256, pk, name, version, known in rows:
             found[sha256] = pk
-            if not source_known:
-                unknown.add(sha256)
-    return found, unknown
+            sources[sha256] = (name, version, known)
+    return found, sources
 
 
 def _batches(items: list[str]) -> Iterator[list[str]]:

@@ -92,6 +92,12 @@ class SbomComponent:
     source_version: str = ""
     # False for a distro binary whose document said nothing of its source.
     source_known: bool = True
+    # True when the document itself named the source (not inferred): such a
+    # statement completes or corrects what an earlier SBOM left to inference.
+    source_stated: bool = False
+    # The hash this package URL had when qualifiers that do not identify the
+    # package were kept in it ("" when it has none).
+    former_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -293,6 +299,15 @@ def component_from_purl(
     return replace(component, licenses=kept) if kept else component
 
 
+# Qualifiers that say nothing of which package it is: Syft's source package
+# (kept as the component's source) and bom-ref style ids.
+NON_IDENTIFYING = frozenset({"upstream", "package-id"})
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 # A catalog's SBOMs name the same package versions again and again; parsing a
 # package URL costs ~100 us, most of an SBOM's reading time.
 PURL_CACHE_SIZE = 65_536
@@ -316,7 +331,20 @@ def _component(purl: str, source: SourceHint | None) -> SbomComponent | str:
             qualifiers=qualifiers,
             subpath=parsed.subpath,
         )
-    canonical = parsed.to_string()
+    # The package's identity: Syft's ``upstream`` qualifier says where it came
+    # from (read below), not which package it is, and Trivy's purl for the
+    # same package lacks it; two SBOMs of one build must name one component.
+    kept = {k: v for k, v in qualifiers.items() if k not in NON_IDENTIFYING}
+    canonical = PackageURL(
+        type=parsed.type,
+        namespace=parsed.namespace,
+        name=parsed.name,
+        version=parsed.version,
+        qualifiers=kept,
+        subpath=parsed.subpath,
+    ).to_string()
+    # Rows stored before the qualifier was dropped are found by their old name.
+    former = parsed.to_string() if len(kept) < len(qualifiers) else ""
     name = parsed.name
     version = parsed.version or ""
     match_version = version
@@ -335,7 +363,7 @@ def _component(purl: str, source: SourceHint | None) -> SbomComponent | str:
         source_name = purl_package(parsed.type, parsed.namespace or "", name)
     component = SbomComponent(
         purl=canonical,
-        purl_sha256=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+        purl_sha256=_sha256(canonical),
         type=parsed.type,
         namespace=parsed.namespace or "",
         name=name,
@@ -344,6 +372,8 @@ def _component(purl: str, source: SourceHint | None) -> SbomComponent | str:
         distro=distro,
         source_version="" if match_version == version else match_version,
         source_known=source_known,
+        source_stated=source is not None,
+        former_sha256=_sha256(former) if former else "",
     )
     for attr, limit in FIELD_LIMITS.items():
         if len(getattr(component, attr)) > limit:

@@ -103,9 +103,9 @@ def test_alpine_cyclonedx_yields_busybox_as_an_apk_of_alpine_3_16_2(media):
     assert busybox.distro == "alpine-3.16.2"
     assert busybox.source_name == "busybox"
     assert busybox.licenses == ["GPL-2.0-only"]
+    # The upstream qualifier is read as the source, not kept in the identity.
     assert busybox.purl == (
-        "pkg:apk/alpine/busybox@1.35.0-r17"
-        "?arch=x86_64&distro=alpine-3.16.2&upstream=busybox"
+        "pkg:apk/alpine/busybox@1.35.0-r17?arch=x86_64&distro=alpine-3.16.2"
     )
     assert busybox.purl_sha256 == hashlib.sha256(busybox.purl.encode()).hexdigest()
     libssl = Component.objects.get(name="libssl1.1")

@@ -298,3 +298,118 @@ def test_a_source_stated_later_is_learned_and_earlier_builds_are_matched_again(
         first.digest,
         second.digest,
     }
+
+
+JAMMY = "arch=amd64&distro=ubuntu-22.04"
+
+
+def _jammy_libssl3(version: str, **extra) -> dict:
+    return {
+        "name": "libssl3",
+        "purl": f"pkg:deb/ubuntu/libssl3@{version}?{JAMMY}",
+        **extra,
+    }
+
+
+@pytest.fixture
+def jammy(db, django_capture_on_commit_callbacks):
+    """Ubuntu's CVE-2023-0286 record (22.04: openssl fixed in 3.0.2-0ubuntu1.8)
+    and a way to attach an SBOM to a new build of one variant, matched as
+    the evidence door matches."""
+    from datetime import UTC, datetime, timedelta
+
+    from apps.catalog.ingest import evidence_import
+    from apps.vulns.services import osv_import
+    from tests.factories import UserFactory
+    from tests.vulns.feed_helpers import build, osv_record, variant
+
+    staff = UserFactory(is_staff=True)
+    osv_import(records=[osv_record("ubuntu/CVE-2023-0286.json")])
+    line = variant("ubuntu")
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    made = []
+
+    def attach(content: bytes, image=None):
+        if image is None:
+            image = build(line, start + timedelta(days=len(made)), [])
+            made.append(image)
+        with django_capture_on_commit_callbacks(execute=True):
+            evidence_import(
+                kind="sbom", digest=image.digest, actor=staff, content=content
+            )
+        return image
+
+    return attach
+
+
+def _cve(image) -> list[tuple[str, str]]:
+    from apps.vulns.models import Finding
+
+    return list(
+        Finding.objects.filter(digest=image).values_list("component__name", "status")
+    )
+
+
+def test_syft_and_trivy_sboms_of_one_build_name_one_component(jammy):
+    from apps.vulns.models import Component
+
+    # Syft writes the source in the purl, Trivy in properties: one package.
+    image = jammy(
+        _cyclonedx(
+            {
+                "name": "libssl3",
+                "purl": f"pkg:deb/ubuntu/libssl3@3.0.2-0ubuntu1.7?{JAMMY}"
+                "&upstream=openssl",
+            },
+            tool="syft",
+        )
+    )
+    jammy(
+        _cyclonedx(
+            _jammy_libssl3("3.0.2-0ubuntu1.7", properties=_props(SrcName="openssl")),
+            tool="trivy",
+        ),
+        image=image,
+    )
+    assert Component.objects.filter(name="libssl3").count() == 1
+    assert _cve(image) == [("libssl3", "affected")]
+
+
+def test_a_stated_source_corrects_one_an_earlier_sbom_left_to_inference(jammy):
+    # A Syft-labelled document without the qualifier: the source is taken
+    # to be the binary itself, and nothing is found under "libssl3".
+    first = jammy(_cyclonedx(_jammy_libssl3("3.0.2-0ubuntu1.5"), tool="syft"))
+    assert _cve(first) == []
+    # Another build's SBOM states the source of the same package: the row is
+    # corrected and the first build matched again.
+    second = jammy(
+        _cyclonedx(
+            _jammy_libssl3("3.0.2-0ubuntu1.5", properties=_props(SrcName="openssl")),
+            tool="trivy",
+        )
+    )
+    assert _cve(second) == [("libssl3", "affected")]
+    assert _cve(first) == [("libssl3", "affected")]
+
+
+def test_a_newer_build_whose_sbom_states_no_source_does_not_fix_a_finding(jammy):
+    older = jammy(
+        _cyclonedx(
+            _jammy_libssl3("3.0.2-0ubuntu1.7", properties=_props(SrcName="openssl")),
+            tool="trivy",
+        )
+    )
+    assert _cve(older) == [("libssl3", "affected")]
+    # A newer build lists libssl3 (older still) with no source: it cannot
+    # show openssl gone, so the older build's finding stays open.
+    newer = jammy(_cyclonedx(_jammy_libssl3("3.0.2-0ubuntu1.4")))
+    assert _cve(older) == [("libssl3", "affected")]
+    assert _cve(newer) == []
+    # A newer build past the fix, its source stated, does fix it.
+    jammy(
+        _cyclonedx(
+            _jammy_libssl3("3.0.2-0ubuntu1.8", properties=_props(SrcName="openssl")),
+            tool="trivy",
+        )
+    )
+    assert _cve(older) == [("libssl3", "fixed")]

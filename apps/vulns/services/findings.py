@@ -23,6 +23,7 @@ from ..matching import (
     component_match_version,
     component_package,
     distro_matches,
+    purl_type_normalize,
 )
 from ..models import (
     AffectedPackage,
@@ -346,21 +347,32 @@ def _variant_findings(
 
     # What each build carries: (package, alias group) numbers, whatever the
     # finding's status (a VEX not_affected build still ships the package).
-    packages = _package_numbers({row[2] for row in existing} | {row[1] for row in new})
+    packages, binaries = _package_numbers(
+        {row[2] for row in existing} | {row[1] for row in new}
+    )
     groups = _alias_group_numbers(
         {row[3] for row in existing} | {row[2] for row in new}
     )
     carried: dict[int, set[tuple[int, int]]] = defaultdict(set)
     open_items: dict[int, list[tuple[int, tuple[int, int]]]] = defaultdict(list)
+    by_binary: dict[tuple[str, str, str], set[tuple[int, int]]] = defaultdict(set)
     for pk, digest_id, component_id, vuln_pk, status in existing:
         key = (packages[component_id], groups[vuln_pk])
         carried[digest_id].add(key)
+        by_binary[binaries[component_id]].add(key)
         if status in OPEN_STATUSES:
             open_items[digest_id].append((pk, key))
     for index, row in enumerate(new):
         key = (packages[row[1]], groups[row[2]])
         carried[row[0]].add(key)
+        by_binary[binaries[row[1]]].add(key)
         open_items[row[0]].append((-1 - index, key))  # new rows count down
+    # A build listing a distro binary without its source package cannot show
+    # that package gone (it may be the same package under its binary name):
+    # as far as fixes go, it carries every key found on a binary of that name.
+    for digest_id, names in _source_unknown_binaries(build_ids).items():
+        for name in names:
+            carried[digest_id] |= by_binary.get(name, set())
 
     updates: dict[tuple[int, datetime], list[int]] = defaultdict(list)
     for builds_ in history.values():
@@ -606,20 +618,41 @@ def _fixes_in(
                 yield finding_pk, history[fixed_at]
 
 
-def _package_numbers(component_pks: set[int]) -> dict[int, int]:
-    """A number per component: components of one package share it."""
+def _package_numbers(
+    component_pks: set[int],
+) -> tuple[dict[int, int], dict[int, tuple[str, str, str]]]:
+    """A number per component (components of one package share it), and each
+    component's binary: (purl type, name, distro)."""
     numbers: dict[tuple[str, str], int] = {}
     packages = {}
+    binaries = {}
     for chunk in _chunks(sorted(component_pks)):
         rows = Component.objects.filter(pk__in=chunk).values_list(
-            "pk", "type", "namespace", "name", "source_name"
+            "pk", "type", "namespace", "name", "source_name", "distro"
         )
-        for pk, type_, namespace, name, source in rows:
+        for pk, type_, namespace, name, source, distro in rows:
             key = component_package(
                 type=type_, namespace=namespace, name=name, source_name=source
             )
             packages[pk] = numbers.setdefault(key, len(numbers))
-    return packages
+            binaries[pk] = (purl_type_normalize(type_), name, distro)
+    return packages, binaries
+
+
+def _source_unknown_binaries(
+    build_ids: list[int],
+) -> dict[int, set[tuple[str, str, str]]]:
+    """Per build, the distro binaries its SBOMs list without a source package."""
+    found: dict[int, set[tuple[str, str, str]]] = defaultdict(set)
+    for chunk in _chunks(build_ids):
+        rows = DigestComponent.objects.filter(
+            digest_id__in=chunk, component__source_known=False
+        ).values_list(
+            "digest_id", "component__type", "component__name", "component__distro"
+        )
+        for digest_id, type_, name, distro in rows:
+            found[digest_id].add((purl_type_normalize(type_), name, distro))
+    return found
 
 
 def _alias_group_numbers(vuln_pks: set[int]) -> dict[int, int]:

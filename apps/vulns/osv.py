@@ -133,6 +133,15 @@ def package_name_normalize(purl_type: str, name: str) -> str:
     return name
 
 
+# Some feeds' copies carry a zero time (0001-01-01) for a date they do not
+# give: no advisory was published before 1990.
+EARLIEST_REAL_TIME = datetime(1990, 1, 1, tzinfo=UTC)
+
+
+def _real_time(value: datetime | None) -> datetime | None:
+    return value if value is None or value >= EARLIEST_REAL_TIME else None
+
+
 def purl_package(purl_type: str, namespace: str, name: str) -> str:
     """A purl's namespace and name joined the way the ecosystem spells it."""
     if not namespace:
@@ -325,7 +334,7 @@ def osv_parse(
         summary=check.string(record, "summary", ""),
         details=check.string(record, "details", ""),
         modified_at=check.time(record, "modified", "", required=True),
-        disclosed_at=check.time(record, "published", ""),
+        disclosed_at=_real_time(check.time(record, "published", "")),
         withdrawn_at=check.time(record, "withdrawn", ""),
         record=record,
     )

@@ -180,6 +180,8 @@ def test_an_advisory_revised_fixed_withdrawn_and_published_again(
         assert "CVE-2023-0286 was withdrawn 2026-10-09 09:00 UTC" in page
         listed = _page(client, "/o/northwind/sla/", owner)
         assert "Exempt" in listed
+        assert "advisory withdrawn" in listed
+        assert "waiver" not in listed.split("<tbody>", 1)[1]
         assert _ledger_check()["ok"]
 
         # The staff desk's clock page says the same.

@@ -428,3 +428,9 @@ def test_git_only_affected_entries_are_not_kept():
     parsed = osv_parse(osv_record("ghsa-pysec/CVE-2023-50094.json"))
     assert parsed.affected == []
     assert parsed.cvss_v3_score == Decimal("8.8")
+
+
+def test_a_zero_publication_date_is_read_as_not_stated():
+    # The Go database's repository copies carry 0001-01-01 for both dates.
+    parsed = osv_parse(osv_record("go/GO-2022-1059.json"))
+    assert parsed.disclosed_at is None

@@ -72,6 +72,43 @@ def _summary(result: Any) -> dict[str, Any]:
     return {"id": getattr(result, "pk", None)}
 
 
+_SUBJECTS = dict(Attestation.Subject.choices)
+_FORMATS = {"cyclonedx": "CycloneDX", "spdx": "SPDX"}
+
+
+def summary_text(kind: str, summary: dict[str, Any]) -> str:
+    """What an import stored, in a sentence for the person who uploaded it."""
+    s = summary
+    if kind == EvidenceKind.SBOM and "components" in s:
+        if not s.get("created", True):
+            return "This SBOM was already attached to the build; nothing changed."
+        text = (
+            f"Attached a {_FORMATS.get(s.get('format'), s.get('format'))} "
+            f"{s.get('spec_version', '')} SBOM: {s['components']} components "
+            f"({s.get('components_created', 0)} new to the catalog, "
+            f"{s.get('links_created', 0)} new to this build)"
+        )
+        if s.get("skipped_without_purl"):
+            text += f", {s['skipped_without_purl']} without a package URL skipped"
+        if s.get("subject"):
+            text += f". Subject: {_SUBJECTS.get(s['subject'], s['subject'])}"
+        return text + "."
+    if kind == EvidenceKind.OSV and "records" in s:
+        return (
+            f"{s['records']} OSV records: {s.get('created', 0)} new, "
+            f"{s.get('updated', 0)} updated, {s.get('unchanged', 0)} unchanged; "
+            f"{s.get('affected_packages', 0)} affected packages written."
+        )
+    parts = []
+    for key, value in s.items():
+        if key in ("kind", "created"):
+            continue
+        if key == "subject":
+            value = _SUBJECTS.get(value, value)
+        parts.append(f"{key.replace('_', ' ')}: {value}")
+    return "; ".join(parts) + "." if parts else "Stored."
+
+
 def _attestation_of(result: Any) -> Attestation | None:
     """The attestation an importer stored (SBOM, provenance, STIG, FIPS)."""
     if isinstance(result, Attestation):

@@ -12,7 +12,7 @@ from django.views.generic import FormView
 
 from apps.core.forms import apply_validation_error
 
-from .ingest import EvidenceKind, evidence_import
+from .ingest import EvidenceKind, evidence_import, summary_text
 from .models import Repository, Variant
 from .services import build_register, build_register_problems, built_at_parse
 
@@ -76,8 +76,8 @@ class EvidenceUploadView(StaffOnlyMixin, FormView):
             apply_validation_error(form, exc)
             return self.form_invalid(form)
         warnings = summary.pop("warnings", [])
-        details = ", ".join(f"{k}: {v}" for k, v in summary.items())
-        messages.success(self.request, f"Imported. {details}")
+        text = summary_text(data["kind"], summary)
+        messages.success(self.request, f"Imported. {text}")
         if warnings:
             messages.warning(
                 self.request,

@@ -212,7 +212,9 @@ class ToolSboms(TestCase):
         assert self.purls("npm-cdx") == self.purls("cdxgen-1.7")
         # The upload form says so beside its success message.
         shown = self.form_responses["npm-cdx"].messages
-        assert shown[0].startswith("Imported.")
+        assert shown[0].startswith("Imported. Attached a CycloneDX 1.5 SBOM: ")
+        assert "new to this build" in shown[0]
+        assert "_" not in shown[0]  # no raw field names or codes
         assert shown[1].startswith(
             "Imported with deviations from the schema in fields the portal does "
             'not read: $.components[52].externalReferences[0].url: "git@github.com:'

@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 
 from apps.accounts.models import User
 from apps.audit.models import AuditEvent
@@ -50,6 +51,11 @@ def test_demo_loads_real_documents_and_is_idempotent(capsys):
     # A STIG build carries the real RHEL 8 OpenSCAP results.
     scan = StigScan.objects.get()
     assert (scan.benchmark_id, scan.rule_count) == ("RHEL_8_STIG", 248)
+    # Publisher staff read the evidence admin the README sends them to.
+    staff = Client()
+    staff.force_login(User.objects.get(email="staff@demo.example"))
+    for path in ("/admin/catalog/attestation/", "/admin/vulns/vulnerability/"):
+        assert staff.get(path).status_code == 200, path
     counts = (
         Repository.objects.count(),
         Attestation.objects.count(),

@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from allauth.account.models import EmailAddress
+from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -74,6 +75,36 @@ def _user(email: str, password: str, *, staff: bool = False) -> User:
         user=user, email=email, defaults={"verified": True, "primary": True}
     )
     return user
+
+
+# What publisher staff read in the admin: the catalog's evidence (schema
+# warnings on attestations) and the advisories with their revisions.
+EVIDENCE_MODELS = {
+    "catalog": ("repository", "series", "variant", "imagedigest", "attestation"),
+    "vulns": (
+        "vulnerability",
+        "advisoryrevision",
+        "affectedpackage",
+        "component",
+        "finding",
+        "vexdocument",
+        "vexstatement",
+    ),
+}
+
+
+def _evidence_readers() -> Group:
+    """A group that may view the evidence and advisory admin pages."""
+    group, _ = Group.objects.get_or_create(name="Evidence readers")
+    codenames = [
+        f"view_{model}" for models in EVIDENCE_MODELS.values() for model in models
+    ]
+    group.permissions.set(
+        Permission.objects.filter(
+            content_type__app_label__in=EVIDENCE_MODELS, codename__in=codenames
+        )
+    )
+    return group
 
 
 class Command(BaseCommand):
@@ -193,6 +224,7 @@ class Command(BaseCommand):
         admin = _user(f"admin@{DEMO_DOMAIN}", password)
         member = _user(f"member@{DEMO_DOMAIN}", password)
         staff = _user(f"staff@{DEMO_DOMAIN}", password, staff=True)
+        staff.groups.add(_evidence_readers())
         auditor = _user(f"auditor@{DEMO_DOMAIN}", password)
 
         org = Organization.objects.filter(slug="acme").first()

@@ -446,11 +446,12 @@ def upstream_fix_source(finding: Finding) -> str:
         finding.upstream_fix_at
     ):
         return (
-            f"first seen fixed in {vuln_id} modified "
-            f"{revision.modified_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+            f"a fixed version first appeared in the {vuln_id} record of "
+            f"{revision.modified_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC "
+            "(its modified time)"
         )
     return (
-        f"first seen fixed in {vuln_id}, in the import of "
+        f"a fixed version first appeared in the {vuln_id} record imported "
         f"{revision.imported_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
     )
 

@@ -151,7 +151,10 @@ def test_an_advisory_revised_fixed_withdrawn_and_published_again(
         assert (clock.start_event, clock.started_at) == ("upstream_fix", fix_named)
         due = clock.due_at
         page = _page(client, f"/o/northwind/sla/clocks/{clock.pk}/", owner)
-        assert "first seen fixed in CVE-2023-0286 modified 2026-10-07 09:00 UTC" in page
+        assert (
+            "a fixed version first appeared in the CVE-2023-0286 record of "
+            "2026-10-07 09:00 UTC (its modified time)"
+        ) in page
         assert "started from <strong>" not in page
         assert _ledger_check()["ok"]
 

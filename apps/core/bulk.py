@@ -95,3 +95,61 @@ def bulk_insert(
             if returned:
                 found.extend(cursor.fetchall())
     return found
+
+
+def bulk_set(
+    model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> int:
+    """Set ``fields`` on rows by primary key: ``rows`` are (pk, *values).
+
+    On PostgreSQL one ``UPDATE ... FROM unnest(...)`` per batch, where
+    ``bulk_update`` would build a CASE of one branch per row per field.
+    Returns the rows updated.
+    """
+    if not rows:
+        return 0
+    meta = model._meta
+    model_fields = [meta.get_field(name) for name in fields]
+    if connection.vendor != "postgresql":
+        attnames = [str(f.attname) for f in model_fields]  # type: ignore[union-attr]
+        return model._default_manager.bulk_update(
+            [
+                model(pk=row[0], **dict(zip(attnames, row[1:], strict=True)))
+                for row in rows
+            ],
+            [f.name for f in model_fields],
+            batch_size=1000,
+        )
+    quote = connection.ops.quote_name
+    types = [_PG_TYPES.get(f.get_internal_type(), "text") for f in model_fields]
+    arrays = ", ".join(
+        f"%s::{'text' if t == 'jsonb' else t}[]" for t in ["bigint", *types]
+    )
+    names = [f"c{i}" for i in range(len(fields))]
+    assignments = ", ".join(
+        f"{quote(_column(f))} = u.{n}{'::jsonb' if t == 'jsonb' else ''}"
+        for f, n, t in zip(model_fields, names, types, strict=True)
+    )
+    pk = quote(_column(meta.pk))
+    table = quote(meta.db_table)
+    sql = (
+        f"UPDATE {table} SET {assignments} "  # noqa: S608
+        f"FROM unnest({arrays}) AS u(pk, {', '.join(names)}) "
+        f"WHERE {table}.{pk} = u.pk"
+    )
+    updated = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), BATCH):
+            batch = rows[start : start + BATCH]
+            params = [[row[0] for row in batch]] + [
+                [
+                    json.dumps(row[i + 1])
+                    if t == "jsonb" and row[i + 1] is not None
+                    else row[i + 1]
+                    for row in batch
+                ]
+                for i, t in enumerate(types)
+            ]
+            cursor.execute(sql, params)
+            updated += cursor.rowcount
+    return updated

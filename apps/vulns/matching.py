@@ -127,6 +127,10 @@ class Affected:
     distro: str
     ranges: list[dict[str, Any]]
     versions: frozenset[str]
+    # When the portal first saw a fixed version for this package (and in
+    # which advisory revision): the upstream fix time of its findings.
+    fix_seen_at: Any = None
+    fix_seen_in: int | None = None
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,18 @@ class _Vuln:
     severity: str
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """The finding to file for a component matched by an alias group."""
+
+    members: frozenset[int]  # the group's vulnerability pks
+    chosen: _Vuln  # the one it is filed under
+    fixed: str
+    disclosed_at: datetime | None
+    fix_seen_at: datetime | None
+    fix_seen_in: int | None
+
+
 def _id_rank(vuln: _Vuln) -> tuple:
     # The finding for a group of aliases names the CVE when there is one, then
     # the GitHub advisory, and prefers a record whose severity is known.
@@ -191,7 +203,7 @@ def findings_match(
     candidates = _advisories_for(packages)
 
     # 2. Each component that has advisories, version against ranges once.
-    matches: dict[int, list[tuple[int, str]]] = {}
+    matches: dict[int, list[tuple[int, str, datetime | None, int | None]]] = {}
     for queryset in _in_scope(components, "appearances__digest_id", scope):
         rows = queryset.values_list(
             "pk",
@@ -221,7 +233,14 @@ def findings_match(
                     continue
                 hit, fixed = matcher.affects(affected, match_version)
                 if hit:
-                    found.append((affected.vulnerability_id, fixed))
+                    found.append(
+                        (
+                            affected.vulnerability_id,
+                            fixed,
+                            affected.fix_seen_at,
+                            affected.fix_seen_in,
+                        )
+                    )
             if found:
                 matches[pk] = found
     report.unparsable_versions = sorted(matcher.unparsable)
@@ -232,18 +251,12 @@ def findings_match(
 
     # 3. Findings, a slice of variants at a time: new ones for the digests in
     #    scope, then which open ones a newer build of the variant has fixed.
-    vulns = _vulnerabilities({v for found in matches.values() for v, _ in found})
+    vulns = _vulnerabilities({hit[0] for found in matches.values() for hit in found})
     plans = _component_plans(matches, vulns)
     for variant_ids in _variant_slices(_variants(scope)):
         created, fixes = _variant_findings(variant_ids, scope, plans, now)
         report.findings_created += created
         report.findings_fixed += fixes
-    if report.findings_created:
-        # New findings take the upstream fix time their advisory first showed
-        # (see revisions), before their clocks open.
-        from .revisions import finding_fix_times_fill
-
-        finding_fix_times_fill(digest_ids=scope, detected_at=now)
     if report.findings_created or report.findings_fixed:
         # New findings start clocks; fixed ones are met or missed by the
         # ledger's next transition run.
@@ -271,6 +284,8 @@ FINDING_COLUMNS = (
     "status",
     "fixed_published_at",
     "fixed_in_id",
+    "upstream_fix_at",
+    "upstream_fix_revision_id",
 )
 
 
@@ -294,7 +309,7 @@ def _variants(scope: list[int] | None) -> list[int]:
 def _variant_findings(
     variant_ids: list[int],
     scope: list[int] | None,
-    plans: dict[int, list[tuple[frozenset[int], _Vuln, str, datetime | None]]],
+    plans: dict[int, list[_Plan]],
     now: datetime,
 ) -> tuple[int, int]:
     """New findings for the builds in scope, and fixes, for whole variants.
@@ -326,20 +341,22 @@ def _variant_findings(
             "digest_id", "component_id"
         )
         for digest_id, component_id in pairs.iterator(chunk_size=10000):
-            for members, chosen, fixed, disclosed_at in plans.get(component_id, ()):
-                if any((digest_id, component_id, v) in have for v in members):
+            for plan in plans.get(component_id, ()):
+                if any((digest_id, component_id, v) in have for v in plan.members):
                     continue
                 new.append(
                     [
                         digest_id,
                         component_id,
-                        chosen.pk,
-                        chosen.severity,
-                        disclosed_at,
-                        fixed[:255],
+                        plan.chosen.pk,
+                        plan.chosen.severity,
+                        plan.disclosed_at,
+                        plan.fixed[:255],
                         Finding.Status.AFFECTED,
                         None,
                         None,
+                        plan.fix_seen_at,
+                        plan.fix_seen_in,
                     ]
                 )
     if not existing and not new:
@@ -511,8 +528,20 @@ def _advisories_for(packages: set[tuple[str, str]]) -> dict[tuple[str, str], lis
                 "distro",
                 "ranges",
                 "versions",
+                "fix_seen_at",
+                "fix_seen_in_id",
             )
-            for pk, vuln_pk, ecosystem, name, distro, ranges, versions in rows:
+            for (
+                pk,
+                vuln_pk,
+                ecosystem,
+                name,
+                distro,
+                ranges,
+                versions,
+                seen_at,
+                seen_in,
+            ) in rows:
                 candidates[(purl_type, name)].append(
                     Affected(
                         id=pk,
@@ -521,6 +550,8 @@ def _advisories_for(packages: set[tuple[str, str]]) -> dict[tuple[str, str], lis
                         distro=distro,
                         ranges=ranges or [],
                         versions=frozenset(versions or []),
+                        fix_seen_at=seen_at,
+                        fix_seen_in=seen_in,
                     )
                 )
     return candidates
@@ -539,29 +570,39 @@ def _vulnerabilities(pks: set[int]) -> dict[int, _Vuln]:
 
 
 def _component_plans(
-    matches: dict[int, list[tuple[int, str]]], vulns: dict[int, _Vuln]
-) -> dict[int, list[tuple[frozenset[int], _Vuln, str, datetime | None]]]:
-    """Per component: (alias group's pks, the one it is filed under, fix, disclosed).
+    matches: dict[int, list[tuple[int, str, datetime | None, int | None]]],
+    vulns: dict[int, _Vuln],
+) -> dict[int, list[_Plan]]:
+    """Per component, one plan per alias group of the advisories it matched.
 
     GHSA and PYSEC records of one CVE both match a PyPI package: one finding is
     filed, under the CVE-named or best-rated record, disclosed when the
-    earliest of them was published.
+    earliest of them was published, its upstream fix time the first sighting
+    of a fix in the chosen record's entries that matched.
     """
     plans = {}
     for component_pk, found in matches.items():
         fixed_by: dict[int, str] = {}
-        for vuln_pk, fixed in found:
+        seen_by: dict[int, tuple[datetime, int | None]] = {}
+        for vuln_pk, fixed, seen, seen_in in found:
             fixed_by.setdefault(vuln_pk, fixed)
+            if seen is not None and (
+                vuln_pk not in seen_by or seen < seen_by[vuln_pk][0]
+            ):
+                seen_by[vuln_pk] = (seen, seen_in)
         plan = []
         for group in _alias_groups([vulns[pk] for pk in fixed_by]):
             chosen = min(group, key=_id_rank)
             dates = [v.disclosed_at for v in group if v.disclosed_at is not None]
+            seen_at, seen_in = seen_by.get(chosen.pk, (None, None))
             plan.append(
-                (
-                    frozenset(v.pk for v in group),
-                    chosen,
-                    fixed_by[chosen.pk],
-                    min(dates) if dates else None,
+                _Plan(
+                    members=frozenset(v.pk for v in group),
+                    chosen=chosen,
+                    fixed=fixed_by[chosen.pk],
+                    disclosed_at=min(dates) if dates else None,
+                    fix_seen_at=seen_at,
+                    fix_seen_in=seen_in,
                 )
             )
         plans[component_pk] = plan

@@ -32,6 +32,8 @@ from typing import Any
 
 from django.db.models import Q
 
+from apps.core.bulk import bulk_set
+
 from ..matching import (
     Affected,
     Matcher,
@@ -523,7 +525,7 @@ def finding_fix_times_fill(
             "fix_seen_in_id",
         ):
             sightings[(vuln_pk, purl_type, name)].append((distro, seen, seen_in))
-    found_rows: list[Finding] = []
+    found_rows: list[tuple[int, Any, Any]] = []
     for pk, vuln_pk, type_, namespace, name, source_name, distro in rows:
         purl_type, package = component_package(
             type=type_, namespace=namespace, name=name, source_name=source_name
@@ -537,13 +539,7 @@ def finding_fix_times_fill(
         ]
         if found:
             first_seen, first_in = min(found, key=lambda s: s[0])
-            found_rows.append(
-                Finding(
-                    pk=pk, upstream_fix_at=first_seen, upstream_fix_revision_id=first_in
-                )
-            )
-    # One statement per thousand findings, however many advisories they name.
-    Finding.objects.bulk_update(
-        found_rows, ["upstream_fix_at", "upstream_fix_revision"], batch_size=1000
-    )
-    return sorted(f.pk for f in found_rows)
+            found_rows.append((pk, first_seen, first_in))
+    # One statement per batch of findings, however many advisories they name.
+    bulk_set(Finding, ["upstream_fix_at", "upstream_fix_revision_id"], found_rows)
+    return sorted(row[0] for row in found_rows)

@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-from apps.core.bulk import bulk_insert
+from apps.core.bulk import bulk_insert, bulk_set
 from apps.vulns.models import Component, DigestComponent
 from apps.vulns.sbom import (
     CYCLONEDX,
@@ -246,14 +246,13 @@ def _sources_learned(
     its advisories under the source package from then on. Returns the other
     builds carrying those components, to be matched again.
     """
-    for component, pk in learned:
-        Component.objects.filter(pk=pk).update(
-            source_name=component.source_name,
-            source_version=component.source_version,
-            source_known=True,
-        )
     if not learned:
         return ()
+    bulk_set(
+        Component,
+        ["source_name", "source_version", "source_known"],
+        [(pk, c.source_name, c.source_version, True) for c, pk in learned],
+    )
     return tuple(
         sorted(
             set(

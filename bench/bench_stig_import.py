@@ -54,9 +54,9 @@ from django.db import connection, transaction  # noqa: E402
 from lxml import etree  # noqa: E402
 
 from apps.catalog import services as catalog  # noqa: E402
+from apps.stig.formats.xccdf import _parser, xccdf_parse  # noqa: E402
 from apps.stig.models import StigRuleResult  # noqa: E402
 from apps.stig.services import stig_scan_import  # noqa: E402
-from apps.stig.xccdf import _parser, xccdf_parse  # noqa: E402
 
 NS = "http://checklists.nist.gov/xccdf/1.2"
 X = f"{{{NS}}}"

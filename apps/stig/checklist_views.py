@@ -17,8 +17,10 @@ from apps.catalog import selectors as catalog_selectors
 from apps.catalog import services as catalog_services
 from apps.catalog.views import AttestationDownloadView, _bearer_token, _json_refusal
 
-from .checklist import checklist_from_scan, ckl_dumps, cklb_dumps
+from .formats.ckl import ckl_dumps
+from .formats.cklb import cklb_dumps
 from .models import StigScan
+from .selectors import checklist_from_scan
 
 FORMATS = {
     "ckl": (ckl_dumps, "application/xml; charset=utf-8"),

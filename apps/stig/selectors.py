@@ -1,4 +1,5 @@
-"""Reads of STIG scans for the digest page, the diff page and the API.
+"""Reads of STIG scans for the digest page, the diff page and the API, and a
+stored scan as a STIG Viewer checklist (``checklist_from_scan``).
 
 Each function runs a fixed number of queries however many rules a scan has.
 """
@@ -6,13 +7,15 @@ Each function runs a fixed number of queries however many rules a scan has.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC
 
 from django.db.models import QuerySet
 
 from apps.catalog.models import ImageDigest
 
+from .formats.checklist import Asset, Checklist, Stig, StigInfo, Vuln, named_uuid
+from .formats.parsed import status_for
 from .models import StigRuleResult, StigScan
-from .parsed import status_for
 
 CATS = (("1", "CAT I"), ("2", "CAT II"), ("3", "CAT III"), ("none", "No CAT"))
 # The STIG Viewer statuses, in the order the pages show them.
@@ -191,3 +194,75 @@ def digest_stig_diffs(
     diffs = [stig_diff(theirs[key], mine[key]) for key in sorted(mine) if key in theirs]
     unmatched = sorted(set(mine) ^ set(theirs))
     return diffs, unmatched
+
+
+def checklist_from_scan(
+    scan: StigScan,
+    *,
+    host_name: str = "",
+    host_ip: str = "",
+    host_mac: str = "",
+    host_fqdn: str = "",
+    target_comment: str = "",
+    tech_area: str = "",
+    role: str = "None",
+    asset_type: str = "Computing",
+    marking: str = "",
+) -> Checklist:
+    """A checklist of a stored ``StigScan``: its benchmark as the STIG, one entry
+    per rule result (ordered by vuln id and rule id)."""
+    title = scan.benchmark_title or scan.benchmark_id
+    info = StigInfo(
+        version=scan.benchmark_version,
+        classification="UNCLASSIFIED",
+        stigid=scan.benchmark_id,
+        releaseinfo=scan.release_info,
+        title=title,
+        uuid=named_uuid(scan.benchmark_id, scan.benchmark_version, scan.release_info),
+        source="STIG.DOD.MIL",
+    )
+    release = ", ".join(p for p in (scan.benchmark_version, scan.release_info) if p)
+    stig_ref = f"{title} :: Version {release}" if release else title
+    stamp = scan.finished_at or scan.created_at
+    stamped = stamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    results = StigRuleResult.objects.filter(scan=scan).order_by("vuln_id", "rule_id")
+    vulns = [
+        Vuln(
+            vuln_num=r.vuln_id,
+            severity=r.severity,
+            rule_id=r.rule_id,
+            rule_ver=r.stig_id,
+            rule_title=r.title,
+            vuln_discuss=r.description,
+            check_content=r.check_text,
+            fix_text=r.fix_text,
+            check_content_ref="M",
+            weight=f"{r.weight:.1f}" if r.weight is not None else "10.0",
+            class_="Unclass",
+            stig_ref=stig_ref,
+            stig_uuid=info.uuid,
+            ccis=list(r.ccis),
+            status=status_for(r.result),
+            finding_details=r.finding_details,
+            comments=r.comments,
+            created_at=stamped,
+            updated_at=stamped,
+        )
+        for r in results
+    ]
+    asset = Asset(
+        role=role,
+        asset_type=asset_type,
+        marking=marking,
+        host_name=host_name,
+        host_ip=host_ip,
+        host_mac=host_mac,
+        host_fqdn=host_fqdn,
+        target_comment=target_comment,
+        tech_area=tech_area,
+    )
+    return Checklist(
+        asset=asset,
+        stigs=[Stig(info=info, vulns=vulns)],
+        title=host_name,
+    )

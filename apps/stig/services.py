@@ -15,9 +15,10 @@ from django.db import transaction
 from apps.catalog.models import Attestation, ImageDigest
 from apps.catalog.services import SubjectOverride, attestation_store
 
+from .formats import ckl, cklb
+from .formats.parsed import SEVERITY_CAT, ParsedScan, status_for
+from .formats.xccdf import safe_xml, xccdf_read
 from .models import StigRuleResult, StigScan
-from .parsed import SEVERITY_CAT, ParsedScan, status_for
-from .xccdf import safe_xml, xccdf_read
 
 RULE_BATCH = 500
 SEVERITIES = frozenset(StigRuleResult.Severity.values)
@@ -78,14 +79,10 @@ def _read(content: bytes) -> _Read:
                 "A JSON document must be a STIG Viewer checklist (.cklb), an "
                 'object with "stigs"; XCCDF and ARF results are XML.'
             )
-        from .checklist import cklb_parse
-
-        return _Read(cklb_parse(content), "application/json", "")
+        return _Read(cklb.cklb_parse(content), "application/json", "")
     root = safe_xml(content)
     if root.tag == "CHECKLIST":
-        from .checklist import ckl_parse
-
-        return _Read(ckl_parse(content), "application/xml", "")
+        return _Read(ckl.ckl_parse(content), "application/xml", "")
     read = xccdf_read(root)
     return _Read(read.scan, "application/xml", read.spec_version)
 

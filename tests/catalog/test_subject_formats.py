@@ -15,8 +15,8 @@ from apps.catalog.formats.subject import (
     spdx_subject,
     statement_subject,
 )
-from apps.stig.checklist import ckl_parse
-from apps.stig.xccdf import xccdf_parse
+from apps.stig.formats.ckl import ckl_parse
+from apps.stig.formats.xccdf import xccdf_parse
 from apps.vulns.sbom import sbom_parse
 from tests.stig import builders as stig
 

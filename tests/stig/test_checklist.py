@@ -12,20 +12,15 @@ import pytest
 from django.core.exceptions import ValidationError
 from lxml import etree
 
-from apps.stig.checklist import (
-    CKLB_STATUS,
+from apps.stig.formats.checklist import (
     Checklist,
     Stig,
     StigInfo,
     Vuln,
     checklist_to_parsed,
-    ckl_dumps,
-    ckl_loads,
-    ckl_parse,
-    cklb_dumps,
-    cklb_loads,
-    cklb_parse,
 )
+from apps.stig.formats.ckl import ckl_dumps, ckl_loads, ckl_parse
+from apps.stig.formats.cklb import CKLB_STATUS, cklb_dumps, cklb_loads, cklb_parse
 
 DATA = Path(__file__).parent / "data"
 SMALL_CKL = DATA / "saf__small_ckl_overrides.ckl"  # written by STIG Viewer 2.17

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from apps.orgs.models import Role
-from apps.stig.checklist import ckl_loads, cklb_loads
+from apps.stig.formats.ckl import ckl_loads
+from apps.stig.formats.cklb import cklb_loads
 from apps.stig.services import stig_scan_import
 from tests.e2e.conftest import (  # noqa: F401 - fixtures used by name
     _allow_orm_beside_playwright,

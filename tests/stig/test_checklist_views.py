@@ -18,9 +18,10 @@ from apps.audit.models import AuditEvent
 from apps.catalog.ingest import evidence_import
 from apps.catalog.models import Attestation
 from apps.orgs.models import Role
-from apps.stig.checklist import ckl_loads, cklb_loads
+from apps.stig.formats.ckl import ckl_loads
+from apps.stig.formats.cklb import cklb_loads
+from apps.stig.formats.parsed import status_for
 from apps.stig.models import StigRuleResult, StigScan
-from apps.stig.parsed import status_for
 from tests.entitlements.builders import ensure_tiers, entitle
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 

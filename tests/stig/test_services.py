@@ -4,8 +4,6 @@ nothing at all."""
 from __future__ import annotations
 
 import json
-import sys
-import types
 import xml.etree.ElementTree as ET
 from collections import Counter
 from decimal import Decimal
@@ -14,8 +12,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from apps.catalog.models import Attestation
+from apps.stig.formats.parsed import ParsedRule, ParsedScan
 from apps.stig.models import StigRuleResult, StigScan
-from apps.stig.parsed import ParsedRule, ParsedScan
 from apps.stig.services import stig_scan_import
 from tests.catalog import builders as catalog
 
@@ -220,12 +218,12 @@ def test_the_same_bytes_attached_as_other_evidence_are_refused(image):
 
 
 def _checklist_module(monkeypatch, **readers):
-    """Stand-ins for apps.stig.checklist's readers: the dispatch is tested here,
-    the readers in tests/stig/test_checklist*.py."""
-    module = types.ModuleType("apps.stig.checklist")
-    for name, reader in readers.items():
-        setattr(module, name, reader)
-    monkeypatch.setitem(sys.modules, "apps.stig.checklist", module)
+    """Stand-ins for the checklist readers (apps.stig.formats.ckl and .cklb): the
+    dispatch is tested here, the readers in tests/stig/test_checklist*.py. The
+    reader not given refuses to be called."""
+    for name in ("ckl_parse", "cklb_parse"):
+        reader = readers.get(name, lambda content, name=name: pytest.fail(name))
+        monkeypatch.setattr(f"apps.stig.formats.{name[:-6]}.{name}", reader)
 
 
 def _checklist_scan(source_format: str) -> ParsedScan:

@@ -13,7 +13,8 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from apps.stig.xccdf import xccdf_parse
+from apps.stig.formats.xccdf import RESULT_PRECEDENCE, RESULTS, xccdf_parse
+from apps.stig.models import StigRuleResult
 
 from .builders import ARF_SAMPLE, BENCHMARK, NS, RHEL8, RHSA_11, result_xml, xccdf
 
@@ -24,6 +25,12 @@ def _refusal(content: bytes, **kwargs) -> str:
     with pytest.raises(ValidationError) as caught:
         xccdf_parse(content, **kwargs)
     return " ".join(caught.value.message_dict["document"])
+
+
+def test_the_reader_knows_exactly_the_results_the_model_stores():
+    # The reader holds no model; its result values must stay the model's choices.
+    assert frozenset(StigRuleResult.Result.values) == RESULTS
+    assert len(RESULT_PRECEDENCE) == len(RESULTS)
 
 
 # --- the real RHEL 8 STIG results (OpenSCAP 1.3.5, XCCDF 1.2) ------------------

@@ -32,7 +32,6 @@ from lxml import etree
 
 from apps.catalog.formats.subject import StatedSubject, scan_target_subject
 
-from .models import StigRuleResult
 from .parsed import ParsedRule, ParsedScan
 
 XCCDF_12 = "http://checklists.nist.gov/xccdf/1.2"
@@ -48,7 +47,6 @@ DISA_PREFIXES = {
     "benchmark": "xccdf_mil.disa.stig_benchmark_",
     "profile": "xccdf_mil.disa.stig_profile_",
 }
-RESULTS = frozenset(StigRuleResult.Result.values)
 SEVERITIES = frozenset({"high", "medium", "low"})
 # When a rule has several results (multi-check, or one per instance), the
 # rule's result is the one a reviewer must act on first.
@@ -63,6 +61,8 @@ RESULT_PRECEDENCE = (
     "notapplicable",
     "notselected",
 )
+# XCCDF 1.2's result values (resultEnumType), the StigRuleResult.Result choices.
+RESULTS = frozenset(RESULT_PRECEDENCE)
 _RANK = {result: rank for rank, result in enumerate(RESULT_PRECEDENCE)}
 _GROUP_VULN_ID = re.compile(r"^V-\d+$")
 # Room in the model's columns; ids longer than this are refused, text is cut.

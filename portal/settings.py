@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "apps.reports",
     "apps.notifications",
     "apps.api",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [
@@ -114,6 +115,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.core.context_processors.portal",
+                "apps.orgs.context_processors.org_switcher",
             ],
         },
     },
@@ -170,10 +172,9 @@ CELERY_BEAT_SCHEDULE = {
     "sla-ledger-reconcile": {"task": "sla.ledger_reconcile", "schedule": 60 * 60},
     # The ledger's invariants, recorded for the staff desk.
     "sla-ledger-check-nightly": {"task": "sla.ledger_check", "schedule": 24 * 60 * 60},
-    # After the transitions; overlapping runs send each notice once.
-    "notifications-run": {"task": "notifications.run", "schedule": 5 * 60},
-    # Sunset thresholds are crossed by the calendar, not by an edit.
-    "fips-notices": {"task": "fips.notices_run", "schedule": 6 * 60 * 60},
+    # Every kind of notice (SLA thresholds after the transitions, FIPS status,
+    # sunset and swap alerts) in one run; overlapping runs send each once.
+    "notices-run": {"task": "notifications.run", "schedule": 5 * 60},
     # Reports whose task was lost or whose worker died (lease ran out).
     "reports-requeue-stale": {"task": "reports.requeue_stale", "schedule": 5 * 60},
 }

@@ -296,14 +296,6 @@ def org_sso_for_email(*, email: str) -> OrgSsoConnection | None:
     return None
 
 
-def user_has_mfa(user) -> bool:
-    from allauth.mfa.models import Authenticator
-
-    return Authenticator.objects.filter(
-        user=user, type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
-    ).exists()
-
-
 @transaction.atomic
 def org_sso_join(*, user, provider_id: str, request: HttpRequest | None = None):
     """Make a person who signed in through an organization's SSO its member."""

@@ -3,7 +3,7 @@ shows them read-only so the tiers change in review, not by hand."""
 
 from django.contrib import admin
 
-from apps.catalog.admin import ReadOnlyAdminMixin
+from apps.core.mixins import ReadOnlyAdminMixin
 
 from .models import Feature, Plan, PlanFeature, Price
 

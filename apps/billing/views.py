@@ -17,7 +17,7 @@ from django.views.generic import TemplateView
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
-from apps.catalog.staff import StaffOnlyMixin
+from apps.core.mixins import StaffOnlyMixin
 from apps.entitlements.models import Entitlement
 from apps.entitlements.selectors import entitlement_list
 from apps.orgs.mixins import OrgMixin

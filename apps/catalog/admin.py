@@ -3,14 +3,15 @@
 Builds, tags, evidence and findings arrive through the import services and
 commands, so their pages are for looking, not editing: a digest keeps its
 identity, a tag's history is never rewritten, a stored document is exactly
-what was imported. (VEX statements are authored in apps/vulns/admin.py.)
+what was imported. (Components, advisories, findings and VEX are in
+apps/vulns/admin.py.)
 """
 
 from django.contrib import admin
 from django.db.models import Count
 from django.utils.html import format_html, format_html_join
 
-from apps.vulns.models import AdvisoryRevision, Component, Finding, Vulnerability
+from apps.core.mixins import ReadOnlyAdminMixin
 
 from .generation import catalog_changed
 from .models import Attestation, ImageDigest, Repository, Series, TagEvent, Variant
@@ -35,19 +36,6 @@ class CatalogChangesMixin:
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         catalog_changed()
-
-
-class ReadOnlyAdminMixin:
-    """Rows written by import services only."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class SeriesInline(admin.TabularInline):
@@ -182,92 +170,3 @@ class AttestationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return format_html_join(
             format_html("<br>"), "{}", ((w["message"],) for w in obj.warnings)
         )
-
-
-@admin.register(Component)
-class ComponentAdmin(admin.ModelAdmin):
-    list_display = ["name", "version", "type", "distro", "purl"]
-    list_filter = ["type"]
-    search_fields = ["purl", "name", "source_name"]
-    readonly_fields = ["purl", "purl_sha256"]
-
-
-class AdvisoryRevisionInline(admin.TabularInline):
-    """Every version of the record the feeds delivered: what it changed, when
-    it came, whether it applied (an older one arriving late does not)."""
-
-    model = AdvisoryRevision
-    fk_name = "vulnerability"
-    fields = [
-        "modified_at",
-        "withdrawn_at",
-        "applied",
-        "changes_text",
-        "source",
-        "imported_at",
-        "advisory_import",
-        "sha256",
-    ]
-    readonly_fields = fields
-    ordering = ["-imported_at", "-id"]
-    extra = 0
-    can_delete = False
-
-    @admin.display(description="Changes")
-    def changes_text(self, obj: AdvisoryRevision) -> str:
-        return "; ".join(obj.changes)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Vulnerability)
-class VulnerabilityAdmin(admin.ModelAdmin):
-    list_display = [
-        "vuln_id",
-        "severity",
-        "cvss_v3_score",
-        "cvss_v4_score",
-        "kev",
-        "kev_due_date",
-        "disclosed_at",
-        "modified_at",
-        "withdrawn_at",
-    ]
-    list_filter = [
-        "severity",
-        "kev",
-        "kev_ransomware",
-        ("withdrawn_at", admin.EmptyFieldListFilter),
-    ]
-    search_fields = ["vuln_id", "aliases", "summary"]
-    date_hierarchy = "disclosed_at"
-    readonly_fields = ["source_sha256"]
-    inlines = [AdvisoryRevisionInline]
-
-
-@admin.register(Finding)
-class FindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Findings come from matching; their timestamps are SLA evidence."""
-
-    list_display = [
-        "vulnerability",
-        "severity",
-        "status",
-        "component",
-        "digest",
-        "detected_at",
-        "fixed_published_at",
-        "withdrawn_at",
-    ]
-    list_filter = ["status", "severity", "vulnerability__kev"]
-    list_select_related = [
-        "vulnerability",
-        "component",
-        "digest__variant__series__repository",
-    ]
-    search_fields = ["vulnerability__vuln_id", "component__purl", "digest__digest"]
-    date_hierarchy = "detected_at"

@@ -4,13 +4,13 @@ as the API."""
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.generic import FormView
 
 from apps.core.forms import apply_validation_error
+from apps.core.mixins import StaffOnlyMixin
 
 from .ingest import EvidenceKind, evidence_import, summary_text
 from .models import Repository, Variant
@@ -47,11 +47,6 @@ class EvidenceUploadForm(forms.Form):
                 f"The file is {document.size} bytes; the limit is {limit}."
             )
         return document
-
-
-class StaffOnlyMixin(LoginRequiredMixin, UserPassesTestMixin):
-    def test_func(self):
-        return self.request.user.is_staff
 
 
 class EvidenceUploadView(StaffOnlyMixin, FormView):

@@ -3,7 +3,7 @@ for looking."""
 
 from django.contrib import admin
 
-from apps.catalog.admin import ReadOnlyAdminMixin
+from apps.core.mixins import ReadOnlyAdminMixin
 
 from .models import Customization
 

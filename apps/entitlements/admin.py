@@ -3,7 +3,7 @@ the admin is for looking."""
 
 from django.contrib import admin
 
-from apps.catalog.admin import ReadOnlyAdminMixin
+from apps.core.mixins import ReadOnlyAdminMixin
 
 from .models import Entitlement, Mirror
 

@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 from django.views.generic import TemplateView
 
-from apps.catalog.staff import StaffOnlyMixin
+from apps.core.mixins import StaffOnlyMixin
 from apps.core.forms import apply_validation_error
 from apps.orgs.mixins import OrgMixin, OrgServiceFormMixin
 from apps.orgs.permissions import Perm

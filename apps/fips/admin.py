@@ -4,7 +4,7 @@ rows and modules are never deleted here (they are evidence)."""
 
 from django.contrib import admin
 
-from apps.catalog.admin import ReadOnlyAdminMixin
+from apps.core.mixins import ReadOnlyAdminMixin
 
 from .models import CryptoModule, CryptoModuleChange
 from .services import EDITABLE_FIELDS, crypto_module_create, crypto_module_update

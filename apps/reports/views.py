@@ -12,14 +12,16 @@ from django.urls import NoReverseMatch, reverse
 from django.views import View
 from django.views.generic import TemplateView
 
-from apps.catalog.staff import StaffOnlyMixin
 from apps.core.forms import apply_validation_error
+from apps.core.mixins import StaffOnlyMixin
 from apps.orgs.mixins import OrgMixin
 from apps.orgs.permissions import Perm
 
-from . import selectors, services
+from . import selectors
 from .forms import ReportRequestForm, StaffReportRequestForm
 from .models import Report
+from .services.downloads import report_download_record
+from .services.intake import REQUEST_PERMS, report_request
 
 LIST_LIMIT = 100
 EXTENSIONS = {
@@ -60,7 +62,7 @@ class ReportListView(OrgMixin, TemplateView):
     template_name = "reports/list.html"
 
     def may_request(self) -> bool:
-        return all(self.access.can(p) for p in services.REQUEST_PERMS)
+        return all(self.access.can(p) for p in REQUEST_PERMS)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -80,7 +82,7 @@ class ReportListView(OrgMixin, TemplateView):
         if form.is_valid():
             data = form.cleaned_data
             try:
-                report, created = services.report_request(
+                report, created = report_request(
                     org=self.org,
                     kind=data["kind"],
                     window_start=data["window_start"],
@@ -138,7 +140,7 @@ class ReportDownloadView(ReportObjectMixin, View):
         report = selectors.report_for_download(
             org=self.org, access=self.access, public_id=public_id, part=part
         )
-        services.report_download_record(
+        report_download_record(
             report=report,
             part=part,
             request=request,
@@ -193,7 +195,7 @@ class StaffReportListView(StaffOnlyMixin, TemplateView):
         if form.is_valid():
             data = form.cleaned_data
             try:
-                report, _ = services.report_request(
+                report, _ = report_request(
                     org=None,
                     kind=data["kind"],
                     window_start=data["window_start"],
@@ -231,7 +233,7 @@ class StaffReportDownloadView(StaffOnlyMixin, View):
             report, part
         ):
             raise Http404("This report has no such file (yet).")
-        services.report_download_record(
+        report_download_record(
             report=report, part=part, request=request, via="staff", user=request.user
         )
         return report_file_response(report, part)

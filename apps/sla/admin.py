@@ -5,7 +5,7 @@ at here but are corrected through ``sla_policy_version_update``."""
 
 from django.contrib import admin
 
-from apps.catalog.admin import ReadOnlyAdminMixin
+from apps.core.mixins import ReadOnlyAdminMixin
 
 from .models import (
     SlaClock,

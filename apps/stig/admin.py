@@ -4,7 +4,7 @@ edit would break the link between the rows and the stored document."""
 
 from django.contrib import admin
 
-from apps.catalog.admin import ReadOnlyAdminMixin
+from apps.core.mixins import ReadOnlyAdminMixin
 
 from .models import StigRuleResult, StigScan
 

@@ -4,8 +4,16 @@ from django.core.exceptions import ValidationError
 
 from apps.catalog.models import ImageDigest, Repository
 from apps.catalog.services import normalize_digest
+from apps.core.mixins import ReadOnlyAdminMixin
 
-from .models import VexDocument, VexStatement
+from .models import (
+    AdvisoryRevision,
+    Component,
+    Finding,
+    VexDocument,
+    VexStatement,
+    Vulnerability,
+)
 from .vex import statement_problems
 from .vex_services import vex_statement_author
 
@@ -200,3 +208,97 @@ class VexStatementAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --------------------------------------------------------------------------
+# Components, advisories and findings arrive from SBOMs, feeds and matching.
+# --------------------------------------------------------------------------
+
+
+@admin.register(Component)
+class ComponentAdmin(admin.ModelAdmin):
+    list_display = ["name", "version", "type", "distro", "purl"]
+    list_filter = ["type"]
+    search_fields = ["purl", "name", "source_name"]
+    readonly_fields = ["purl", "purl_sha256"]
+
+
+class AdvisoryRevisionInline(admin.TabularInline):
+    """Every version of the record the feeds delivered: what it changed, when
+    it came, whether it applied (an older one arriving late does not)."""
+
+    model = AdvisoryRevision
+    fk_name = "vulnerability"
+    fields = [
+        "modified_at",
+        "withdrawn_at",
+        "applied",
+        "changes_text",
+        "source",
+        "imported_at",
+        "advisory_import",
+        "sha256",
+    ]
+    readonly_fields = fields
+    ordering = ["-imported_at", "-id"]
+    extra = 0
+    can_delete = False
+
+    @admin.display(description="Changes")
+    def changes_text(self, obj: AdvisoryRevision) -> str:
+        return "; ".join(obj.changes)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Vulnerability)
+class VulnerabilityAdmin(admin.ModelAdmin):
+    list_display = [
+        "vuln_id",
+        "severity",
+        "cvss_v3_score",
+        "cvss_v4_score",
+        "kev",
+        "kev_due_date",
+        "disclosed_at",
+        "modified_at",
+        "withdrawn_at",
+    ]
+    list_filter = [
+        "severity",
+        "kev",
+        "kev_ransomware",
+        ("withdrawn_at", admin.EmptyFieldListFilter),
+    ]
+    search_fields = ["vuln_id", "aliases", "summary"]
+    date_hierarchy = "disclosed_at"
+    readonly_fields = ["source_sha256"]
+    inlines = [AdvisoryRevisionInline]
+
+
+@admin.register(Finding)
+class FindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Findings come from matching; their timestamps are SLA evidence."""
+
+    list_display = [
+        "vulnerability",
+        "severity",
+        "status",
+        "component",
+        "digest",
+        "detected_at",
+        "fixed_published_at",
+        "withdrawn_at",
+    ]
+    list_filter = ["status", "severity", "vulnerability__kev"]
+    list_select_related = [
+        "vulnerability",
+        "component",
+        "digest__variant__series__repository",
+    ]
+    search_fields = ["vulnerability__vuln_id", "component__purl", "digest__digest"]
+    date_hierarchy = "detected_at"

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 from django.views.generic import TemplateView
 
-from apps.catalog.staff import StaffOnlyMixin
+from apps.core.mixins import StaffOnlyMixin
 
 from . import selectors
 from .models import VexDocument

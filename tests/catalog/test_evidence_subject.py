@@ -557,9 +557,9 @@ def test_command_override_with_a_reason_is_attached_and_audited(staff):
 
 
 def test_demo_builds_carry_only_documents_about_themselves(staff):
-    from apps.catalog.demo import _ensure_generated
-    from apps.fips.demo import demo_fips_load
-    from apps.stig.demo import DEMO_BUILD, demo_stig_load
+    from apps.demo.catalog import _ensure_generated
+    from apps.demo.fips import demo_fips_load
+    from apps.demo.stig import DEMO_BUILD, demo_stig_load
 
     _ensure_generated(2, staff)
     demo_stig_load(actor=staff)

@@ -14,19 +14,20 @@ from django.utils import timezone
 from apps.accounts.models import ApiToken, User
 from apps.accounts.services import api_token_create
 from apps.billing.tiers import tiers_load
-from apps.catalog.demo import demo_catalog_load
 from apps.catalog.models import Repository
-from apps.entitlements.services import entitlement_grant_contract, mirror_add
-from apps.fips.demo import demo_fips_load
-from apps.fips.notices import fips_notices_run
-from apps.orgs import services as org_services
-from apps.orgs.models import Membership, Organization, Role
-from apps.sla.demo import (
+from apps.demo.catalog import demo_catalog_load
+from apps.demo.fips import demo_fips_load
+from apps.demo.sla import (
     at_risk_start,
     demo_fix_release,
     demo_variants_by_exposure,
     demo_vulnerable_release,
 )
+from apps.demo.stig import demo_stig_load
+from apps.entitlements.services import entitlement_grant_contract, mirror_add
+from apps.fips.notices import fips_notices_run
+from apps.orgs import services as org_services
+from apps.orgs.models import Membership, Organization, Role
 from apps.sla.models import SlaClock
 from apps.sla.services import (
     policy_version_in_effect,
@@ -35,7 +36,6 @@ from apps.sla.services import (
     sla_policy_create,
     sla_transitions_run,
 )
-from apps.stig.demo import demo_stig_load
 
 DEMO_DOMAIN = "demo.example"
 # How long ago each step of the demo customer's story happened.

@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
-from pathlib import Path
 
+from django.conf import settings
 from django.utils import timezone
 
 from apps.catalog.ingest import evidence_import
 from apps.catalog.models import ImageDigest, Repository
 from apps.catalog.services import digest_register
-
-from .attestations import FIPS_PREDICATE_TYPE
-from .models import CryptoModule
-from .services import crypto_module_create, crypto_modules_import
+from apps.fips.attestations import FIPS_PREDICATE_TYPE
+from apps.fips.models import CryptoModule
+from apps.fips.services import crypto_module_create, crypto_modules_import
 
 SUCCESSOR = "sha256:" + "f1" * 32
-CMVP_RECORD = Path(__file__).resolve().parent / "testdata" / "cmvp-cert-4282.json"
+CMVP_RECORD = settings.BASE_DIR / "apps/fips/testdata/cmvp-cert-4282.json"
 
 
 def _statement(image: ImageDigest, modules: list[CryptoModule]) -> bytes:

@@ -16,15 +16,14 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from apps.catalog import services as catalog
-from apps.catalog.demo import SAFE_PYPI, VULNERABLE_PYPI, generated_cyclonedx
 from apps.catalog.ingest import evidence_import
 from apps.catalog.models import ImageDigest, Variant
+from apps.demo.catalog import SAFE_PYPI, VULNERABLE_PYPI, generated_cyclonedx
+from apps.sla import clock as arithmetic
+from apps.sla.models import SlaPolicyVersion
+from apps.sla.services import sla_transitions_run
 from apps.vulns.models import DigestComponent, Finding
 from apps.vulns.services import findings_match
-
-from . import clock as arithmetic
-from .models import SlaPolicyVersion
-from .services import sla_transitions_run
 
 
 def _build(variant: Variant, label: str, packages: list[tuple[str, str]], actor):

@@ -8,18 +8,15 @@ build itself as its subject: no document of another image is attached to it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
-from apps.catalog.demo import SAFE_PYPI, generated_cyclonedx
+from django.conf import settings
+
 from apps.catalog.ingest import evidence_import
 from apps.catalog.models import ImageDigest, Repository
 from apps.catalog.services import digest_register, variant_get_or_create
+from apps.demo.catalog import SAFE_PYPI, generated_cyclonedx
 
-RESULTS = (
-    Path(__file__).resolve().parent
-    / "testdata"
-    / "saf__xccdf-results-openscap-rhel8.xml"
-)
+RESULTS = settings.BASE_DIR / "apps/stig/testdata/saf__xccdf-results-openscap-rhel8.xml"
 DEMO_BUILD = "sha256:" + "5e" * 32
 
 

@@ -21,8 +21,8 @@ from datetime import UTC, date, datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from . import services as catalog
-from .ingest import evidence_import
+from apps.catalog import services as catalog
+from apps.catalog.ingest import evidence_import
 
 SBOMS = settings.BASE_DIR / "apps/catalog/testdata"
 VULNS = settings.BASE_DIR / "apps/vulns/testdata"

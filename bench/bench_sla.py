@@ -57,7 +57,8 @@ from apps.catalog import services as catalog  # noqa: E402
 from apps.catalog.models import Variant  # noqa: E402
 from apps.orgs.models import Membership, Organization, Role  # noqa: E402
 from apps.sla.models import SlaClock, SlaPolicyVersion  # noqa: E402
-from apps.sla.selectors import sla_credits_owed_all, sla_metrics  # noqa: E402
+from apps.sla.selectors.credits import sla_credits_owed_all  # noqa: E402
+from apps.sla.selectors.metrics import sla_metrics  # noqa: E402
 from apps.sla.services import sla_transitions_run  # noqa: E402
 from apps.vulns.models import Component, Finding, Vulnerability  # noqa: E402
 

@@ -10,7 +10,6 @@ from apps.core import views as core_views
 from apps.entitlements import views as entitlement_views
 from apps.orgs import views as org_views
 from apps.reports import urls as report_urls
-from apps.sla import staff_views as sla_staff_views
 from apps.vulns import staff_views as vex_staff_views
 
 org_patterns = [
@@ -33,7 +32,7 @@ urlpatterns = [
     path("metrics", core_metrics.metrics_view, name="metrics"),
     path("catalog/digest/<str:digest>/stig/", include("apps.stig.urls")),
     path("catalog/digest/<str:digest>/", include("apps.stig.checklist_urls")),
-    path("catalog/", include("apps.catalog.urls")),
+    path("catalog/", include("apps.public.urls")),
     path("compliance/", include("apps.compliance.urls")),
     path("reports/verify/", include("apps.reports.verify_urls")),
     path("orgs/", org_views.OrgListView.as_view(), name="org_list"),
@@ -72,7 +71,7 @@ urlpatterns = [
         entitlement_views.StaffEntitlementEndView.as_view(),
         name="staff_entitlement_end",
     ),
-    path("staff/sla/", include(sla_staff_views.urlpatterns)),
+    path("staff/sla/", include("apps.sla.staff_urls")),
     path("staff/reports/", include(report_urls.staff_urlpatterns)),
     path("pricing/", billing_views.PricingView.as_view(), name="pricing"),
     path(

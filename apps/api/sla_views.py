@@ -21,8 +21,17 @@ from rest_framework import mixins, serializers
 from rest_framework.response import Response
 
 from apps.accounts.models import ApiToken
-from apps.sla import overlays, selectors
+from apps.sla import overlays
 from apps.sla.models import SLA_SEVERITIES, SlaClock, SlaWaiver
+from apps.sla.selectors.clocks import (
+    SLA_ENTITLEMENT_ACTIVE,
+    SLA_ENTITLEMENT_LAPSED,
+    SLA_ENTITLEMENT_NEVER,
+    sla_clock_timeline,
+    sla_entitlement_state,
+)
+from apps.sla.selectors.metrics import SeverityFigures, sla_metrics
+from apps.sla.selectors.overlay_figures import sla_overlay_figures
 
 from .base import OrgScopedViewSet
 
@@ -145,7 +154,7 @@ class SlaClockDetailOut(SlaClockOut):
 
     @extend_schema_field(TimelineOut(many=True))
     def get_timeline(self, clock):
-        return TimelineOut(selectors.sla_clock_timeline(clock), many=True).data
+        return TimelineOut(sla_clock_timeline(clock), many=True).data
 
     @extend_schema_field(OverlayOut(many=True))
     def get_overlays(self, clock):
@@ -210,9 +219,9 @@ class MetricsOut(serializers.Serializer):
     org = serializers.IntegerField()
     entitlement = serializers.ChoiceField(
         choices=[
-            selectors.SLA_ENTITLEMENT_ACTIVE,
-            selectors.SLA_ENTITLEMENT_LAPSED,
-            selectors.SLA_ENTITLEMENT_NEVER,
+            SLA_ENTITLEMENT_ACTIVE,
+            SLA_ENTITLEMENT_LAPSED,
+            SLA_ENTITLEMENT_NEVER,
         ]
     )
     start = serializers.DateTimeField()
@@ -230,7 +239,7 @@ def _seconds(value: timedelta | None) -> float | None:
     return None if value is None else value.total_seconds()
 
 
-def _figures(figures: selectors.SeverityFigures) -> dict:
+def _figures(figures: SeverityFigures) -> dict:
     return {
         "attainment": figures.attainment,
         "met": figures.met,
@@ -325,14 +334,12 @@ class SlaMetricsViewSet(OrgScopedViewSet):
         data.is_valid(raise_exception=True)
         start, end = data.validated_data["start"], data.validated_data["end"]
         now = timezone.now()
-        metrics = selectors.sla_metrics(org=self.org, start=start, end=end)
-        figures = selectors.sla_overlay_figures(
-            org=self.org, start=start, end=end, now=now
-        )
+        metrics = sla_metrics(org=self.org, start=start, end=end)
+        figures = sla_overlay_figures(org=self.org, start=start, end=end, now=now)
         return Response(
             {
                 "org": self.org.pk,
-                "entitlement": selectors.sla_entitlement_state(org=self.org, now=now),
+                "entitlement": sla_entitlement_state(org=self.org, now=now),
                 "start": start,
                 "end": end,
                 "severities": {

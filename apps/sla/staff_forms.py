@@ -15,7 +15,7 @@ from apps.orgs.models import Organization
 
 from . import clock as arithmetic
 from .models import SLA_SEVERITIES, DayKind, SlaClock, SlaPolicy, StartEvent
-from .selectors import DESK_DEFAULT_WINDOW_DAYS, DESK_STATES, DeskFilters
+from .selectors.desk import DESK_DEFAULT_WINDOW_DAYS, DESK_STATES, DeskFilters
 
 # A window longer than this is a report, not a page.
 MAX_WINDOW_DAYS = 3 * 366

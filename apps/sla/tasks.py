@@ -10,7 +10,7 @@ from apps.entitlements.selectors import entitlement_cache
 from apps.orgs.models import Organization
 from apps.vulns.models import VexStatement
 
-from .selectors import DeskFilters, desk_default_window, sla_desk_summary
+from .selectors.desk import DeskFilters, desk_default_window, sla_desk_summary
 from .services import (
     sla_clocks_exempt_by_vex,
     sla_clocks_follow_findings,

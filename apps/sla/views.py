@@ -10,7 +10,7 @@ it shows the history, and says that no new clocks open.
 
 from __future__ import annotations
 
-import csv
+import itertools
 from datetime import timedelta
 
 from django import forms
@@ -24,8 +24,27 @@ from django.views.generic import TemplateView
 from apps.orgs.mixins import OrgMixin
 from apps.orgs.permissions import Perm
 
-from . import overlays, selectors, services
+from . import overlays, services
+from .formats.csv_export import CLOCK_COLUMNS, clock_row, csv_lines
 from .models import SLA_SEVERITIES, ClockStartEvent, SlaClock
+from .selectors.clocks import (
+    SLA_ENTITLEMENT_ACTIVE,
+    SLA_ENTITLEMENT_NEVER,
+    ClockFilter,
+    sla_clock_get,
+    sla_clock_list,
+    sla_clock_repositories,
+    sla_clock_state_counts,
+    sla_clock_timeline,
+    sla_entitlement_state,
+)
+from .selectors.metrics import (
+    MonthAttainment,
+    SeverityFigures,
+    sla_attainment_by_month,
+    sla_metrics,
+)
+from .selectors.overlay_figures import sla_overlay_figures
 
 PAGE_SIZE = 50
 WINDOWS = {30: "30 days", 90: "90 days", 180: "180 days", 365: "One year"}
@@ -63,11 +82,11 @@ class ClockFilterForm(forms.Form):
         initial=DEFAULT_WINDOW,
     )
 
-    def filters(self) -> selectors.ClockFilter:
+    def filters(self) -> ClockFilter:
         """The valid fields' values; an invalid field filters nothing."""
         data = getattr(self, "cleaned_data", {})
         kev = {"yes": True, "no": False}.get(data.get("kev") or "")
-        return selectors.ClockFilter(
+        return ClockFilter(
             state=data.get("state") or "",
             severity=data.get("severity") or "",
             repository=(data.get("repository") or "").strip(),
@@ -92,7 +111,7 @@ class _SlaReader:
         return super().dispatch(request, *args, **kwargs)
 
 
-def _chart(months: list[selectors.MonthAttainment]) -> dict:
+def _chart(months: list[MonthAttainment]) -> dict:
     """Bar geometry for the attainment chart, in SVG user units."""
     width, height, left, top, bottom = 720, 220, 44, 12, 30
     plot_h = height - top - bottom
@@ -151,18 +170,18 @@ class ClockListView(OrgMixin, _SlaReader, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         now = timezone.now()
-        entitlement = selectors.sla_entitlement_state(org=self.org, now=now)
+        entitlement = sla_entitlement_state(org=self.org, now=now)
         context["entitlement"] = entitlement
-        if entitlement == selectors.SLA_ENTITLEMENT_NEVER:
+        if entitlement == SLA_ENTITLEMENT_NEVER:
             return context
-        if entitlement == selectors.SLA_ENTITLEMENT_ACTIVE:
+        if entitlement == SLA_ENTITLEMENT_ACTIVE:
             context["resolution"] = services.policy_resolution(org=self.org, at=now)
         form = ClockFilterForm(self.request.GET or None)
         if form.is_bound:
             form.is_valid()
         filters = form.filters()
-        counts = selectors.sla_clock_state_counts(org=self.org, filters=filters)
-        clocks = selectors.sla_clock_list(org=self.org, filters=filters)
+        counts = sla_clock_state_counts(org=self.org, filters=filters)
+        clocks = sla_clock_list(org=self.org, filters=filters)
         paginator = Paginator(clocks, PAGE_SIZE)
         # The per-state counts already hold this count: no second COUNT(*).
         paginator.__dict__["count"] = (
@@ -172,10 +191,8 @@ class ClockListView(OrgMixin, _SlaReader, TemplateView):
         days = form.window_days()
         end = now
         start = end - timedelta(days=days)
-        metrics = selectors.sla_metrics(org=self.org, start=start, end=end)
-        overlay = selectors.sla_overlay_figures(
-            org=self.org, start=start, end=end, now=now
-        )
+        metrics = sla_metrics(org=self.org, start=start, end=end)
+        overlay = sla_overlay_figures(org=self.org, start=start, end=end, now=now)
         query = self.request.GET.copy()
         query.pop("page", None)
         state_query = query.copy()
@@ -201,7 +218,7 @@ class ClockListView(OrgMixin, _SlaReader, TemplateView):
             clocks=page.object_list,
             query=query.urlencode(),
             state_query=state_query.urlencode(),
-            repositories=selectors.sla_clock_repositories(org=self.org),
+            repositories=sla_clock_repositories(org=self.org),
             window_days=days,
             windows=windows,
             window_label=WINDOWS[days],
@@ -215,7 +232,7 @@ class ClockListView(OrgMixin, _SlaReader, TemplateView):
             overall_row=_figures_row("All severities", metrics.overall),
             overlay=overlay,
             overlay_rows=_overlay_rows(overlay.summary),
-            chart=_chart(selectors.sla_attainment_by_month(org=self.org, now=now)),
+            chart=_chart(sla_attainment_by_month(org=self.org, now=now)),
         )
         return context
 
@@ -227,7 +244,7 @@ def days(value: timedelta | None) -> str:
     return f"{value.total_seconds() / 86400:.1f} d"
 
 
-def _figures_row(label: str, figures: selectors.SeverityFigures) -> dict:
+def _figures_row(label: str, figures: SeverityFigures) -> dict:
     return {
         "label": label,
         "attainment": figures.attainment,
@@ -268,7 +285,7 @@ class _ClockLookup:
 
     def dispatch(self, request, *args, **kwargs):
         try:
-            self.clock = selectors.sla_clock_get(org=self.org, pk=kwargs["pk"])
+            self.clock = sla_clock_get(org=self.org, pk=kwargs["pk"])
         except SlaClock.DoesNotExist:
             raise Http404("No such clock.") from None
         return super().dispatch(request, *args, **kwargs)
@@ -287,86 +304,19 @@ class ClockDetailView(OrgMixin, _SlaReader, _ClockLookup, TemplateView):
             finding=clock.finding,
             version=clock.policy_version,
             repository=clock.finding.digest.variant.series.repository,
-            timeline=selectors.sla_clock_timeline(clock),
+            timeline=sla_clock_timeline(clock),
             overlays=[
                 {**vars(result), "start_label": EVENT_LABELS.get(result.start_event)}
                 for result in overlays.clock_overlays(clock, now=now)
             ],
             waivers=list(clock.waivers.all()),
-            entitlement=selectors.sla_entitlement_state(org=self.org, now=now),
+            entitlement=sla_entitlement_state(org=self.org, now=now),
             now=now,
         )
         return context
 
 
 # --- CSV -----------------------------------------------------------------------
-
-CSV_COLUMNS = [
-    "id",
-    "vulnerability",
-    "severity",
-    "state",
-    "repository",
-    "digest",
-    "kev",
-    "start_event",
-    "started_at",
-    "at_risk_at",
-    "due_at",
-    "kev_capped",
-    "fixed_published_at",
-    "stopped_at",
-    "stop_reason",
-    "exempt_reason",
-    "policy",
-    "also_known_as",
-    "image",
-]
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value) -> str:
-    """A cell a spreadsheet shows as text: one that would start a formula
-    gets a leading apostrophe."""
-    if value is None:
-        return ""
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def _csv_row(clock: SlaClock) -> list[str]:
-    finding = clock.finding
-    return [
-        csv_cell(v)
-        for v in (
-            clock.pk,
-            finding.vulnerability.cve_id,
-            clock.severity,
-            clock.state,
-            finding.digest.variant.series.repository.name,
-            finding.digest.digest,
-            "yes" if finding.vulnerability.kev else "no",
-            clock.start_event,
-            clock.started_at,
-            clock.at_risk_at,
-            clock.due_at,
-            "yes" if clock.kev_capped else "no",
-            finding.fixed_published_at,
-            clock.stopped_at,
-            clock.stop_reason,
-            clock.exempt_reason,
-            str(clock.policy_version),
-            " ".join(finding.vulnerability.other_ids),
-            str(finding.digest.variant),
-        )
-    ]
 
 
 class ClockExportView(OrgMixin, _SlaReader, View):
@@ -385,16 +335,13 @@ class ClockExportView(OrgMixin, _SlaReader, View):
                 status=400,
                 content_type="text/plain; charset=utf-8",
             )
-        clocks = selectors.sla_clock_list(org=self.org, filters=form.filters())
-        writer = csv.writer(_Echo())
-
-        def rows():
-            yield writer.writerow(CSV_COLUMNS)
-            for clock in clocks.iterator(chunk_size=2000):
-                yield writer.writerow(_csv_row(clock))
-
+        clocks = sla_clock_list(org=self.org, filters=form.filters())
+        rows = (clock_row(clock) for clock in clocks.iterator(chunk_size=2000))
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(
+            csv_lines(itertools.chain([CLOCK_COLUMNS], rows)),
+            content_type="text/csv; charset=utf-8",
+        )
         response["Content-Disposition"] = (
             f'attachment; filename="sla-{self.org.slug}-{stamp}.csv"'
         )

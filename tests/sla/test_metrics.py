@@ -6,9 +6,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from apps.sla import overlays, selectors, services
+from apps.sla import overlays, services
 from apps.sla.clock import Events
 from apps.sla.models import SlaClock, SlaPolicyVersion
+from apps.sla.selectors.credits import sla_credits_owed, sla_credits_owed_all
+from apps.sla.selectors.metrics import percentile, sla_metrics
 from apps.vulns.models import Finding
 
 from .builders import (
@@ -75,7 +77,7 @@ def test_metrics_for_one_org_in_a_window():
     org, other = plan_org("enterprise"), plan_org("enterprise")
     _ledger(org, ROWS)
     _ledger(other, [("high", "missed", T, T + 9 * DAY, T + 20 * DAY)])
-    m = selectors.sla_metrics(org=org, start=WINDOW[0], end=WINDOW[1])
+    m = sla_metrics(org=org, start=WINDOW[0], end=WINDOW[1])
     high, critical, medium = (
         m.severities["high"],
         m.severities["critical"],
@@ -101,7 +103,7 @@ def test_metrics_for_all_orgs_add_every_org_up():
     org, other = plan_org("enterprise"), plan_org("enterprise")
     _ledger(org, ROWS)
     _ledger(other, [("high", "missed", T, T + 9 * DAY, T + 20 * DAY)])
-    m = selectors.sla_metrics(start=WINDOW[0], end=WINDOW[1])
+    m = sla_metrics(start=WINDOW[0], end=WINDOW[1])
     assert (m.severities["high"].met, m.severities["high"].missed) == (3, 2)
     assert m.overall.mttr_p90 is not None
 
@@ -110,24 +112,24 @@ def test_metrics_cost_a_fixed_number_of_queries(django_assert_max_num_queries):
     org = plan_org("enterprise")
     _ledger(org, ROWS)
     with django_assert_max_num_queries(3):
-        selectors.sla_metrics(org=org, start=WINDOW[0], end=WINDOW[1])
+        sla_metrics(org=org, start=WINDOW[0], end=WINDOW[1])
 
 
 def test_an_empty_or_reversed_window():
     org = plan_org("enterprise")
-    m = selectors.sla_metrics(org=org, start=WINDOW[0], end=WINDOW[1])
+    m = sla_metrics(org=org, start=WINDOW[0], end=WINDOW[1])
     assert m.overall.attainment is None
     assert m.overall.mttr_median is None
     with pytest.raises(ValueError, match="end after"):
-        selectors.sla_metrics(org=org, start=WINDOW[1], end=WINDOW[0])
+        sla_metrics(org=org, start=WINDOW[1], end=WINDOW[0])
 
 
 def test_percentile_matches_percentile_cont():
     values = [timedelta(days=d) for d in (4, 1, 3, 2)]
-    assert selectors.percentile(values, 0.5) == timedelta(days=2.5)
-    assert selectors.percentile(values, 0.9) == timedelta(days=3.7)
-    assert selectors.percentile([timedelta(1)], 0.9) == timedelta(1)
-    assert selectors.percentile([], 0.5) is None
+    assert percentile(values, 0.5) == timedelta(days=2.5)
+    assert percentile(values, 0.9) == timedelta(days=3.7)
+    assert percentile([timedelta(1)], 0.9) == timedelta(1)
+    assert percentile([], 0.5) is None
 
 
 # --- credits --------------------------------------------------------------------------
@@ -177,7 +179,7 @@ def test_credits_per_breach_capped_per_month():
     _breaches(org, version, march)
     _breaches(org, version, [datetime(2026, 3, 20, tzinfo=UTC)], state="missed")
     _breaches(org, version, [datetime(2026, 4, d, tzinfo=UTC) for d in range(1, 8)])
-    credits = selectors.sla_credits_owed(
+    credits = sla_credits_owed(
         org=org,
         start=datetime(2026, 3, 1, tzinfo=UTC),
         end=datetime(2026, 5, 1, tzinfo=UTC),
@@ -186,7 +188,7 @@ def test_credits_per_breach_capped_per_month():
     # March: 3 x 5 % of $1,000; April: 7 x 5 % capped at 20 %.
     assert lines == [(date(2026, 3, 1), 3, 15_000), (date(2026, 4, 1), 7, 20_000)]
     assert credits.total_cents == 35_000
-    everyone = selectors.sla_credits_owed_all(
+    everyone = sla_credits_owed_all(
         start=datetime(2026, 3, 1, tzinfo=UTC), end=datetime(2026, 4, 1, tzinfo=UTC)
     )
     assert [(c.org, c.total_cents) for c in everyone] == [(org, 15_000)]
@@ -198,16 +200,13 @@ def test_default_policies_grant_no_credits_and_met_clocks_owe_nothing():
     contract_org, version = _contract_org()
     _breaches(contract_org, version, [datetime(2026, 3, 3, tzinfo=UTC)], state="met")
     for o in (org, contract_org):
-        assert (
-            selectors.sla_credits_owed(org=o, start=WINDOW[0], end=WINDOW[1]).lines
-            == []
-        )
+        assert sla_credits_owed(org=o, start=WINDOW[0], end=WINDOW[1]).lines == []
 
 
 def test_credits_use_the_plan_price_when_the_assignment_names_no_fee():
     org, version = _contract_org(fee=None)
     _breaches(org, version, [datetime(2026, 3, 3, tzinfo=UTC)])
-    credits = selectors.sla_credits_owed(org=org, start=WINDOW[0], end=WINDOW[1])
+    credits = sla_credits_owed(org=org, start=WINDOW[0], end=WINDOW[1])
     # A contract policy has no plan: no fee known, no amount invented.
     assert [(line.breaches, line.credit_cents) for line in credits.lines] == [(1, 0)]
 

@@ -23,7 +23,7 @@ from apps.sla.models import (
     SlaPolicyVersion,
     SlaWaiver,
 )
-from apps.sla.staff_views import trend_chart
+from apps.sla.staff_views.presentation import trend_chart
 from tests.factories import UserFactory
 
 from . import builders as b
@@ -362,7 +362,7 @@ def test_org_page_of_an_unknown_slug_is_404(staff_client):
 def test_trend_chart_scales_bars_to_percent_and_line_to_days():
     from datetime import date
 
-    from apps.sla.selectors import TrendMonth
+    from apps.sla.selectors.metrics import TrendMonth
 
     months = [
         TrendMonth(date(2026, 1, 1), met=1, missed=1, breached=0, mttr_median=None),

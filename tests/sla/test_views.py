@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.entitlements.models import Entitlement
+from apps.sla.formats.csv_export import csv_cell
 from apps.sla.models import SlaClock, SlaWaiver
-from apps.sla.views import csv_cell
 from tests.catalog import builders as catalog
 from tests.entitlements.builders import entitle
 from tests.factories import AuditorGrantFactory, UserFactory

@@ -1,0 +1,1 @@
+"""Writers of the SLA ledger's outside formats (CSV exports)."""

@@ -21,14 +21,10 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from apps.core.bulk import bulk_insert, bulk_set
+from apps.vulns.formats.document import document_json, refuse
+from apps.vulns.formats.sbom import sbom_parse
+from apps.vulns.formats.sbom_parsed import CYCLONEDX, SbomComponent
 from apps.vulns.models import Component, DigestComponent
-from apps.vulns.sbom import (
-    CYCLONEDX,
-    SbomComponent,
-    document_json,
-    refuse,
-    sbom_parse,
-)
 
 from .formats.subject import StatedSubject, statement_subject
 from .models import Attestation, ImageDigest

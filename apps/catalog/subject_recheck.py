@@ -14,7 +14,7 @@ from .models import Attestation
 
 
 def _sbom(content: bytes) -> StatedSubject:
-    from apps.vulns.sbom import sbom_parse
+    from apps.vulns.formats.sbom import sbom_parse
 
     return sbom_parse(content).subject
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from univers import versions as uv
 
-from .osv import DISTRO_TYPES, purl_package
+from .formats.osv import DISTRO_TYPES, purl_package
 
 # Version rules for ECOSYSTEM ranges, by the ecosystem's name before any colon.
 ECOSYSTEM_VERSIONS: dict[str, type[uv.Version]] = {

@@ -17,7 +17,7 @@ from apps.catalog.formats.subject import (
 )
 from apps.stig.formats.ckl import ckl_parse
 from apps.stig.formats.xccdf import xccdf_parse
-from apps.vulns.sbom import sbom_parse
+from apps.vulns.formats.sbom import sbom_parse
 from tests.stig import builders as stig
 
 TESTDATA = Path(__file__).resolve().parents[2] / "apps/catalog/testdata"

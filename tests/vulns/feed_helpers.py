@@ -14,8 +14,8 @@ from apps.catalog.services import (
     series_upsert,
     variant_get_or_create,
 )
+from apps.vulns.formats.sbom_parsed import component_from_purl
 from apps.vulns.models import Component, DigestComponent
-from apps.vulns.sbom import component_from_purl
 
 TESTDATA = Path(__file__).resolve().parents[2] / "apps" / "vulns" / "testdata"
 OSV = TESTDATA / "osv"

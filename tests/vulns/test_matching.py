@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.catalog.models import ImageDigest, Variant
+from apps.vulns.formats.osv import osv_parse
 from apps.vulns.matching import (
     Affected,
     Matcher,
@@ -18,7 +19,6 @@ from apps.vulns.matching import (
     distro_matches,
 )
 from apps.vulns.models import Finding, Severity, Vulnerability
-from apps.vulns.osv import osv_parse
 from apps.vulns.services import findings_match, osv_import
 
 from .feed_helpers import LOG4SHELL, OSV, build, osv_record, variant
@@ -374,8 +374,8 @@ def test_mongo_openssl_is_found(openssl_advisory, now):
 
 def test_mongo_openssl_through_the_sbom_importers_component_rows(openssl_advisory, now):
     # Component rows exactly as the SBOM importer derives them from the purl.
+    from apps.vulns.formats.sbom_parsed import component_from_purl
     from apps.vulns.models import Component
-    from apps.vulns.sbom import component_from_purl
 
     parsed = component_from_purl(MONGO_LIBSSL)
     component = Component.objects.create(

@@ -12,8 +12,8 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from apps.vulns.formats.osv import ecosystem_package, osv_parse
 from apps.vulns.models import AffectedPackage, Severity, Vulnerability
-from apps.vulns.osv import ecosystem_package, osv_parse
 from apps.vulns.services import osv_import
 
 from .feed_helpers import OSV, osv_record

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
+from apps.vulns.formats.osv import osv_parse
 from apps.vulns.models import Finding, Severity, Vulnerability
-from apps.vulns.osv import osv_parse
 from apps.vulns.services import findings_match, osv_import
 from apps.vulns.severity import (
     CvssError,

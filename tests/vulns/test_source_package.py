@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from apps.vulns.formats.sbom import sbom_parse
 from apps.vulns.matching import component_match_version
-from apps.vulns.sbom import sbom_parse
 
 
 def _cyclonedx(*components: dict, tool: str = "example-tool") -> bytes:

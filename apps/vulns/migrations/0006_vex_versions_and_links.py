@@ -9,7 +9,7 @@ def backfill(apps, schema_editor):
     """Documents imported before: their stated count, identity and what each
     row's product names (rows keep statement_index 0: which statement a row
     came from was not recorded)."""
-    from apps.vulns.vex import document_identity, product_target
+    from apps.vulns.formats.vex_parsed import document_identity, product_target
 
     VexDocument = apps.get_model("vulns", "VexDocument")
     VexStatement = apps.get_model("vulns", "VexStatement")

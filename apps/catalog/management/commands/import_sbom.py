@@ -11,7 +11,7 @@ from apps.catalog.services import (
     normalize_digest,
     subject_override_check,
 )
-from apps.vulns.sbom import FORMAT_LABELS
+from apps.vulns.formats.sbom_parsed import FORMAT_LABELS
 
 
 def image_for(digest: str) -> ImageDigest:

@@ -37,7 +37,7 @@ from typing import Any
 import cyclonedx.schema
 import jsonschema_rs
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 SPDX_SCHEMAS = {"SPDX-2.2": "spdx-2.2.schema.json", "SPDX-2.3": "spdx-2.3.schema.json"}
 
 ERRORS_READ = 100_000  # a document breaking more rules than this is not read on

@@ -24,7 +24,7 @@ from typing import Any
 
 from packageurl import PackageURL
 
-from .severity import (
+from ..severity import (
     CvssError,
     cvss_v3_score,
     cvss_v4_score,

@@ -191,8 +191,55 @@ def subscription_sync(
     if status not in Status.values:
         raise BillingConflictError(f"Unknown subscription status {status!r}.")
     items = _items(obj)
+    fields = _subscription_fields(obj, items=items, status=status, now=now)
+    changes: list[str] = []
+    subscription, before = _subscription_store(
+        org=org, subscription_id=subscription_id, fields=fields, changes=changes
+    )
+    after = {"status": status, "plans": subscription.plan_keys}
+    if before != after and before["status"] is not None:
+        changes.append(
+            f"{subscription_id}: {before['status']} {before['plans']} -> "
+            f"{status} {after['plans']}"
+        )
+    _grace_follow(subscription, org=org, now=now, changes=changes)
+    entitled = is_entitling(subscription, now)
+    ended, granted = _entitlements_match(
+        subscription, org=org, items=items, entitled=entitled, now=now, changes=changes
+    )
+    _suspension_follow(
+        subscription,
+        org=org,
+        entitled=entitled,
+        ended=ended,
+        granted=granted,
+        now=now,
+        changes=changes,
+    )
+    subscription.save()
+    if before != after:
+        period_end = fields["current_period_end"]
+        audit_record(
+            action=Action.SUBSCRIPTION_CHANGED,
+            actor=None,
+            org=org,
+            target=subscription,
+            details={
+                "subscription": subscription_id,
+                "from": before,
+                "to": after,
+                "current_period_end": period_end.isoformat() if period_end else None,
+            },
+        )
+    return changes
+
+
+def _subscription_fields(
+    obj: dict[str, Any], *, items: list[dict[str, Any]], status: str, now: datetime
+) -> dict[str, Any]:
+    """The Subscription row's fields as Stripe's object states them."""
     period_start, period_end = _period(obj, items)
-    fields = {
+    return {
         "stripe_customer_id": _id(obj.get("customer")),
         "status": status,
         "items": items,
@@ -205,35 +252,41 @@ def subscription_sync(
         "stripe_created": timestamp(obj.get("created")),
         "synced_at": now,
     }
+
+
+def _subscription_store(
+    *, org, subscription_id: str, fields: dict[str, Any], changes: list[str]
+) -> tuple[Subscription, dict[str, Any]]:
+    """Create the row, or lock it and set its fields (saved by the caller);
+    with the status and plans it had before."""
     subscription = (
         Subscription.objects.select_for_update()
         .filter(stripe_subscription_id=subscription_id)
         .first()
     )
-    changes: list[str] = []
     if subscription is None:
         subscription = Subscription.objects.create(
             org=org, stripe_subscription_id=subscription_id, **fields
         )
-        before: dict[str, Any] = {"status": None, "plans": []}
-        changes.append(f"{subscription_id} recorded ({status})")
-    else:
-        if subscription.org_id != org.pk:
-            raise BillingConflictError(
-                f"{subscription_id} belongs to another organization."
-            )
-        before = {"status": subscription.status, "plans": subscription.plan_keys}
-        for name, value in fields.items():
-            setattr(subscription, name, value)
-    after = {"status": status, "plans": subscription.plan_keys}
-    if before != after and before["status"] is not None:
-        changes.append(
-            f"{subscription_id}: {before['status']} {before['plans']} -> "
-            f"{status} {after['plans']}"
+        changes.append(f"{subscription_id} recorded ({fields['status']})")
+        return subscription, {"status": None, "plans": []}
+    if subscription.org_id != org.pk:
+        raise BillingConflictError(
+            f"{subscription_id} belongs to another organization."
         )
+    before = {"status": subscription.status, "plans": subscription.plan_keys}
+    for name, value in fields.items():
+        setattr(subscription, name, value)
+    return subscription, before
 
-    # Grace: the first time we see past_due starts it; leaving past_due ends it.
-    if status == Status.PAST_DUE and subscription.past_due_since is None:
+
+def _grace_follow(
+    subscription: Subscription, *, org, now: datetime, changes: list[str]
+) -> None:
+    """The first time we see past_due starts the grace period; leaving
+    past_due ends it."""
+    subscription_id = subscription.stripe_subscription_id
+    if subscription.status == Status.PAST_DUE and subscription.past_due_since is None:
         subscription.past_due_since = now
         audit_record(
             action=Action.BILLING_GRACE_STARTED,
@@ -248,24 +301,40 @@ def subscription_sync(
             },
         )
         changes.append(f"{subscription_id}: payment overdue, grace period started")
-    elif status != Status.PAST_DUE:
+    elif subscription.status != Status.PAST_DUE:
         subscription.past_due_since = None
 
-    entitled = is_entitling(subscription, now)
+
+def _entitlements_match(
+    subscription: Subscription,
+    *,
+    org,
+    items: list[dict[str, Any]],
+    entitled: bool,
+    now: datetime,
+    changes: list[str],
+) -> tuple[int, int]:
+    """End the subscription's entitlement rows it no longer grants and grant
+    the plans it newly does; how many rows ended and were granted."""
+    subscription_id = subscription.stripe_subscription_id
     desired = {
         _reference(subscription_id, item): item
         for item in items
         if entitled and item["plan"]
     }
     current = _open_rows(org, subscription_id, now)
-    reason = END_REASONS.get(status, "Plan changed") if not entitled else "Plan changed"
+    reason = (
+        "Plan changed"
+        if entitled
+        else END_REASONS.get(subscription.status, "Plan changed")
+    )
     ended = 0
     for reference, rows in current.items():
         if reference not in desired:
             ended += _end_rows(rows, at=now, reason=f"{reason} ({subscription_id})")
     granted = 0
     if desired.keys() - current.keys():
-        plans = {p.key: p for p in Plan.objects.filter(key__in=after["plans"])}
+        plans = {p.key: p for p in Plan.objects.filter(key__in=subscription.plan_keys)}
         for reference, item in desired.items():
             if reference not in current:
                 granted += len(
@@ -281,8 +350,26 @@ def subscription_sync(
         changes.append(f"{subscription_id}: {ended} entitlement(s) ended ({reason})")
     if granted:
         changes.append(f"{subscription_id}: {granted} entitlement(s) granted")
+    return ended, granted
 
-    if not entitled and status == Status.PAST_DUE and subscription.suspended_at is None:
+
+def _suspension_follow(
+    subscription: Subscription,
+    *,
+    org,
+    entitled: bool,
+    ended: int,
+    granted: int,
+    now: datetime,
+    changes: list[str],
+) -> None:
+    """Suspended when grace ran out unpaid; restored once it entitles again."""
+    subscription_id = subscription.stripe_subscription_id
+    if (
+        not entitled
+        and subscription.status == Status.PAST_DUE
+        and subscription.suspended_at is None
+    ):
         subscription.suspended_at = now
         audit_record(
             action=Action.BILLING_SUSPENDED,
@@ -302,21 +389,6 @@ def subscription_sync(
             details={"subscription": subscription_id, "entitlements_granted": granted},
         )
         changes.append(f"{subscription_id}: restored after payment")
-    subscription.save()
-    if before != after:
-        audit_record(
-            action=Action.SUBSCRIPTION_CHANGED,
-            actor=None,
-            org=org,
-            target=subscription,
-            details={
-                "subscription": subscription_id,
-                "from": before,
-                "to": after,
-                "current_period_end": period_end.isoformat() if period_end else None,
-            },
-        )
-    return changes
 
 
 def unmapped_prices(obj: dict[str, Any]) -> list[str]:

@@ -37,7 +37,23 @@ def sla_ledger_reconcile(
     an audit event naming the org and the clocks. Idempotent: a complete
     ledger changes nothing and records nothing."""
     now = now or timezone.now()
-    opened = stopped = resumed = 0
+    opened = _open_missing(orgs=orgs, now=now)
+    resumed = _resume_mirrored_again(orgs=orgs, now=now)
+    stopped = _stop_unmirrored(orgs=orgs, now=now)
+    followed = _follow_advisories(orgs=orgs, now=now)
+    resumed += _resume_vex_out_of_force(orgs=orgs, now=now)
+    return {
+        "opened": opened,
+        "stopped": stopped,
+        "resumed": resumed,
+        "followed": followed,
+    }
+
+
+def _open_missing(*, orgs: list[Organization] | None, now: datetime) -> int:
+    """Open the clocks each gap of the ledger lacks, one audited repair per
+    mirror; how many clocks were opened."""
+    opened = 0
     with entitlement_cache():
         for gap in ledger_checks.ledger_gaps(at=now, orgs=orgs):
             if gap.no_policy:
@@ -63,8 +79,13 @@ def sla_ledger_reconcile(
                             "missing_before": gap.missing,
                         },
                     )
-    # Clocks stopped when their repository was unmirrored, mirrored again
-    # since (the resume was lost): opening for the mirror resumes them.
+    return opened
+
+
+def _resume_mirrored_again(*, orgs: list[Organization] | None, now: datetime) -> int:
+    """Clocks stopped when their repository was unmirrored, mirrored again
+    since (the resume was lost): opening for the mirror resumes them. How
+    many were resumed."""
     paused = (
         SlaClock.objects.filter(
             state=SlaClock.State.EXEMPT, stop_reason=SlaClock.StopReason.UNMIRRORED
@@ -72,6 +93,7 @@ def sla_ledger_reconcile(
         .values_list("org_id", "finding__digest__variant__series__repository_id")
         .distinct()
     )
+    resumed = 0
     for org_id, repository_id in sorted(set(paused)):
         resumable = (
             Mirror.objects.filter(org_id=org_id, repository_id=repository_id)
@@ -80,52 +102,57 @@ def sla_ledger_reconcile(
         )
         if resumable is None or (orgs is not None and resumable.org not in orgs):
             continue
-        before = SlaClock.objects.filter(
+        unmirrored = SlaClock.objects.filter(
             org_id=org_id, stop_reason=SlaClock.StopReason.UNMIRRORED
-        ).count()
-        sla_clocks_open_for_mirror(mirror=resumable, now=now)
-        resumed += before - (
-            SlaClock.objects.filter(
-                org_id=org_id, stop_reason=SlaClock.StopReason.UNMIRRORED
-            ).count()
         )
+        before = unmirrored.count()
+        sla_clocks_open_for_mirror(mirror=resumable, now=now)
+        resumed += before - unmirrored.count()
+    return resumed
+
+
+def _stop_unmirrored(*, orgs: list[Organization] | None, now: datetime) -> int:
+    """Stop clocks left running on repositories no longer mirrored."""
     running = (
         SlaClock.objects.filter(state__in=SlaClock.RUNNING)
         .values_list("org_id", "finding__digest__variant__series__repository_id")
         .distinct()
     )
     mirrored = set(Mirror.objects.values_list("org_id", "repository_id"))
+    stopped = 0
     for org_id, repository_id in sorted(set(running) - mirrored):
         org = Organization.objects.get(pk=org_id)
         if orgs is not None and org not in orgs:
             continue
-        count = sla_clocks_stop_for_unmirrored(
+        stopped += sla_clocks_stop_for_unmirrored(
             org=org, repository_id=repository_id, now=now
         )
-        stopped += count
+    return stopped
+
+
+def _follow_advisories(*, orgs: list[Organization] | None, now: datetime) -> int:
+    """Bring clocks in line with their findings' advisories."""
     unfollowed = unfollowed_findings(orgs=orgs)
-    followed = 0
-    if unfollowed:
-        moved = sla_clocks_follow_findings(finding_ids=unfollowed, now=now)
-        followed = sum(moved.values())
-    # Clocks stopped by a VEX statement whose document has left force
-    # (superseded or withdrawn) since: the resume was lost.
+    if not unfollowed:
+        return 0
+    moved = sla_clocks_follow_findings(finding_ids=unfollowed, now=now)
+    return sum(moved.values())
+
+
+def _resume_vex_out_of_force(*, orgs: list[Organization] | None, now: datetime) -> int:
+    """Clocks stopped by a VEX statement whose document has left force
+    (superseded or withdrawn) since: the resume was lost."""
     out_of_force = ledger_checks.vex_stopped_out_of_force(at=now)
     if orgs is not None:
         out_of_force = out_of_force.filter(org__in=orgs)
     statements = sorted(set(out_of_force.values_list("vex_statement_id", flat=True)))
-    if statements:
-        resumed += sla_clocks_resume_for_vex(
-            statement_ids=statements,
-            reason="ledger sweep: the VEX document left force",
-            now=now,
-        )
-    return {
-        "opened": opened,
-        "stopped": stopped,
-        "resumed": resumed,
-        "followed": followed,
-    }
+    if not statements:
+        return 0
+    return sla_clocks_resume_for_vex(
+        statement_ids=statements,
+        reason="ledger sweep: the VEX document left force",
+        now=now,
+    )
 
 
 def sla_ledger_check_run(

@@ -19,7 +19,7 @@ A schema error is classified by where it points:
 - anything else: a warning.
 
 The schemas are CycloneDX's as cyclonedx-python-lib ships them and the SPDX
-project's in ``schemas/`` (see ATTRIBUTION.md), checked by the compiled
+project's in ``apps/vulns/schemas/`` (see ATTRIBUTION.md), checked by the compiled
 ``jsonschema_rs`` validator. A valid document costs one ``is_valid`` call.
 Pure functions: nothing here touches the database.
 """

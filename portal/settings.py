@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "apps.orgs",
     "apps.catalog",
     "apps.vulns",
+    "apps.evidence",
     "apps.billing",
     "apps.entitlements",
     "apps.customizations",
@@ -80,6 +81,7 @@ INSTALLED_APPS = [
     "apps.reports",
     "apps.notifications",
     "apps.api",
+    "apps.public",
     "apps.demo",
 ]
 
@@ -288,7 +290,9 @@ SPECTACULAR_SETTINGS = {
         "SlaClockStateEnum": "apps.sla.models.SlaClock.State",
         "SlaWaiverStateEnum": "apps.sla.models.SlaWaiver.State",
         "CryptoModuleStatusEnum": "apps.fips.models.CryptoModule.Status",
-        "AssessmentStateEnum": "apps.api.catalog_serializers.ASSESSMENT_STATES",
+        "AssessmentStateEnum": (
+            "apps.api.catalog_serializers.assessment.ASSESSMENT_STATES"
+        ),
     },
 }
 

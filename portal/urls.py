@@ -15,7 +15,7 @@ from apps.vulns import staff_views as vex_staff_views
 org_patterns = [
     path("", include("apps.orgs.urls")),
     path("", include("apps.accounts.urls")),
-    path("", include("apps.audit.urls")),
+    path("", include("apps.orgs.audit_urls")),
     path("", include("apps.entitlements.urls")),
     path("", include("apps.customizations.urls")),
     path("", include("apps.billing.urls")),

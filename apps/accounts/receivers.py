@@ -7,6 +7,7 @@ from django.dispatch import receiver
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
+from apps.orgs.signals import member_leaving
 
 Action = AuditEvent.Action
 
@@ -93,4 +94,14 @@ def on_mfa_reset(request, user, authenticator, **kwargs):
         actor=user,
         request=request,
         details={"type": authenticator.type},
+    )
+
+
+@receiver(member_leaving)
+def on_member_leaving(membership, actor, request, **kwargs):
+    """Nothing a person created outlives their membership: their tokens go."""
+    from .services import api_token_revoke_all_by
+
+    api_token_revoke_all_by(
+        org=membership.org, user=membership.user, actor=actor, request=request
     )

@@ -18,8 +18,12 @@ from rest_framework.views import APIView
 
 from apps.accounts.models import ApiToken
 from apps.catalog import selectors as catalog
-from apps.catalog.selectors import EvidenceAccess, evidence_features
 from apps.catalog.services import attestation_download_record
+from apps.evidence.access import (
+    EvidenceAccess,
+    evidence_access,
+    evidence_features,
+)
 from apps.stig import selectors as stig
 from apps.stig.models import StigRuleResult, StigScan
 
@@ -105,7 +109,7 @@ def _access(request, image) -> tuple[EvidenceAccess, str]:
         access = EvidenceAccess(False, evidence_features(variant=image.variant))
         return access, f"This token lacks the {ApiToken.Scope.EVIDENCE_READ} scope."
     user = token.created_by if token is not None else None
-    access = catalog.evidence_access(image=image, user=user, token=token)
+    access = evidence_access(image=image, user=user, token=token)
     return access, "" if access.allowed else access.refusal
 
 

@@ -1,12 +1,10 @@
 import csv
 
-from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.views.generic import TemplateView
 
-from apps.orgs.mixins import OrgMixin
-from apps.orgs.permissions import Perm
+from apps.core.mixins import StaffOnlyMixin
 
 from .forms import AuditFilterForm, StaffAuditFilterForm
 from .selectors import AuditFilter, audit_event_list, audit_event_page
@@ -33,14 +31,14 @@ class _Echo:
         return value
 
 
-def _filters(form) -> AuditFilter:
+def audit_filters(form) -> AuditFilter:
     if not form.is_valid():
         return AuditFilter()
     data = {k: v for k, v in form.cleaned_data.items() if k != "before" and v}
     return AuditFilter(**data)
 
 
-def _csv_response(events, filename: str) -> StreamingHttpResponse:
+def audit_csv_response(events, filename: str) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
 
     def rows():
@@ -69,7 +67,10 @@ def _csv_response(events, filename: str) -> StreamingHttpResponse:
     return response
 
 
-class _AuditListMixin:
+class AuditListMixin:
+    """The event list with its filters, HTML or CSV; the org's page and the
+    staff page differ in whose events they list."""
+
     form_class = AuditFilterForm
     template_name = "audit/event_list.html"
     partial_template_name = "audit/_event_table.html"
@@ -85,7 +86,7 @@ class _AuditListMixin:
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         form = self.form_class(self.request.GET or None)
-        events = audit_event_list(org=self.get_org(), filters=_filters(form))
+        events = audit_event_list(org=self.get_org(), filters=audit_filters(form))
         before = form.cleaned_data.get("before") if form.is_valid() else None
         rows, next_before = audit_event_page(events=events, before=before)
         query = self.request.GET.copy()
@@ -96,32 +97,13 @@ class _AuditListMixin:
         return context
 
 
-class OrgAuditLogView(OrgMixin, _AuditListMixin, TemplateView):
-    permission = Perm.AUDIT_VIEW
-
-    def get(self, request, *args, **kwargs):
-        if request.GET.get("format") == "csv":
-            form = self.form_class(request.GET)
-            events = audit_event_list(org=self.org, filters=_filters(form)).order_by(
-                "id"
-            )
-            stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-            return _csv_response(events, f"audit-{self.org.slug}-{stamp}.csv")
-        return super().get(request, *args, **kwargs)
-
-
-class StaffAuditLogView(
-    LoginRequiredMixin, UserPassesTestMixin, _AuditListMixin, TemplateView
-):
+class StaffAuditLogView(StaffOnlyMixin, AuditListMixin, TemplateView):
     form_class = StaffAuditFilterForm
 
-    def test_func(self):
-        return self.request.user.is_staff
-
     def get(self, request, *args, **kwargs):
         if request.GET.get("format") == "csv":
             form = self.form_class(request.GET)
-            events = audit_event_list(filters=_filters(form)).order_by("id")
+            events = audit_event_list(filters=audit_filters(form)).order_by("id")
             stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-            return _csv_response(events, f"audit-all-{stamp}.csv")
+            return audit_csv_response(events, f"audit-all-{stamp}.csv")
         return super().get(request, *args, **kwargs)

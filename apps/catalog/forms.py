@@ -8,14 +8,11 @@ from __future__ import annotations
 
 from django import forms
 
-from apps.vulns.models import Finding, Severity
-from apps.vulns.selectors import FindingFilter
-
 from .models import Repository, Variant
 from .selectors import LifecycleEvent, LifecycleFilter, RepositoryFilter
 
 
-def _valid(form: forms.Form) -> dict:
+def valid_data(form: forms.Form) -> dict:
     """The fields that are valid, even when some are not."""
     form.is_valid()
     return {k: v for k, v in getattr(form, "cleaned_data", {}).items() if v}
@@ -47,31 +44,7 @@ class RepositoryFilterForm(forms.Form):
     els = forms.BooleanField(required=False, label="Extended support")
 
     def filters(self) -> RepositoryFilter:
-        return RepositoryFilter(**_valid(self))
-
-
-class FindingFilterForm(forms.Form):
-    """The findings table of a digest page."""
-
-    severity = forms.ChoiceField(
-        required=False, choices=[("", "Any severity"), *Severity.choices]
-    )
-    status = forms.ChoiceField(
-        required=False, choices=[("", "Any status"), *Finding.Status.choices]
-    )
-    kev = forms.BooleanField(required=False, label="Known exploited (KEV)")
-    vulnerability = forms.CharField(
-        required=False,
-        max_length=100,
-        label="Vulnerability id",
-        help_text="CVE, GHSA, PYSEC or distro id",
-    )
-
-    def filters(self) -> FindingFilter:
-        data = _valid(self)
-        if data.pop("kev", False):
-            data["kev"] = True
-        return FindingFilter(**data)
+        return RepositoryFilter(**valid_data(self))
 
 
 class LifecycleFilterForm(forms.Form):
@@ -102,9 +75,9 @@ class LifecycleFilterForm(forms.Form):
 
     @property
     def past(self) -> bool:
-        return _valid(self).get("when") == self.PAST
+        return valid_data(self).get("when") == self.PAST
 
     def filters(self, *, today) -> LifecycleFilter:
-        data = _valid(self)
+        data = valid_data(self)
         window = {"end": today} if data.pop("when", "") == self.PAST else {}
         return LifecycleFilter(start=None if window else today, **window, **data)

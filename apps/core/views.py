@@ -27,7 +27,8 @@ def _check_database() -> str | None:
 
 
 def _check_broker() -> str | None:
-    from portal.celery import app
+    # The project's Celery app (portal/__init__.py loads it at start).
+    from celery import current_app as app
 
     try:
         with app.connection_for_write(url=settings.CELERY_BROKER_URL) as conn:

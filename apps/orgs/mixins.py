@@ -6,8 +6,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 
-from apps.core.mixins import user_has_mfa
 from apps.core.forms import apply_validation_error
+from apps.core.mixins import user_has_mfa
 
 from .models import Organization
 from .permissions import ROLE_PERMISSIONS, Perm

@@ -18,10 +18,11 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.tasks import deliver_email
 from apps.core.tokens import new_secret, secret_hash
-from apps.entitlements.selectors import feature_quantity
 
+from .extensions import auditor_seats
 from .models import AuditorGrant, Invitation, Membership, Organization, Role
 from .permissions import ASSIGNABLE_ROLES
+from .signals import member_leaving
 
 Action = AuditEvent.Action
 
@@ -281,10 +282,9 @@ def membership_change_role(
 
 
 def _revoke_member_tokens(membership: Membership, actor, request) -> None:
-    from apps.accounts.services import api_token_revoke_all_by
-
-    api_token_revoke_all_by(
-        org=membership.org, user=membership.user, actor=actor, request=request
+    # The tokens are the accounts app's (above this one): it listens.
+    member_leaving.send(
+        sender=Membership, membership=membership, actor=actor, request=request
     )
 
 
@@ -384,7 +384,7 @@ def auditor_grant_create(
     if errors:
         raise ValidationError(errors)
     # Seats are what the plan or contract grants (None: unlimited).
-    seats = feature_quantity(org=org, feature="auditor_seats", at=now)
+    seats = auditor_seats(org=org, at=now)
     if seats is not None:
         used = AuditorGrant.objects.for_org(org).live(now=now).count()
         if used >= seats:

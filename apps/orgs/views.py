@@ -7,10 +7,10 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
-from apps.accounts.selectors import api_token_list
 from apps.core.forms import apply_validation_error
 
 from . import selectors, services
+from .extensions import dashboard_figures
 from .forms import (
     AuditorGrantForm,
     InvitationForm,
@@ -96,10 +96,9 @@ class DashboardView(OrgMixin, TemplateView):
             context["pending_invitations"] = selectors.invitation_pending_list(
                 org=self.org
             ).count()
-        if self.access.can(Perm.TOKENS_MANAGE):
-            context["active_tokens"] = api_token_list(
-                org=self.org, active_only=True
-            ).count()
+        for figure in dashboard_figures():
+            if self.access.can(figure.permission):
+                context[figure.key] = figure.count(self.org)
         if self.access.can(Perm.AUDITORS_MANAGE):
             context["auditor_grants"] = (
                 selectors.auditor_grant_list(org=self.org).live().count()

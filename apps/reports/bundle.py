@@ -20,7 +20,7 @@ Builds in scope: those carrying the org's SLA clocks that ran during the
 report's window (started by its end, not stopped before its start), plus,
 for repositories the org mirrors with FIPS or STIG included, the FIPS and
 STIG builds made in the window. FIPS and STIG evidence is entitlement-guarded
-(``apps.catalog.selectors.evidence_access``): a guarded build's attestations
+(``apps.evidence.access``): a guarded build's attestations
 go in only when the org held the matching entitlement at the cut-off.
 
 The VEX export is the publisher's VEX when the bundle is made; the
@@ -47,13 +47,13 @@ from django.conf import settings
 from django.db.models import Prefetch, Q
 
 from apps.catalog.models import Attestation, ImageDigest
-from apps.catalog.selectors import evidence_features
 from apps.entitlements.models import Mirror
 from apps.entitlements.selectors import has_feature
+from apps.evidence.access import evidence_features
 from apps.sla.models import SlaClock
-from apps.vulns.vex_services import NoVexStatements, openvex_export_for_digest
+from apps.vulns.selectors import NoVexStatements, openvex_export_for_digest
 
-from .evidence import assessed_builds
+from .evidence.mirrored import assessed_builds
 from .links import verify_url
 
 DEFAULT_MAX_BYTES = 2 * 1024**3

@@ -15,7 +15,12 @@ from rest_framework.exceptions import AuthenticationFailed
 from apps.accounts.models import ApiToken
 from apps.catalog import selectors as catalog_selectors
 from apps.catalog import services as catalog_services
-from apps.catalog.views import AttestationDownloadView, _bearer_token, _json_refusal
+from apps.evidence.access import evidence_access
+from apps.evidence.downloads import (
+    AttestationDownloadView,
+    bearer_token,
+    json_refusal,
+)
 
 from .formats.ckl import ckl_dumps
 from .formats.cklb import cklb_dumps
@@ -77,16 +82,16 @@ class ChecklistDownloadView(AttestationDownloadView):
         if scan is None:
             raise Http404("This build has no STIG scan.")
         try:
-            token = _bearer_token(request)
+            token = bearer_token(request)
         except AuthenticationFailed as exc:
-            return _json_refusal(str(exc.detail), status=401)
+            return json_refusal(str(exc.detail), status=401)
         if token is not None and not token.has_scope(ApiToken.Scope.EVIDENCE_READ):
-            return _json_refusal(
+            return json_refusal(
                 f"This token lacks the {ApiToken.Scope.EVIDENCE_READ} scope.",
                 status=403,
             )
         user = token.created_by if token is not None else request.user
-        access = catalog_selectors.evidence_access(image=image, user=user, token=token)
+        access = evidence_access(image=image, user=user, token=token)
         if not access.allowed:
             return self.refuse(request, scan.attestation, access, token)
         checklist = checklist_from_scan(

@@ -18,7 +18,7 @@ from django.views import View
 
 from apps.catalog import selectors as catalog
 from apps.catalog.models import ImageDigest
-from apps.catalog.selectors import EvidenceAccess
+from apps.evidence.access import EvidenceAccess, evidence_access
 
 from . import selectors
 from .models import StigRuleResult
@@ -115,9 +115,9 @@ class DigestStigDiffView(View):
             if against.pk == image.pk:
                 return _bad_request(request, image, "A build compared with itself.")
 
-        access = catalog.evidence_access(image=image, user=request.user)
+        access = evidence_access(image=image, user=request.user)
         if access.allowed and against is not None:
-            access = catalog.evidence_access(image=against, user=request.user)
+            access = evidence_access(image=against, user=request.user)
         if not access.allowed:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())

@@ -16,8 +16,8 @@ from django.utils import timezone
 from apps.accounts.models import ApiToken
 from apps.accounts.services import api_token_create
 from apps.audit.models import AuditEvent
-from apps.catalog.selectors import evidence_access
 from apps.entitlements.services import entitlement_end, entitlement_grant_contract
+from apps.evidence.access import evidence_access
 from apps.orgs.models import Role
 from tests.entitlements.builders import ensure_tiers, entitle
 from tests.factories import (

@@ -1,5 +1,8 @@
 from django.urls import path
 
+from apps.catalog import views as catalog_views
+from apps.evidence.downloads import AttestationDownloadView
+
 from . import vex_views, views
 
 app_name = "catalog"
@@ -8,15 +11,17 @@ app_name = "catalog"
 # "lifecycle": a repository of that name would be shadowed by the calendar.
 urlpatterns = [
     path("", views.RepositoryListView.as_view(), name="list"),
-    path("lifecycle/", views.LifecycleView.as_view(), name="lifecycle"),
-    path("lifecycle.ics", views.LifecycleIcsView.as_view(), name="lifecycle_ics"),
+    path("lifecycle/", catalog_views.LifecycleView.as_view(), name="lifecycle"),
+    path(
+        "lifecycle.ics", catalog_views.LifecycleIcsView.as_view(), name="lifecycle_ics"
+    ),
     path("digest/<str:digest>/", views.DigestDetailView.as_view(), name="digest"),
     path(
         "digest/<str:digest>/vex/", vex_views.DigestVexView.as_view(), name="digest_vex"
     ),
     path(
         "attestations/<int:pk>/download/",
-        views.AttestationDownloadView.as_view(),
+        AttestationDownloadView.as_view(),
         name="attestation_download",
     ),
     path("<slug:name>/", views.RepositoryDetailView.as_view(), name="repository"),

@@ -1,5 +1,5 @@
 """VEX exports anyone can download: OpenVEX per build and per repository,
-CycloneDX VEX per build. The documents are built by apps.vulns.vex_services and
+CycloneDX VEX per build. The documents are built by apps.vulns.selectors.vex and
 validate against their schemas (tests/vulns/test_vex.py)."""
 
 import json
@@ -8,15 +8,14 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 
-from apps.vulns.vex_services import (
+from apps.catalog import selectors
+from apps.catalog.models import Repository
+from apps.vulns.selectors import (
     NoVexStatements,
     cyclonedx_vex_export_for_digest,
     openvex_export_for_digest,
     openvex_export_for_repository,
 )
-
-from . import selectors
-from .models import Repository
 
 OPENVEX_TYPE = "application/openvex+json"
 CYCLONEDX_TYPE = "application/vnd.cyclonedx+json; version=1.6"

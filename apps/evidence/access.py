@@ -1,0 +1,113 @@
+"""Who may download a build's evidence: the rule every door out applies.
+
+Evidence of FIPS and STIG builds is sold: it is for publisher staff and for
+organizations entitled to it. Pages, the attestation download, the STIG
+checklist exports, the API and report bundles all ask here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from apps.catalog.models import ImageDigest, Variant
+from apps.entitlements.selectors import has_feature
+from apps.orgs.models import AuditorGrant, Membership
+
+# Variant flag -> the entitlement its evidence needs, and its name in messages.
+EVIDENCE_FEATURES = (("fips", "FIPS"), ("stig", "STIG"))
+
+
+@dataclass(frozen=True)
+class EvidenceAccess:
+    """The answer for one requester and one build's evidence.
+
+    ``features`` are the entitlements the build's evidence needs (none: it is
+    public); ``org`` is the organization whose entitlement allowed it (None
+    for public evidence and for publisher staff); ``via`` says how.
+    """
+
+    allowed: bool
+    features: tuple[str, ...] = ()
+    org: Any = None
+    via: str = "public"
+
+    @property
+    def guarded(self) -> bool:
+        return bool(self.features)
+
+    @property
+    def label(self) -> str:
+        """``FIPS``, ``STIG`` or ``FIPS and STIG``."""
+        names = dict(EVIDENCE_FEATURES)
+        return " and ".join(names[f] for f in self.features)
+
+    @property
+    def refusal(self) -> str:
+        plural = "s" if len(self.features) > 1 else ""
+        return (
+            f"This evidence needs the {self.label} entitlement{plural} for this "
+            f"repository: sign in as a member of an organization that holds "
+            f"{'them' if plural else 'it'}, or see the plans that include "
+            f"{'them' if plural else 'it'}."
+        )
+
+
+def evidence_features(*, variant: Variant) -> tuple[str, ...]:
+    """The entitlements a variant's evidence needs: () when it is public."""
+    return tuple(key for key, _ in EVIDENCE_FEATURES if getattr(variant, key))
+
+
+def _entitled(org, features: tuple[str, ...], repository, at) -> bool:
+    return all(
+        has_feature(org=org, feature=f, repository=repository, at=at) for f in features
+    )
+
+
+def evidence_access(
+    *,
+    image: ImageDigest,
+    user=None,
+    token=None,
+    at: datetime | None = None,
+) -> EvidenceAccess:
+    """May this requester download ``image``'s attestations now (or at ``at``)?
+
+    Evidence of FIPS and STIG builds is for publisher staff, and for an
+    organization holding the matching entitlement for the build's repository
+    (a variant that is both needs both): its members, its auditors with a
+    live grant, its API tokens. Every other build's evidence is public.
+
+    The answer holds for every attestation of the build, so a page asks once;
+    entitlement rows come from the per-request cache (one query per org).
+    """
+    features = evidence_features(variant=image.variant)
+    if not features:
+        return EvidenceAccess(allowed=True)
+    at = at or timezone.now()
+    repository = image.variant.series.repository_id
+    if token is not None:
+        if token.is_active_at(at) and _entitled(token.org, features, repository, at):
+            return EvidenceAccess(True, features, token.org, "token")
+        return EvidenceAccess(False, features)
+    if user is None or not user.is_authenticated:
+        return EvidenceAccess(False, features)
+    if user.is_staff:
+        return EvidenceAccess(True, features, None, "staff")
+    memberships = Membership.objects.filter(user=user).select_related("org")
+    for membership in memberships.order_by("org__name", "org_id"):
+        if _entitled(membership.org, features, repository, at):
+            return EvidenceAccess(True, features, membership.org, "member")
+    grants = (
+        AuditorGrant.objects.live(now=at)
+        .filter(email__iexact=user.email)
+        .select_related("org")
+        .order_by("org__name", "org_id")
+    )
+    for grant in grants:
+        if _entitled(grant.org, features, repository, at):
+            return EvidenceAccess(True, features, grant.org, "auditor")
+    return EvidenceAccess(False, features)

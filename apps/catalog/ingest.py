@@ -220,7 +220,7 @@ def evidence_import(
                 image=image, content=content, subject_override=override
             )
         elif kind == EvidenceKind.VEX:
-            from apps.vulns.vex_services import vex_import, vex_imported
+            from apps.vulns.services import vex_import, vex_imported
 
             result = vex_imported(vex_import(content=content))
         elif kind == EvidenceKind.OSV:

@@ -21,6 +21,7 @@ from apps.audit.services import audit_record
 from .formats.subject import StatedSubject
 from .generation import catalog_changed
 from .models import Attestation, ImageDigest, Repository, Series, TagEvent, Variant
+from .signals import catalog_learned
 
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 # Names the catalog's own pages take under /catalog/.
@@ -68,10 +69,12 @@ def repository_upsert(
 
 def _vex_link(**targets) -> None:
     """VEX statements imported before the catalog knew what they name are
-    linked as it learns it (and stop the clocks they cover)."""
-    from apps.vulns.vex_services import vex_statements_link
-
-    vex_statements_link(**targets)
+    linked as it learns it (the vulns app listens; see ``signals``)."""
+    catalog_learned.send(
+        sender=Repository,
+        repositories=targets.get("repositories", []),
+        images=targets.get("images", []),
+    )
 
 
 @transaction.atomic

@@ -6,6 +6,7 @@ from apps.catalog.models import ImageDigest, Repository
 from apps.catalog.services import normalize_digest
 from apps.core.mixins import ReadOnlyAdminMixin
 
+from .formats.vex_parsed import statement_problems
 from .models import (
     AdvisoryRevision,
     Component,
@@ -14,8 +15,7 @@ from .models import (
     VexStatement,
     Vulnerability,
 )
-from .vex import statement_problems
-from .vex_services import vex_statement_author
+from .services import vex_statement_author
 
 # --------------------------------------------------------------------------
 # VEX: documents are imported (import_vex, the API) and read-only here; staff

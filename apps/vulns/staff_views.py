@@ -14,7 +14,7 @@ from apps.core.mixins import StaffOnlyMixin
 
 from . import selectors
 from .models import VexDocument
-from .vex_services import vex_document_withdraw
+from .services import vex_document_withdraw
 
 PER_PAGE = 50
 

@@ -458,9 +458,9 @@ def test_schema_documents_the_filters(api):
 API_LIST = 2  # one page of rows, plus one prefetch (series' variants, tags)
 API_FINDINGS = 1  # findings with vulnerability, component, build, series
 API_FLAT = 1  # components, vulnerabilities, VEX statements: one query
-# The assessment of a page of builds (apps.vulns.assessment): their ecosystems,
-# SBOMs, open vulnerabilities, and the advisory sources; for repositories, the
-# latest build of each variant first.
+# The assessment of a page of builds (apps.vulns.selectors.assessment): their
+# ecosystems, SBOMs, open vulnerabilities, and the advisory sources; for
+# repositories, the latest build of each variant first.
 ASSESSED_BUILDS = 4
 ASSESSED_REPOSITORIES = 1 + ASSESSED_BUILDS
 

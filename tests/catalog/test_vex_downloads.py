@@ -10,7 +10,7 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
 from apps.catalog import services as catalog
-from apps.vulns.vex_services import vex_import
+from apps.vulns.services import vex_import
 
 pytestmark = pytest.mark.django_db
 VEX = Path(__file__).resolve().parents[2] / "apps/vulns/testdata/vex"

@@ -724,7 +724,7 @@ def test_empty_ics_is_still_a_valid_calendar(anon):
 # --------------------------------------------------------------------------
 
 # Anonymous requests: no session or user queries.
-# The assessment of builds (apps.vulns.assessment) is four queries: their
+# The assessment of builds (apps.vulns.selectors.assessment) is four queries: their
 # ecosystems, their SBOMs, their open vulnerabilities, the advisory sources.
 ASSESSMENT = 4
 LIST_PAGE = 3 + 1 + ASSESSMENT  # count, one page of repositories with flags,

@@ -12,8 +12,7 @@ from django.utils import timezone
 from apps.entitlements.services import entitlement_grant_contract, mirror_add
 from apps.sla.models import SlaClock
 from apps.vulns.models import VexStatement
-from apps.vulns.services import findings_match, osv_import
-from apps.vulns.vex_services import vex_statement_author
+from apps.vulns.services import findings_match, osv_import, vex_statement_author
 from tests.factories import MembershipFactory
 from tests.vulns.feed_helpers import build, osv_record, variant
 

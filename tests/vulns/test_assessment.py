@@ -15,21 +15,23 @@ from django.core.management import call_command
 from django.utils import timezone
 from packageurl import PackageURL
 
-from apps.vulns.assessment import (
-    ASSESSED,
-    NOT_ASSESSED,
-    PARTIAL,
-    PENDING,
-    AdvisorySource,
+from apps.vulns.formats.osv import ecosystem_package
+from apps.vulns.matching import component_ecosystem
+from apps.vulns.models import AdvisoryImport
+from apps.vulns.selectors.assessment import (
     advisory_sources,
     digest_assessment,
     digest_assessments,
     kev_last_import,
     repository_assessments,
 )
-from apps.vulns.matching import component_ecosystem
-from apps.vulns.models import AdvisoryImport
-from apps.vulns.osv import ecosystem_package
+from apps.vulns.selectors.assessment_states import (
+    ASSESSED,
+    NOT_ASSESSED,
+    PARTIAL,
+    PENDING,
+    AdvisorySource,
+)
 from apps.vulns.services import findings_match, osv_import
 
 from .feed_helpers import KEV, LOG4SHELL, OSV, build, osv_record, variant

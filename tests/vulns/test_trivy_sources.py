@@ -26,9 +26,10 @@ from django.db.models import F
 from django.test import TestCase
 
 from apps.catalog.models import ImageDigest
-from apps.vulns.assessment import PARTIAL, digest_assessment
 from apps.vulns.matching import component_match_version
 from apps.vulns.models import Component, Finding
+from apps.vulns.selectors.assessment import digest_assessment
+from apps.vulns.selectors.assessment_states import PARTIAL
 
 DATA = Path(__file__).resolve().parent / "data"
 OSV = (

@@ -22,23 +22,22 @@ from apps.catalog.services import (
     series_upsert,
     variant_get_or_create,
 )
-from apps.vulns.models import VexDocument, VexStatement, Vulnerability
-from apps.vulns.vex import (
+from apps.vulns.formats.openvex import openvex_schema_errors
+from apps.vulns.formats.vex import parse_vex
+from apps.vulns.formats.vex_parsed import (
     NO_ACTION_STATED,
     canonical_product,
     image_purl,
-    openvex_schema_errors,
-    parse_vex,
     product_target,
 )
-from apps.vulns.vex_services import (
+from apps.vulns.models import VexDocument, VexStatement, Vulnerability
+from apps.vulns.selectors import (
     NoVexStatements,
     cyclonedx_vex_export_for_digest,
     openvex_export_for_digest,
     openvex_export_for_repository,
-    vex_import,
-    vex_statement_author,
 )
+from apps.vulns.services import vex_import, vex_statement_author
 from tests.factories import UserFactory
 
 TESTDATA = Path(__file__).resolve().parents[2] / "apps" / "vulns" / "testdata" / "vex"

@@ -23,9 +23,9 @@ from apps.catalog.services import build_register
 from apps.sla.defaults import defaults_load
 from apps.sla.models import SlaClock
 from apps.sla.services import sla_clocks_open_for_mirror
+from apps.vulns.formats.vex_parsed import image_purl
 from apps.vulns.models import VexDocument, VexStatement
-from apps.vulns.vex import image_purl
-from apps.vulns.vex_services import vex_document_withdraw, vex_import
+from apps.vulns.services import vex_document_withdraw, vex_import
 from tests.catalog import builders as catalog
 from tests.entitlements.builders import ensure_tiers
 from tests.factories import MembershipFactory, UserFactory
@@ -526,7 +526,7 @@ def test_reports_read_the_statements_in_force_at_their_cut_off(run):
 
 
 def test_authored_statements_count_and_a_withdrawn_authored_document_stays_out(run):
-    from apps.vulns.vex_services import vex_statement_author
+    from apps.vulns.services import vex_statement_author
 
     staff = UserFactory(is_staff=True)
     repo = catalog.repository("python")

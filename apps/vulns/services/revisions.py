@@ -2,7 +2,7 @@
 means for the findings matched against the record before.
 
 Feeds re-publish a record when its ranges are corrected, when a fix appears,
-or to withdraw it. ``feeds.osv_import`` hands each new or changed record here:
+or to withdraw it. ``osv.osv_import`` hands each new or changed record here:
 
 - every new content of a record is an AdvisoryRevision, kept whole; a record
   whose ``modified`` is older than the one in force is kept too, but never
@@ -34,6 +34,7 @@ from django.db.models import Q
 
 from apps.core.bulk import bulk_set
 
+from ..formats.osv import ParsedVulnerability
 from ..matching import (
     Affected,
     Matcher,
@@ -50,19 +51,11 @@ from ..models import (
     DigestComponent,
     Finding,
 )
-from ..osv import ParsedVulnerability
-
-# Rows per statement, as feeds writes them.
-BATCH = 500
+from .batches import BATCH, chunks
 
 # A ``modified`` before this is a placeholder, not a time (the Go vulnerability
 # database's repository copies say 0001-01-01): the import time stands in.
 EARLIEST_REAL_TIME = datetime(1990, 1, 1, tzinfo=UTC)
-
-
-def chunks(items: list, size: int = BATCH) -> Iterable[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def fix_seen_time(modified_at: datetime | None, imported_at: datetime) -> datetime:
@@ -358,45 +351,89 @@ def findings_revise(
     if not revised:
         return result
     vuln_pks = [pk for pk, _, _ in revised]
+    changes = _FindingChanges()
     entries = _affected_of(vuln_pks)
     matcher = Matcher()
-    rematch: set[int] = set()
-    withdraw: dict[str, list[int]] = defaultdict(list)
-    restore: list[tuple[int, bool]] = []
-    fixed_versions: dict[str, list[int]] = defaultdict(list)
     for vuln_pk, parsed, before in revised:
-        label = revision_label(parsed.vuln_id, parsed.modified_at)
-        rows = Finding.objects.filter(vulnerability_id=vuln_pk).values_list(
-            *_FINDING_ROW
-        )
-        for row in rows.iterator(chunk_size=5000):
-            pk, _, status, fixed_version, fixed_published_at, digest_id = row[:6]
-            withdrawn = status == Finding.Status.WITHDRAWN
-            if parsed.withdrawn_at is not None:
-                if not withdrawn:
-                    withdraw[
-                        f"{parsed.vuln_id} was withdrawn {_day(parsed.withdrawn_at)}."
-                    ].append(pk)
-                continue
-            hit, fixed = _still_affects(matcher, entries.get(vuln_pk, []), row)
-            if not hit:
-                if not withdrawn:
-                    withdraw[
-                        f"{label} no longer names this component's version as affected."
-                    ].append(pk)
-                continue
-            if withdrawn:
-                restore.append((pk, fixed_published_at is not None))
-                rematch.add(digest_id)
-            if fixed[:255] != fixed_version:
-                fixed_versions[fixed[:255]].append(pk)
+        _findings_judge(changes, matcher, vuln_pk, parsed, entries.get(vuln_pk, []))
         ranges_changed = _parsed_signature(parsed) != before.affected
         if parsed.withdrawn_at is None and (
             before.withdrawn_at is not None or ranges_changed
         ):
-            rematch |= _digests_carrying(parsed)
+            changes.rematch |= _digests_carrying(parsed)
+    _findings_change(changes, result, now)
+    result.fix_times_set = finding_fix_times_fill(vulnerability_ids=vuln_pks)
+    if changes.rematch:
+        # Newly named components get findings; restored ones are checked
+        # against newer builds that may have fixed them meanwhile.
+        from .findings import findings_match
 
-    for reason, pks in withdraw.items():
+        result.rematched_digests = len(changes.rematch)
+        findings_match(digests=sorted(changes.rematch), now=now)
+    if result.touched:
+        from apps.sla.triggers import findings_revised
+
+        findings_revised(finding_ids=result.touched)
+    return result
+
+
+@dataclass
+class _FindingChanges:
+    """What revisions do to findings, gathered before any is written."""
+
+    # reason -> pks of the findings withdrawn for it
+    withdraw: defaultdict[str, list[int]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    # (pk, whether it was fixed) of the findings that come back
+    restore: list[tuple[int, bool]] = field(default_factory=list)
+    # fixed version -> pks of the findings that now name it
+    fixed_versions: defaultdict[str, list[int]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    # builds to match again
+    rematch: set[int] = field(default_factory=set)
+
+
+def _findings_judge(
+    changes: _FindingChanges,
+    matcher: Matcher,
+    vuln_pk: int,
+    parsed: ParsedVulnerability,
+    entries: list[Entry],
+) -> None:
+    """Each finding of one record: withdrawn, restored, or its fixed version
+    followed, as the record now says."""
+    label = revision_label(parsed.vuln_id, parsed.modified_at)
+    rows = Finding.objects.filter(vulnerability_id=vuln_pk).values_list(*_FINDING_ROW)
+    for row in rows.iterator(chunk_size=5000):
+        pk, _, status, fixed_version, fixed_published_at, digest_id = row[:6]
+        withdrawn = status == Finding.Status.WITHDRAWN
+        if parsed.withdrawn_at is not None:
+            if not withdrawn:
+                changes.withdraw[
+                    f"{parsed.vuln_id} was withdrawn {_day(parsed.withdrawn_at)}."
+                ].append(pk)
+            continue
+        hit, fixed = _still_affects(matcher, entries, row)
+        if not hit:
+            if not withdrawn:
+                changes.withdraw[
+                    f"{label} no longer names this component's version as affected."
+                ].append(pk)
+            continue
+        if withdrawn:
+            changes.restore.append((pk, fixed_published_at is not None))
+            changes.rematch.add(digest_id)
+        if fixed[:255] != fixed_version:
+            changes.fixed_versions[fixed[:255]].append(pk)
+
+
+def _findings_change(
+    changes: _FindingChanges, result: RevisedFindings, now: datetime
+) -> None:
+    """Write what the revisions do to findings, in batches."""
+    for reason, pks in changes.withdraw.items():
         for chunk in chunks(pks):
             Finding.objects.filter(pk__in=chunk).exclude(
                 status=Finding.Status.WITHDRAWN
@@ -407,7 +444,7 @@ def findings_revise(
             )
         result.withdrawn += pks
     for was_fixed in (True, False):
-        pks = [pk for pk, fixed in restore if fixed is was_fixed]
+        pks = [pk for pk, fixed in changes.restore if fixed is was_fixed]
         for chunk in chunks(pks):
             Finding.objects.filter(
                 pk__in=chunk, status=Finding.Status.WITHDRAWN
@@ -417,24 +454,11 @@ def findings_revise(
                 withdrawn_reason="",
             )
         result.restored += pks
-    for fixed, pks in fixed_versions.items():
+    for fixed, pks in changes.fixed_versions.items():
         for chunk in chunks(pks):
             result.fixed_version_changed += Finding.objects.filter(pk__in=chunk).update(
                 fixed_version=fixed
             )
-    result.fix_times_set = finding_fix_times_fill(vulnerability_ids=vuln_pks)
-    if rematch:
-        # Newly named components get findings; restored ones are checked
-        # against newer builds that may have fixed them meanwhile.
-        from .findings import findings_match
-
-        result.rematched_digests = len(rematch)
-        findings_match(digests=sorted(rematch), now=now)
-    if result.touched:
-        from apps.sla.triggers import findings_revised
-
-        findings_revised(finding_ids=result.touched)
-    return result
 
 
 def _digests_carrying(parsed: ParsedVulnerability) -> set[int]:

@@ -8,7 +8,7 @@ from django.db import transaction
 
 from apps.catalog.ingest import evidence_recorded
 from apps.vulns.models import VexDocument
-from apps.vulns.vex_services import vex_import, vex_imported
+from apps.vulns.services import vex_import, vex_imported
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""Reads of components, vulnerabilities, findings and VEX statements.
+"""Reads of components, vulnerabilities and findings.
 
 The digest page and the public API read through these, so both show the same
 rows in the same order.
@@ -13,14 +13,12 @@ from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 
 from apps.catalog.models import ImageDigest
 
-from .models import (
+from ..models import (
     SEVERITY_ORDER,
     Component,
     DigestComponent,
     Finding,
     Severity,
-    VexDocument,
-    VexStatement,
     Vulnerability,
 )
 
@@ -194,151 +192,4 @@ def digest_severity_counts(*, image: ImageDigest) -> list[SeverityCount]:
         for severity in SEVERITY_ORDER
         # "None" and "Unknown" only where a build has some.
         if severity not in (Severity.NONE, Severity.UNKNOWN) or severity in total_by
-    ]
-
-
-# --------------------------------------------------------------------------
-# VEX statements
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VexStatementFilter:
-    vulnerability: str = ""
-    repository: str = ""
-    digest: str = ""
-    status: str = ""
-
-
-def vex_statement_list(
-    *, filters: VexStatementFilter = VexStatementFilter()
-) -> QuerySet[VexStatement]:
-    """Statements in force (their document neither superseded nor withdrawn)."""
-    statements = VexStatement.objects.in_force().select_related(
-        "vulnerability", "document", "repository", "digest"
-    )
-    if filters.vulnerability:
-        statements = statements.filter(vulnerability__vuln_id=filters.vulnerability)
-    if filters.repository:
-        statements = statements.filter(repository__name=filters.repository)
-    if filters.digest:
-        statements = statements.filter(digest__digest=filters.digest)
-    if filters.status:
-        statements = statements.filter(status=filters.status)
-    return statements
-
-
-def repository_has_vex(*, repository_id: int) -> bool:
-    """Whether the repository's OpenVEX download has anything to say (the
-    export answers 404 when no statement in force is about it)."""
-    return VexStatement.objects.in_force().filter(repository_id=repository_id).exists()
-
-
-def digest_vex_statements(*, image: ImageDigest) -> QuerySet[VexStatement]:
-    """Statements about this build, and those about its whole repository
-    (a statement naming the image without a digest covers every build)."""
-    repository_id = image.variant.series.repository_id
-    return (
-        VexStatement.objects.in_force()
-        .filter(Q(digest=image) | Q(digest__isnull=True, repository_id=repository_id))
-        .select_related("vulnerability", "document")
-        .order_by("-timestamp", "-id")
-    )
-
-
-# --------------------------------------------------------------------------
-# VEX documents (publisher staff)
-# --------------------------------------------------------------------------
-
-
-def vex_document_list() -> QuerySet[VexDocument]:
-    """Every document, in force or not, newest import first."""
-    return VexDocument.objects.select_related("superseded_by", "withdrawn_by").order_by(
-        "-imported_at", "-id"
-    )
-
-
-def vex_document_subjects(*, document_ids: list[int]) -> dict[int, list[str]]:
-    """The images each document's products name (repository names, or bare
-    digests), in one query: what tells apart documents that share an id."""
-    subjects: dict[int, set[str]] = {}
-    rows = (
-        VexStatement.objects.filter(document_id__in=document_ids)
-        .values_list("document_id", "named_repository", "named_digest")
-        .distinct()
-    )
-    for document_id, name, digest in rows:
-        if name or digest:
-            subjects.setdefault(document_id, set()).add(name or digest)
-    return {pk: sorted(names) for pk, names in subjects.items()}
-
-
-@dataclass(frozen=True)
-class StatementSummary:
-    """One statement of a document as it states it, however many rows (one
-    per product and component) it is stored as."""
-
-    index: int
-    vulnerability: str
-    status: str
-    justification: str
-    products: tuple[str, ...]
-    components: int
-    repositories: tuple[str, ...]
-    rows: int
-
-
-def _justification_label(value: str) -> str:
-    if value in VexStatement.Justification.values:
-        return str(VexStatement.Justification(value).label)
-    return value
-
-
-def vex_document_statements(*, document: VexDocument) -> list[StatementSummary]:
-    """The document's statements by their index, in one query."""
-    grouped: dict[int, dict] = {}
-    rows = (
-        document.statements.order_by("statement_index", "id")
-        .values_list(
-            "statement_index",
-            "vulnerability__vuln_id",
-            "status",
-            "justification",
-            "product",
-            "subcomponent",
-            "repository__name",
-        )
-        .iterator(2000)
-    )
-    for index, vuln, status, justification, product, sub, repository in rows:
-        entry = grouped.setdefault(
-            index,
-            {
-                "vulnerability": vuln,
-                "status": status,
-                "justification": justification,
-                "products": set(),
-                "components": set(),
-                "repositories": set(),
-                "rows": 0,
-            },
-        )
-        entry["products"].add(product)
-        if sub:
-            entry["components"].add(sub)
-        if repository:
-            entry["repositories"].add(repository)
-        entry["rows"] += 1
-    return [
-        StatementSummary(
-            index=index,
-            vulnerability=entry["vulnerability"],
-            status=entry["status"],
-            justification=_justification_label(entry["justification"]),
-            products=tuple(sorted(entry["products"])),
-            components=len(entry["components"]),
-            repositories=tuple(sorted(entry["repositories"])),
-            rows=entry["rows"],
-        )
-        for index, entry in sorted(grouped.items())
     ]

@@ -1,16 +1,14 @@
-"""OSV and CISA KEV feeds: validated whole, then written in one transaction."""
+"""OSV feeds: every record checked before anything is written, then all of
+them written in one transaction, each new content kept as a revision."""
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import jsonschema
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -20,13 +18,7 @@ from django.utils import timezone
 from apps.catalog.generation import catalog_changed
 from apps.core.bulk import bulk_insert
 
-from ..models import (
-    AdvisoryImport,
-    AffectedPackage,
-    Finding,
-    Vulnerability,
-)
-from ..osv import (
+from ..formats.osv import (
     OsvDocument,
     OsvError,
     ParsedVulnerability,
@@ -34,29 +26,20 @@ from ..osv import (
     osv_documents,
     osv_parse,
 )
+from ..models import (
+    AdvisoryImport,
+    AffectedPackage,
+    Finding,
+    Vulnerability,
+)
 from . import revisions
+from .batches import BATCH
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
-KEV_SCHEMA = SCHEMA_DIR / "known_exploited_vulnerabilities.schema.json"
-
-# Rows per statement: small enough for SQLite's parameter limit, large enough
-# that 20,000 records take dozens of statements, not thousands.
-BATCH = 500
 # Parsed records are kept between the checking pass and the writing pass while
 # their source stays under this many bytes; past it they are parsed again, so a
 # full database dump is imported in bounded memory.
 KEEP_PARSED_BYTES = 64 * 1024 * 1024
 MAX_ERRORS_SHOWN = 20
-
-
-def _chunks(items: list, size: int = BATCH) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-# --------------------------------------------------------------------------
-# OSV
-# --------------------------------------------------------------------------
 
 
 @dataclass
@@ -127,6 +110,33 @@ def osv_import(
     record_list = None if records is None else list(records)
     source_path = None if path is None else Path(path)
 
+    kept = _osv_check(
+        record_list, source_path, max_bytes, where=path or "the records given"
+    )
+    if kept is None:
+        parsed_records: Iterable[ParsedVulnerability] = (
+            _osv_read(name, raw)
+            for name, raw, _ in _osv_sources(record_list, source_path, max_bytes)
+        )
+    else:
+        parsed_records = kept
+    try:
+        return _osv_store(parsed_records, source=source)
+    except OsvError as exc:
+        # Only if a file changed between the two passes.
+        raise ValidationError(str(exc)) from None
+
+
+def _osv_check(
+    record_list: list[object] | None,
+    source_path: Path | None,
+    max_bytes: int,
+    *,
+    where: str | Path,
+) -> list[ParsedVulnerability] | None:
+    """The checking pass: every record parsed, every problem named, nothing
+    written. Returns the parsed records, or None when they were too large to
+    keep (the writing pass parses them again)."""
     errors: list[str] = []
     seen: dict[str, tuple[str, str]] = {}
     kept: list[ParsedVulnerability] | None = []
@@ -158,47 +168,41 @@ def osv_import(
             shown.append(f"... and {len(errors) - MAX_ERRORS_SHOWN} more problems")
         raise ValidationError(shown)
     if not seen:
-        raise ValidationError(f"No OSV records found in {path or 'the records given'}.")
+        raise ValidationError(f"No OSV records found in {where}.")
+    return kept
 
-    if kept is None:
-        parsed_records: Iterable[ParsedVulnerability] = (
-            _osv_read(name, raw)
-            for name, raw, _ in _osv_sources(record_list, source_path, max_bytes)
-        )
-    else:
-        parsed_records = kept
+
+@transaction.atomic
+def _osv_store(
+    parsed_records: Iterable[ParsedVulnerability], *, source: str
+) -> OsvImportReport:
+    """The writing pass, in one transaction: records in batches, then the
+    import row of each ecosystem they name."""
     report = OsvImportReport()
     written: set[str] = set()
     ecosystems: dict[tuple[str, str, str], int] = defaultdict(int)
     now = timezone.now()
     # Revision pk and the record's first ecosystem, to link to its import row.
     stored: dict[str, tuple[int, tuple[str, str, str] | None]] = {}
-    try:
-        with transaction.atomic():
-            batch: list[ParsedVulnerability] = []
-            for parsed in parsed_records:
-                if parsed.vuln_id in written:
-                    continue  # the same record twice in one feed
-                written.add(parsed.vuln_id)
-                for key in {
-                    (a.ecosystem, a.purl_type, a.distro) for a in parsed.affected
-                }:
-                    ecosystems[key] += 1
-                batch.append(parsed)
-                if len(batch) >= BATCH:
-                    stored |= _osv_write(batch, report, source=source, now=now)
-                    batch = []
-            if batch:
-                stored |= _osv_write(batch, report, source=source, now=now)
-            imports = _osv_imports_record(ecosystems, source, now)
-            report.ecosystems = len(imports)
-            revisions.revisions_link_imports(stored, imports)
-            # Cached catalog answers name the sources builds were assessed
-            # against, with their import times.
-            catalog_changed()
-    except OsvError as exc:
-        # Only if a file changed between the two passes.
-        raise ValidationError(str(exc)) from None
+    batch: list[ParsedVulnerability] = []
+    for parsed in parsed_records:
+        if parsed.vuln_id in written:
+            continue  # the same record twice in one feed
+        written.add(parsed.vuln_id)
+        for key in {(a.ecosystem, a.purl_type, a.distro) for a in parsed.affected}:
+            ecosystems[key] += 1
+        batch.append(parsed)
+        if len(batch) >= BATCH:
+            stored |= _osv_write(batch, report, source=source, now=now)
+            batch = []
+    if batch:
+        stored |= _osv_write(batch, report, source=source, now=now)
+    imports = _osv_imports_record(ecosystems, source, now)
+    report.ecosystems = len(imports)
+    revisions.revisions_link_imports(stored, imports)
+    # Cached catalog answers name the sources builds were assessed
+    # against, with their import times.
+    catalog_changed()
     return report
 
 
@@ -280,6 +284,10 @@ def _vulnerabilities_insert(new: list[ParsedVulnerability]) -> dict[str, int]:
     return pks
 
 
+# A stored record: (pk, content hash, modified time).
+Stored = tuple[int, str, datetime | None]
+
+
 def _osv_write(
     batch: list[ParsedVulnerability],
     report: OsvImportReport,
@@ -287,31 +295,16 @@ def _osv_write(
     source: str,
     now: datetime,
 ) -> dict[str, tuple[int, tuple[str, str, str] | None]]:
+    """Write one batch of records: new ones inserted, changed ones updated and
+    their findings revised, each new content kept as a revision. Returns, per
+    record, its revision pk and first ecosystem (to link its import row)."""
     existing = {
         vuln_id: (pk, sha256, modified_at)
         for vuln_id, pk, sha256, modified_at in Vulnerability.objects.filter(
             vuln_id__in=[parsed.vuln_id for parsed in batch]
         ).values_list("vuln_id", "pk", "source_sha256", "modified_at")
     }
-    new = [parsed for parsed in batch if parsed.vuln_id not in existing]
-    differing = [
-        parsed
-        for parsed in batch
-        if parsed.vuln_id in existing
-        and existing[parsed.vuln_id][1] != parsed.source_sha256
-    ]
-    stale = [
-        parsed
-        for parsed in differing
-        if revisions.revision_is_stale(parsed.modified_at, existing[parsed.vuln_id][2])
-    ]
-    stale_ids = {parsed.vuln_id for parsed in stale}
-    changed = [parsed for parsed in differing if parsed.vuln_id not in stale_ids]
-    report.records += len(batch)
-    report.created += len(new)
-    report.updated += len(changed)
-    report.stale += len(stale)
-    report.unchanged += len(batch) - len(new) - len(differing)
+    new, changed, stale = _osv_sort(batch, existing, report)
     before = revisions.in_force_read([existing[p.vuln_id][0] for p in changed])
 
     pks = _vulnerabilities_insert(new)
@@ -331,32 +324,97 @@ def _osv_write(
     revision_pks = revisions.revisions_write(revision_items, source=source, now=now)
     report.revisions += len(revision_items)
     if changed:
-        fields = list(changed[0].vulnerability_fields())
-        Vulnerability.objects.bulk_update(
-            [
-                Vulnerability(
-                    pk=existing[parsed.vuln_id][0],
-                    vuln_id=parsed.vuln_id,
-                    **parsed.vulnerability_fields(),
-                )
-                for parsed in changed
-            ],
-            fields,
-        )
-        changed_pks = [existing[parsed.vuln_id][0] for parsed in changed]
-        AffectedPackage.objects.filter(vulnerability_id__in=changed_pks).delete()
-        # Findings carry their vulnerability's severity.
-        by_severity: dict[str, list[int]] = defaultdict(list)
-        for parsed in changed:
-            by_severity[parsed.severity].append(existing[parsed.vuln_id][0])
-            pks[parsed.vuln_id] = existing[parsed.vuln_id][0]
-        for severity, vulnerability_ids in by_severity.items():
-            Finding.objects.filter(vulnerability_id__in=vulnerability_ids).exclude(
-                severity=severity
-            ).update(severity=severity)
+        _vulnerabilities_update(changed, existing)
+        pks.update((p.vuln_id, existing[p.vuln_id][0]) for p in changed)
 
+    rows = _affected_rows(new + changed, pks, before, revision_pks, now)
+    bulk_insert(AffectedPackage, AFFECTED_FIELDS, rows)
+    report.affected_packages += len(rows)
+    revised = revisions.findings_revise(
+        [(pks[p.vuln_id], p, before[pks[p.vuln_id]]) for p in changed], now=now
+    )
+    report.findings_withdrawn += len(revised.withdrawn)
+    report.findings_restored += len(revised.restored)
+    report.fix_times_set += len(revised.fix_times_set)
+    return {
+        parsed.vuln_id: (
+            revision_pks[parsed.vuln_id],
+            next(((a.ecosystem, a.purl_type, a.distro) for a in parsed.affected), None),
+        )
+        for parsed in new + changed + stale
+    }
+
+
+def _osv_sort(
+    batch: list[ParsedVulnerability],
+    existing: dict[str, Stored],
+    report: OsvImportReport,
+) -> tuple[
+    list[ParsedVulnerability], list[ParsedVulnerability], list[ParsedVulnerability]
+]:
+    """(new, changed, stale) records of a batch, counted in the report; an
+    unchanged record (same content hash) is in none of them."""
+    new = [parsed for parsed in batch if parsed.vuln_id not in existing]
+    differing = [
+        parsed
+        for parsed in batch
+        if parsed.vuln_id in existing
+        and existing[parsed.vuln_id][1] != parsed.source_sha256
+    ]
+    stale = [
+        parsed
+        for parsed in differing
+        if revisions.revision_is_stale(parsed.modified_at, existing[parsed.vuln_id][2])
+    ]
+    stale_ids = {parsed.vuln_id for parsed in stale}
+    changed = [parsed for parsed in differing if parsed.vuln_id not in stale_ids]
+    report.records += len(batch)
+    report.created += len(new)
+    report.updated += len(changed)
+    report.stale += len(stale)
+    report.unchanged += len(batch) - len(new) - len(differing)
+    return new, changed, stale
+
+
+def _vulnerabilities_update(
+    changed: list[ParsedVulnerability], existing: dict[str, Stored]
+) -> None:
+    """Changed records' rows rewritten, their affected packages cleared (the
+    caller inserts the new ones) and their findings given the new severity."""
+    fields = list(changed[0].vulnerability_fields())
+    Vulnerability.objects.bulk_update(
+        [
+            Vulnerability(
+                pk=existing[parsed.vuln_id][0],
+                vuln_id=parsed.vuln_id,
+                **parsed.vulnerability_fields(),
+            )
+            for parsed in changed
+        ],
+        fields,
+    )
+    changed_pks = [existing[parsed.vuln_id][0] for parsed in changed]
+    AffectedPackage.objects.filter(vulnerability_id__in=changed_pks).delete()
+    # Findings carry their vulnerability's severity.
+    by_severity: dict[str, list[int]] = defaultdict(list)
+    for parsed in changed:
+        by_severity[parsed.severity].append(existing[parsed.vuln_id][0])
+    for severity, vulnerability_ids in by_severity.items():
+        Finding.objects.filter(vulnerability_id__in=vulnerability_ids).exclude(
+            severity=severity
+        ).update(severity=severity)
+
+
+def _affected_rows(
+    records: list[ParsedVulnerability],
+    pks: dict[str, int],
+    before: dict[int, revisions.InForce],
+    revision_pks: dict[str, int],
+    now: datetime,
+) -> list[tuple]:
+    """AffectedPackage rows (AFFECTED_FIELDS) of new and changed records."""
     rows = []
-    for parsed in new + changed:
+    for parsed in records:
         vuln_pk = pks[parsed.vuln_id]
         fixes = before[vuln_pk].fixes if vuln_pk in before else {}
         for affected in parsed.affected:
@@ -380,158 +438,4 @@ def _osv_write(
                     seen[1],
                 )
             )
-    bulk_insert(AffectedPackage, AFFECTED_FIELDS, rows)
-    report.affected_packages += len(rows)
-    revised = revisions.findings_revise(
-        [(pks[p.vuln_id], p, before[pks[p.vuln_id]]) for p in changed], now=now
-    )
-    report.findings_withdrawn += len(revised.withdrawn)
-    report.findings_restored += len(revised.restored)
-    report.fix_times_set += len(revised.fix_times_set)
-    return {
-        parsed.vuln_id: (
-            revision_pks[parsed.vuln_id],
-            next(((a.ecosystem, a.purl_type, a.distro) for a in parsed.affected), None),
-        )
-        for parsed in new + changed + stale
-    }
-
-
-# --------------------------------------------------------------------------
-# CISA KEV
-# --------------------------------------------------------------------------
-
-
-@dataclass
-class KevImportReport:
-    catalog_version: str = ""
-    entries: int = 0
-    flagged: int = 0  # vulnerabilities now on the KEV list
-    newly_flagged: int = 0
-    unflagged: int = 0
-    updated: int = 0  # rows whose KEV columns changed
-    unmatched: int = 0  # catalog entries no vulnerability here names
-
-
-def _kev_schema() -> dict[str, Any]:
-    return json.loads(KEV_SCHEMA.read_text())
-
-
-def _json_path(path: Iterable[object]) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return text.lstrip(".") or "$"
-
-
-@transaction.atomic
-def kev_import(*, content: bytes, source: str = "") -> KevImportReport:
-    """Flag vulnerabilities on CISA's Known Exploited Vulnerabilities catalog.
-
-    The catalog is checked against CISA's own schema first. A vulnerability is
-    flagged when its id or one of its aliases is a catalog CVE; flagged rows no
-    longer in the catalog are unflagged. The whole table is read once and only
-    changed rows are written, in batches.
-    """
-    max_bytes = settings.EVIDENCE_MAX_BYTES
-    if len(content) > max_bytes:
-        raise ValidationError(
-            f"The KEV catalog is {len(content)} bytes, over the {max_bytes}-byte limit."
-        )
-    try:
-        catalog = json.loads(content)
-    except UnicodeDecodeError:
-        raise ValidationError("The KEV catalog is not UTF-8 text.") from None
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"The KEV catalog is not valid JSON: line {exc.lineno} column "
-            f"{exc.colno}: {exc.msg}"
-        ) from None
-    validator = jsonschema.Draft7Validator(
-        _kev_schema(), format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
-    )
-    problems = sorted(validator.iter_errors(catalog), key=lambda e: list(e.path))
-    if problems:
-        raise ValidationError(
-            [
-                f"KEV catalog {_json_path(error.path)}: {error.message}"
-                for error in problems[:MAX_ERRORS_SHOWN]
-            ]
-        )
-    entries = catalog["vulnerabilities"]
-    if catalog["count"] != len(entries):
-        raise ValidationError(
-            f"KEV catalog count: says {catalog['count']} but lists {len(entries)} "
-            "vulnerabilities; is the file cut short?"
-        )
-    listed: dict[str, tuple[date, date, bool]] = {}
-    for index, entry in enumerate(entries):
-        try:
-            added = date.fromisoformat(entry["dateAdded"])
-            due = date.fromisoformat(entry["dueDate"])
-        except ValueError as exc:
-            raise ValidationError(
-                f"KEV catalog vulnerabilities[{index}]: {exc}"
-            ) from None
-        ransomware = entry.get("knownRansomwareCampaignUse", "") == "Known"
-        listed[entry["cveID"]] = (added, due, ransomware)
-
-    report = KevImportReport(
-        catalog_version=catalog["catalogVersion"], entries=len(listed)
-    )
-    matched: set[str] = set()
-    changes: list[Vulnerability] = []
-    rows = Vulnerability.objects.values_list(
-        "pk",
-        "vuln_id",
-        "aliases",
-        "kev",
-        "kev_date_added",
-        "kev_due_date",
-        "kev_ransomware",
-    )
-    for pk, vuln_id, aliases, *current in rows.iterator(chunk_size=5000):
-        names = [vuln_id, *(alias for alias in aliases or [] if isinstance(alias, str))]
-        cve = next((name for name in names if name in listed), None)
-        wanted: tuple[bool, date | None, date | None, bool]
-        if cve is None:
-            wanted = (False, None, None, False)
-        else:
-            matched.add(cve)
-            wanted = (True, *listed[cve])
-            report.flagged += 1
-        if tuple(current) == wanted:
-            continue
-        if wanted[0] and not current[0]:
-            report.newly_flagged += 1
-        if current[0] and not wanted[0]:
-            report.unflagged += 1
-        changes.append(
-            Vulnerability(
-                pk=pk,
-                kev=wanted[0],
-                kev_date_added=wanted[1],
-                kev_due_date=wanted[2],
-                kev_ransomware=wanted[3],
-            )
-        )
-    Vulnerability.objects.bulk_update(
-        changes,
-        ["kev", "kev_date_added", "kev_due_date", "kev_ransomware"],
-        batch_size=1000,
-    )
-    report.updated = len(changes)
-    report.unmatched = len(listed) - len(matched)
-    AdvisoryImport.objects.create(
-        feed=AdvisoryImport.Feed.KEV,
-        source=source[:255],
-        version=report.catalog_version[:64],
-        records_imported=report.entries,
-        records_held=report.flagged,
-    )
-    return report
-
-
-# --------------------------------------------------------------------------
-# Matching components to findings
-# --------------------------------------------------------------------------
+    return rows

@@ -1,9 +1,10 @@
-"""VEX writes and exports: import a document, author a statement, export what the
-publisher says about an image as OpenVEX or CycloneDX VEX.
+"""VEX writes: import a document (a newer version supersedes the older), link
+statements to what the catalog registers later, withdraw a document.
 
-Parsing and document building live in ``vex``; this module does the reads and
-writes around them. An import is one transaction, and everything that can refuse
-a document runs before its first write.
+Parsing lives in ``apps.vulns.formats.vex``; this module does the writes around it. An
+import is one transaction, and everything that can refuse a document runs
+before its first write. Statements the publisher writes are in
+``vex_authoring``; exports are reads (``apps.vulns.selectors.vex``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -26,23 +27,14 @@ from apps.audit.services import audit_record
 from apps.catalog.models import ImageDigest, Repository
 from apps.sla.triggers import vex_statements_changed, vex_statements_stored
 
-from .models import VexDocument, VexStatement, Vulnerability
-from .vex import (
-    ExportStatement,
-    ParsedDocument,
-    build_cyclonedx,
-    build_openvex,
-    image_purl,
-    parse_vex,
-    product_target,
-    statement_problems,
-)
+from ..formats.vex import parse_vex
+from ..formats.vex_parsed import ParsedDocument, product_target
+from ..models import VexDocument, VexStatement, Vulnerability
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-
-class NoVexStatements(LookupError):
-    """Nothing to export: an OpenVEX document needs at least one statement."""
+# What a statement's product names in the catalog: (digest, repository name).
+Named = tuple[str | None, str | None]
 
 
 # --------------------------------------------------------------------------
@@ -82,7 +74,7 @@ def vex_import(*, content: bytes) -> VexDocument:
     identity = parsed.identity
     replaced = _versions_replaced(parsed, identity)
 
-    vulnerabilities = _vulnerabilities_ensure({s.vuln_id for s in parsed.statements})
+    vulnerabilities = vulnerabilities_ensure({s.vuln_id for s in parsed.statements})
     named = {s.product: product_target(s.product) for s in parsed.statements}
     targets = _catalog_targets(named)
     try:
@@ -102,6 +94,24 @@ def vex_import(*, content: bytes) -> VexDocument:
     except IntegrityError:
         # The same document imported concurrently: the other import won.
         return VexDocument.objects.get(sha256=sha256)
+    _statements_store(document, parsed, vulnerabilities, named, targets)
+    withdrawn = _versions_supersede(replaced, document)
+    vex_statements_changed(
+        withdrawn_ids=withdrawn,
+        stored_ids=_not_affected_ids(document),
+        reason=f"Superseded by version {document.version} of {_name(document)}.",
+    )
+    return document
+
+
+def _statements_store(
+    document: VexDocument,
+    parsed: ParsedDocument,
+    vulnerabilities: dict[str, int],
+    named: dict[str, Named],
+    targets: dict[str, tuple[Repository | None, ImageDigest | None]],
+) -> None:
+    """The document's statements, one row per product and component."""
     VexStatement.objects.bulk_create(
         [
             VexStatement(
@@ -126,6 +136,13 @@ def vex_import(*, content: bytes) -> VexDocument:
         ],
         batch_size=500,
     )
+
+
+def _versions_supersede(
+    replaced: list[VexDocument], document: VexDocument
+) -> list[int]:
+    """Mark the versions ``document`` replaces superseded (audited); returns
+    the pks of their statements, which leave force."""
     now = timezone.now()
     withdrawn: list[int] = []
     for old in replaced:
@@ -144,12 +161,7 @@ def vex_import(*, content: bytes) -> VexDocument:
                 "new_version": document.version,
             },
         )
-    vex_statements_changed(
-        withdrawn_ids=withdrawn,
-        stored_ids=_not_affected_ids(document),
-        reason=f"Superseded by version {document.version} of {_name(document)}.",
-    )
-    return document
+    return withdrawn
 
 
 @dataclass(frozen=True)
@@ -256,7 +268,7 @@ def _versions_replaced(parsed: ParsedDocument, identity: str) -> list[VexDocumen
     return [d for d in versions if d.in_force]
 
 
-def _vulnerabilities_ensure(vuln_ids: set[str]) -> dict[str, int]:
+def vulnerabilities_ensure(vuln_ids: set[str]) -> dict[str, int]:
     """Primary keys by vuln_id, creating bare rows for ids not seen before (a
     later OSV import fills them in)."""
     known = dict(
@@ -277,7 +289,7 @@ def _vulnerabilities_ensure(vuln_ids: set[str]) -> dict[str, int]:
 
 
 def _catalog_targets(
-    named: dict[str, tuple[str | None, str | None]],
+    named: dict[str, Named],
 ) -> dict[str, tuple[Repository | None, ImageDigest | None]]:
     """The repository and digest each product names, where the catalog has them
     (``named``: product -> ``product_target``). A product naming a build is
@@ -407,204 +419,3 @@ def vex_document_withdraw(
         reason=f"{_name(document)} was withdrawn: {reason}",
     )
     return document
-
-
-# --------------------------------------------------------------------------
-# Authoring
-# --------------------------------------------------------------------------
-
-
-def authored_document_id(repository: Repository) -> str:
-    return f"{settings.SITE_URL.rstrip('/')}/vex/authored/{repository.name}"
-
-
-@transaction.atomic
-def vex_statement_author(
-    *,
-    author: Any,
-    vulnerability_id: str,
-    status: str,
-    repository: Repository | None = None,
-    image: ImageDigest | None = None,
-    subcomponent: str = "",
-    justification: str = "",
-    impact_statement: str = "",
-    action_statement: str = "",
-    status_notes: str = "",
-    timestamp: datetime | None = None,
-) -> VexStatement:
-    """Record the publisher's word on a vulnerability in an image (a build, or
-    every build of a repository), optionally narrowed to one component.
-
-    Statements go into one AUTHORED document per repository; each new statement
-    bumps its version. Earlier statements stay as history: the newest statement
-    for a (vulnerability, product, subcomponent) is the one in force.
-    """
-    problems = statement_problems(
-        vuln_id=vulnerability_id,
-        status=status,
-        justification=justification,
-        impact_statement=impact_statement,
-        action_statement=action_statement,
-        subcomponent=subcomponent,
-    )
-    if image is not None:
-        owner = image.variant.series.repository
-        if repository is not None and repository.pk != owner.pk:
-            problems["repository"] = f"{image.digest} is a build of {owner.name}."
-        repository = owner
-    if repository is None:
-        problems["repository"] = "Choose the repository or the digest it is about."
-    if problems or repository is None:
-        raise ValidationError(problems)
-
-    # Lock the repository row so two first statements make one document.
-    Repository.objects.select_for_update().filter(pk=repository.pk).first()
-    now = timezone.now()
-    document_id = authored_document_id(repository)
-    # A withdrawn authored document stays withdrawn: new words start a new one.
-    document = (
-        VexDocument.objects.select_for_update()
-        .in_force()
-        .filter(format=VexDocument.Format.AUTHORED, document_id=document_id)
-        .first()
-    )
-    if document is None:
-        document = VexDocument.objects.create(
-            format=VexDocument.Format.AUTHORED,
-            spec_version="0.2.0",
-            document_id=document_id,
-            author=settings.SITE_NAME,
-            issued_at=now,
-            version=1,
-            statement_count=1,
-        )
-    else:
-        document.version += 1
-        document.statement_count += 1
-        document.save(update_fields=["version", "statement_count"])
-    vulnerabilities = _vulnerabilities_ensure({vulnerability_id.strip()})
-    statement = VexStatement.objects.create(
-        document=document,
-        statement_index=document.statement_count - 1,
-        vulnerability_id=vulnerabilities[vulnerability_id.strip()],
-        product=image_purl(repository.name, image.digest if image else None),
-        named_repository=repository.name,
-        named_digest=image.digest if image else "",
-        subcomponent=subcomponent.strip(),
-        repository=repository,
-        digest=image,
-        status=status,
-        justification=justification,
-        impact_statement=impact_statement.strip(),
-        action_statement=action_statement.strip(),
-        status_notes=status_notes.strip(),
-        author=getattr(author, "email", "") or str(author or ""),
-        timestamp=timestamp or now,
-    )
-    vex_statements_stored(statement_ids=[statement.pk])
-    return statement
-
-
-# --------------------------------------------------------------------------
-# Export
-# --------------------------------------------------------------------------
-
-
-def _in_force(statements: Iterable[VexStatement], key) -> list[VexStatement]:
-    """The newest statement per key; on equal timestamps the later row wins."""
-    newest: dict[Any, VexStatement] = {}
-    for statement in sorted(statements, key=lambda s: (s.timestamp, s.pk)):
-        newest[key(statement)] = statement
-    return list(newest.values())
-
-
-def _export_statement(statement: VexStatement, product: str) -> ExportStatement:
-    vulnerability = statement.vulnerability
-    aliases = sorted(
-        {
-            alias
-            for alias in vulnerability.aliases or []
-            if isinstance(alias, str) and alias and alias != vulnerability.vuln_id
-        }
-    )
-    return ExportStatement(
-        vuln_id=vulnerability.vuln_id,
-        product=product,
-        subcomponent=statement.subcomponent,
-        status=statement.status,
-        timestamp=statement.timestamp,
-        justification=statement.justification,
-        impact_statement=statement.impact_statement,
-        action_statement=statement.action_statement,
-        status_notes=statement.status_notes,
-        aliases=tuple(aliases),
-    )
-
-
-def _digest_statements(image: ImageDigest) -> list[ExportStatement]:
-    """What is in force for a build: statements about it, and those about its
-    whole repository (a product without a digest covers every build)."""
-    repository = image.variant.series.repository
-    rows = (
-        VexStatement.objects.in_force()
-        .filter(Q(digest=image) | Q(digest__isnull=True, repository=repository))
-        .select_related("vulnerability")
-    )
-    product = image_purl(repository.name, image.digest)
-    return [
-        _export_statement(row, product)
-        for row in _in_force(rows, key=lambda s: (s.vulnerability_id, s.subcomponent))
-    ]
-
-
-def _id_prefix() -> str:
-    return f"{settings.SITE_URL.rstrip('/')}/vex/openvex/"
-
-
-def openvex_export_for_digest(*, image: ImageDigest) -> dict[str, Any]:
-    """OpenVEX v0.2.0 for one build; raises ``NoVexStatements`` if none apply."""
-    statements = _digest_statements(image)
-    if not statements:
-        raise NoVexStatements(f"No VEX statement applies to {image.digest}.")
-    return build_openvex(
-        statements=statements, author=settings.SITE_NAME, id_prefix=_id_prefix()
-    )
-
-
-def openvex_export_for_repository(*, repository: Repository) -> dict[str, Any]:
-    """OpenVEX v0.2.0 for a repository: statements about each of its builds
-    (products ``pkg:oci/<name>@sha256:...``) and about all of them
-    (``pkg:oci/<name>``). Raises ``NoVexStatements`` if there are none."""
-    rows = (
-        VexStatement.objects.in_force()
-        .filter(repository=repository)
-        .select_related("vulnerability", "digest")
-    )
-    in_force = _in_force(
-        rows, key=lambda s: (s.digest_id, s.vulnerability_id, s.subcomponent)
-    )
-    statements = [
-        _export_statement(
-            row,
-            image_purl(repository.name, row.digest.digest if row.digest else None),
-        )
-        for row in in_force
-    ]
-    if not statements:
-        raise NoVexStatements(f"No VEX statement is about {repository.name}.")
-    return build_openvex(
-        statements=statements, author=settings.SITE_NAME, id_prefix=_id_prefix()
-    )
-
-
-def cyclonedx_vex_export_for_digest(*, image: ImageDigest) -> dict[str, Any]:
-    """CycloneDX 1.6 VEX for one build (an empty ``vulnerabilities`` list when
-    nothing applies: unlike OpenVEX, CycloneDX can say that)."""
-    repository = image.variant.series.repository
-    return build_cyclonedx(
-        statements=_digest_statements(image),
-        subject=image_purl(repository.name, image.digest),
-        author=settings.SITE_NAME,
-        fallback_timestamp=image.built_at,
-    )

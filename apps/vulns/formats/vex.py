@@ -8,7 +8,8 @@ or refuses them with a ``ValidationError`` on ``document`` whose code says why
 ``not_vex``). The formats are read in ``openvex`` and ``cyclonedx_vex``, into
 the shape of ``vex_parsed``; ``openvex.build_openvex`` and
 ``cyclonedx_vex.build_cyclonedx`` turn statements into documents that validate
-against their schemas. ``apps.vulns.vex_services`` does the reads and writes.
+against their schemas. ``apps.vulns.services.vex`` does the writes around them
+and ``apps.vulns.selectors.vex`` the reads.
 
 Decisions, so that they are made once:
 

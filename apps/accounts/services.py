@@ -167,8 +167,49 @@ def org_sso_configure(
         raise ValidationError(
             "Single sign-on is not part of your plan; upgrade to configure it."
         )
-    errors: dict[str, Any] = {}
     issuer_url = issuer_url.strip().rstrip("/")
+    errors, domains = _sso_settings_errors(
+        org=org, issuer_url=issuer_url, client_id=client_id, email_domains=email_domains
+    )
+    existing = (
+        OrgSsoConnection.objects.filter(org=org).select_related("social_app").first()
+    )
+    if not client_secret and existing is None:
+        errors["client_secret"] = "The client secret is required."
+    if errors:
+        raise ValidationError(errors)
+    connection = _sso_connection_write(
+        org=org,
+        existing=existing,
+        issuer_url=issuer_url,
+        client_id=client_id.strip(),
+        client_secret=client_secret,
+        domains=domains,
+        enabled=enabled,
+    )
+    audit_record(
+        action=Action.SSO_CONFIGURED,
+        actor=actor,
+        org=org,
+        target=connection,
+        request=request,
+        details={
+            "issuer_url": issuer_url,
+            "client_id": client_id.strip(),
+            "email_domains": domains,
+            "enabled": enabled,
+            "secret_changed": bool(client_secret),
+        },
+    )
+    return connection
+
+
+def _sso_settings_errors(
+    *, org: Organization, issuer_url: str, client_id: str, email_domains: list[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """What is wrong with the issuer, client id and domains (a domain another
+    organization's enabled SSO claims included), and the cleaned domains."""
+    errors: dict[str, Any] = {}
     if not issuer_url.startswith(("https://", "http://")):
         errors["issuer_url"] = "The issuer must be an http(s) URL."
     elif settings.PRODUCTION and not issuer_url.startswith("https://"):
@@ -190,13 +231,21 @@ def org_sso_configure(
         errors["email_domains"] = (
             f"Already claimed by another organization: {', '.join(clash)}."
         )
-    existing = (
-        OrgSsoConnection.objects.filter(org=org).select_related("social_app").first()
-    )
-    if not client_secret and existing is None:
-        errors["client_secret"] = "The client secret is required."
-    if errors:
-        raise ValidationError(errors)
+    return errors, domains
+
+
+def _sso_connection_write(
+    *,
+    org: Organization,
+    existing: OrgSsoConnection | None,
+    issuer_url: str,
+    client_id: str,
+    client_secret: str,
+    domains: list[str],
+    enabled: bool,
+) -> OrgSsoConnection:
+    """Create the org's SocialApp and connection, or update them (an empty
+    secret keeps the one stored)."""
     # SocialApp.name is 40 characters; an organization's name may be 100.
     app_name = f"{org.name[: SocialApp._meta.get_field('name').max_length - 4]} SSO"
     if existing is None:
@@ -204,43 +253,28 @@ def org_sso_configure(
             provider="openid_connect",
             provider_id=f"org-{org.slug}",
             name=app_name,
-            client_id=client_id.strip(),
+            client_id=client_id,
             secret=client_secret,
             settings={"server_url": issuer_url},
         )
-        connection = OrgSsoConnection.objects.create(
+        return OrgSsoConnection.objects.create(
             org=org, social_app=app, email_domains=domains, enabled=enabled
         )
-    else:
-        connection = existing
-        app = connection.social_app
-        app.name = app_name
-        app.client_id = client_id.strip()
-        if client_secret:
-            app.secret = client_secret
-        app.settings = {**app.settings, "server_url": issuer_url}
-        app.save()
-        connection.email_domains = domains
-        # A domain keeps its verification only while it stays claimed.
-        connection.verified_domains = [
-            d for d in connection.verified_domains if d in domains
-        ]
-        connection.enabled = enabled
-        connection.save()
-    audit_record(
-        action=Action.SSO_CONFIGURED,
-        actor=actor,
-        org=org,
-        target=connection,
-        request=request,
-        details={
-            "issuer_url": issuer_url,
-            "client_id": client_id.strip(),
-            "email_domains": domains,
-            "enabled": enabled,
-            "secret_changed": bool(client_secret),
-        },
-    )
+    connection = existing
+    app = connection.social_app
+    app.name = app_name
+    app.client_id = client_id
+    if client_secret:
+        app.secret = client_secret
+    app.settings = {**app.settings, "server_url": issuer_url}
+    app.save()
+    connection.email_domains = domains
+    # A domain keeps its verification only while it stays claimed.
+    connection.verified_domains = [
+        d for d in connection.verified_domains if d in domains
+    ]
+    connection.enabled = enabled
+    connection.save()
     return connection
 
 

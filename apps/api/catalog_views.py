@@ -24,14 +24,35 @@ from apps.catalog import selectors as catalog
 from apps.catalog.generation import KEY as GENERATION_KEY
 from apps.catalog.generation import catalog_generation
 from apps.vulns import selectors as vulns
-from apps.vulns.vex_services import (
+from apps.vulns.selectors import (
     NoVexStatements,
     cyclonedx_vex_export_for_digest,
     openvex_export_for_digest,
     openvex_export_for_repository,
 )
 
-from . import catalog_serializers as s
+from .catalog_serializers.digests import DigestDetailOut, DigestOut
+from .catalog_serializers.filters import (
+    ComponentFilterIn,
+    DigestFilterIn,
+    FindingFilterIn,
+    RepositoryFilterIn,
+    SeriesFilterIn,
+    VexStatementFilterIn,
+    VulnerabilityFilterIn,
+)
+from .catalog_serializers.repositories import (
+    RepositoryDetailOut,
+    RepositoryOut,
+    SeriesOut,
+)
+from .catalog_serializers.vulnerabilities import (
+    ComponentOut,
+    FindingOut,
+    VexStatementOut,
+    VulnerabilityDetailOut,
+    VulnerabilityOut,
+)
 from .pagination import CursorPagination
 
 # Query parameters every list understands besides its filters.
@@ -150,13 +171,13 @@ def _filtered(filter_class):
     return extend_schema_view(list=extend_schema(parameters=[filter_class]))
 
 
-@_filtered(s.RepositoryFilterIn)
+@_filtered(RepositoryFilterIn)
 class RepositoryViewSet(PublicCatalogViewSet):
     """Image repositories, by name."""
 
-    serializer_class = s.RepositoryOut
-    detail_serializer_class = s.RepositoryDetailOut
-    filter_class = s.RepositoryFilterIn
+    serializer_class = RepositoryOut
+    detail_serializer_class = RepositoryDetailOut
+    filter_class = RepositoryFilterIn
     shared_answers = True
     pagination_class = _cursor("name")
     lookup_field = "name"
@@ -174,12 +195,12 @@ class RepositoryViewSet(PublicCatalogViewSet):
         return _vex(openvex_export_for_repository, repository=self.get_object())
 
 
-@_filtered(s.SeriesFilterIn)
+@_filtered(SeriesFilterIn)
 class SeriesViewSet(PublicCatalogViewSet):
     """Version lines with their lifecycle dates, status today and variants."""
 
-    serializer_class = s.SeriesOut
-    filter_class = s.SeriesFilterIn
+    serializer_class = SeriesOut
+    filter_class = SeriesFilterIn
     shared_answers = True
     pagination_class = _cursor("-id")
 
@@ -187,13 +208,13 @@ class SeriesViewSet(PublicCatalogViewSet):
         return catalog.series_list(filters=catalog.SeriesFilter(**filters))
 
 
-@_filtered(s.DigestFilterIn)
+@_filtered(DigestFilterIn)
 class DigestViewSet(PublicCatalogViewSet):
     """Builds, by ``sha256:`` digest; the detail adds tag history and attestations."""
 
-    serializer_class = s.DigestOut
-    detail_serializer_class = s.DigestDetailOut
-    filter_class = s.DigestFilterIn
+    serializer_class = DigestOut
+    detail_serializer_class = DigestDetailOut
+    filter_class = DigestFilterIn
     pagination_class = _cursor("-id")
     lookup_field = "digest"
 
@@ -223,25 +244,25 @@ class DigestViewSet(PublicCatalogViewSet):
         return _vex(cyclonedx_vex_export_for_digest, image=self.get_object())
 
 
-@_filtered(s.ComponentFilterIn)
+@_filtered(ComponentFilterIn)
 class ComponentViewSet(PublicCatalogViewSet):
     """Packages found in SBOMs, by package URL."""
 
-    serializer_class = s.ComponentOut
-    filter_class = s.ComponentFilterIn
+    serializer_class = ComponentOut
+    filter_class = ComponentFilterIn
     pagination_class = _cursor("-id")
 
     def list_queryset(self, filters):
         return vulns.component_list(filters=vulns.ComponentFilter(**filters))
 
 
-@_filtered(s.VulnerabilityFilterIn)
+@_filtered(VulnerabilityFilterIn)
 class VulnerabilityViewSet(PublicCatalogViewSet):
     """Advisories (CVE, GHSA, distribution ids), by id."""
 
-    serializer_class = s.VulnerabilityOut
-    detail_serializer_class = s.VulnerabilityDetailOut
-    filter_class = s.VulnerabilityFilterIn
+    serializer_class = VulnerabilityOut
+    detail_serializer_class = VulnerabilityDetailOut
+    filter_class = VulnerabilityFilterIn
     pagination_class = _cursor("-id")
     lookup_field = "vuln_id"
 
@@ -249,24 +270,24 @@ class VulnerabilityViewSet(PublicCatalogViewSet):
         return vulns.vulnerability_list(filters=vulns.VulnerabilityFilter(**filters))
 
 
-@_filtered(s.FindingFilterIn)
+@_filtered(FindingFilterIn)
 class FindingViewSet(PublicCatalogViewSet):
     """A vulnerability in a component of a build, with its SLA timestamps."""
 
-    serializer_class = s.FindingOut
-    filter_class = s.FindingFilterIn
+    serializer_class = FindingOut
+    filter_class = FindingFilterIn
     pagination_class = _cursor("-id")
 
     def list_queryset(self, filters):
         return vulns.finding_list(filters=vulns.FindingFilter(**filters))
 
 
-@_filtered(s.VexStatementFilterIn)
+@_filtered(VexStatementFilterIn)
 class VexStatementViewSet(PublicCatalogViewSet):
     """The publisher's VEX statements, newest first."""
 
-    serializer_class = s.VexStatementOut
-    filter_class = s.VexStatementFilterIn
+    serializer_class = VexStatementOut
+    filter_class = VexStatementFilterIn
     pagination_class = _cursor("-id")
 
     def list_queryset(self, filters):

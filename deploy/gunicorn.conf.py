@@ -25,6 +25,9 @@ max_requests_jitter = 200
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # The workers' heartbeat files: in memory, and writable on a read-only root.
 worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR") or None
+# gunicorn's control socket (for gunicornc) lives under $HOME, which the image
+# has none of on a read-only root; the portal never uses it.
+control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 # One JSON line per request; request_id is the X-Request-ID the portal answered

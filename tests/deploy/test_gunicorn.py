@@ -1,5 +1,6 @@
 """deploy/gunicorn.conf.py: the master warms Django before it forks."""
 
+import runpy
 import subprocess
 import sys
 
@@ -40,3 +41,15 @@ def test_the_preloaded_master_imports_every_view_before_forking():
 
 def test_without_preload_the_master_stays_cold():
     assert probe(False) == ["False", "False", "False"]
+
+
+def test_no_control_socket_under_a_home_the_image_cannot_write():
+    # gunicorn >= 25.1 opens a control socket under $HOME (/nonexistent in the
+    # image, on a read-only root) and logs an error at every start without this.
+    from gunicorn.config import Config
+
+    conf = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
+    config = Config()
+    assert "control_socket_disable" in config.settings
+    config.set("control_socket_disable", conf["control_socket_disable"])
+    assert config.control_socket_disable is True

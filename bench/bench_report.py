@@ -54,7 +54,7 @@ def peak_mib() -> float:
 def measure_report(report_id: int, html_path: str) -> None:
     """In a fresh process: build and render the report; print JSON figures;
     write the final HTML for the WeasyPrint-alone run."""
-    from apps.reports.evidence import build_evidence, canonical_json
+    from apps.reports.evidence.document import build_evidence, canonical_json
     from apps.reports.models import Report
     from apps.reports.render import render_pdf, report_html
 

@@ -42,8 +42,8 @@ from django.db import connection  # noqa: E402
 from django.db.models import Count  # noqa: E402
 
 from apps.orgs.models import Membership, Role  # noqa: E402
-from apps.reports import services  # noqa: E402
 from apps.reports.models import Report  # noqa: E402
+from apps.reports.services.intake import report_request  # noqa: E402
 from apps.reports.signing import signing_material  # noqa: E402
 
 
@@ -99,7 +99,7 @@ def run(count: int, template: Report, logs: Path) -> float:
         started = time.perf_counter()
         ids = []
         for i in range(REPORTS):
-            report, _ = services.report_request(
+            report, _ = report_request(
                 org=template.org,
                 kind=Report.Kind.ORG_COMPLIANCE,
                 window_start=template.window_start,

@@ -14,8 +14,10 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from apps.accounts.models import ApiToken
-from apps.reports import selectors, services
+from apps.reports import selectors
 from apps.reports.models import Report
+from apps.reports.services.downloads import report_download_record
+from apps.reports.services.intake import ORG_KINDS, report_request
 from apps.reports.views import report_file_response
 
 from .base import OrgScopedViewSet
@@ -75,7 +77,7 @@ class ReportOut(serializers.ModelSerializer):
 
 
 class ReportIn(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=sorted(services.ORG_KINDS))
+    kind = serializers.ChoiceField(choices=sorted(ORG_KINDS))
     window_start = serializers.DateField()
     window_end = serializers.DateField()
     request_id = serializers.CharField(max_length=64)
@@ -115,7 +117,7 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedV
         data.is_valid(raise_exception=True)
         values = data.validated_data
         try:
-            report, created = services.report_request(
+            report, created = report_request(
                 org=self.org,
                 kind=values["kind"],
                 window_start=values["window_start"],
@@ -152,7 +154,7 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedV
             report, part
         ):
             raise Http404("This report has no such file (yet).")
-        services.report_download_record(
+        report_download_record(
             report=report,
             part=part,
             request=request,

@@ -205,7 +205,7 @@ def _plan(report, *, pdf: bytes, evidence_json: bytes) -> list[Entry]:
             )
         folder = f"{repository.name}/{_short(image.digest)}"
         if entitled[key]:
-            for a in image.in_scope:
+            for a in image.in_scope:  # type: ignore[attr-defined]  # Prefetch to_attr
                 path = (
                     f"attestations/{folder}/{a.kind}-{a.sha256[:12]}."
                     f"{_extension(a.media_type)}"
@@ -373,6 +373,8 @@ def evidence_bundle_write(
 
 
 def _copy_attestation(entry: Entry, target: IO[bytes], digest) -> None:
+    if entry.attestation_id is None:
+        raise ValueError(f"{entry.path}: not a stored attestation")
     attestation = Attestation.objects.only("document").get(pk=entry.attestation_id)
     size = 0
     with attestation.document.open("rb") as source:

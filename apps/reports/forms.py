@@ -7,7 +7,7 @@ import uuid
 from django import forms
 
 from .models import Report
-from .services import ORG_KINDS
+from .services.intake import ORG_KINDS
 
 
 class ReportRequestForm(forms.Form):

@@ -1,15 +1,8 @@
 """The FedRAMP POA&M export: a customer's open items inherited from the images,
 in the columns of FedRAMP's POA&M template (Rev 5), as an XLSX workbook.
 
-Columns and their order follow the FedRAMP POA&M template's "Open POA&M Items"
-worksheet. Columns A to AA (POAM ID ... Auto-Approve) are those of FedRAMP's
-own POA&M rendering in the fedramp-automation project
-(github.com/wendellpiez/fedramp-automation, resources/oscal_poam_html.xsl, a
-fork of GSA/fedramp-automation), as described column by column in FedRAMP's
-POA&M Template Completion Guide; the Rev 5 template adds AB to AE (Binding
-Operational Directive 22-01 tracking, its Due Date, CVE, Service Name), the
-list the Rev 5 POA&M importers read (RegScale's regscale-cli FedRAMP POA&M
-integration, grokify's Go ``poam`` package ``Columns()``).
+The workbook itself (columns, sheets, fixed bytes) is written by
+``formats.poam_xlsx``; this module chooses the items and words each row.
 
 Which items: the org's SLA clocks that were running at ``report.data_cutoff``
 (started before it, not stopped before it) on findings in repositories it
@@ -23,16 +16,13 @@ the clock's start and the newest VEX statement about the vulnerability in
 that build (or its whole repository). The Status Date is the cut-off for an
 open item and the day it closed for a closed one.
 
-The header row is row 1 (the template's banner rows above the headers are
-left out so the sheet reads as a table). The same inputs give the same bytes:
-the workbook's properties are fixed to the cut-off and the site's name, and
-the zip container's timestamps to the cut-off.
+The same inputs give the same bytes: the workbook's properties are fixed to
+the cut-off and the site's name, and the zip container's timestamps to the
+cut-off.
 """
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -40,53 +30,14 @@ from typing import Any
 from django.conf import settings
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.writer.excel import ExcelWriter
 
 from apps.entitlements.models import Mirror
 from apps.sla.models import SlaClock
 from apps.vulns.models import VexStatement
 
-POAM_COLUMNS: tuple[str, ...] = (
-    "POAM ID",
-    "Controls",
-    "Weakness Name",
-    "Weakness Description",
-    "Weakness Detector Source",
-    "Weakness Source Identifier",
-    "Asset Identifier",
-    "Point of Contact",
-    "Resources Required",
-    "Overall Remediation Plan",
-    "Original Detection Date",
-    "Scheduled Completion Date",
-    "Planned Milestones",
-    "Milestone Changes",
-    "Status Date",
-    "Vendor Dependency",
-    "Last Vendor Check-in Date",
-    "Vendor Dependent Product Name",
-    "Original Risk Rating",
-    "Adjusted Risk Rating",
-    "Risk Adjustment",
-    "False Positive",
-    "Operational Requirement",
-    "Deviation Rationale",
-    "Supporting Documents",
-    "Comments",
-    "Auto-Approve",
-    "Binding Operational Directive 22-01 tracking",
-    "Binding Operational Directive 22-01 Due Date",
-    "CVE",
-    "Service Name",
-)
+from .formats.poam_xlsx import poam_workbook
 
-OPEN_SHEET = "Open POA&M Items"
-CLOSED_SHEET = "Closed POA&M Items"
 CONTROLS = "RA-5; SI-2"
-MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # FedRAMP rates risk High, Moderate or Low; a critical finding is High.
 RISK_RATING = {
@@ -97,7 +48,6 @@ RISK_RATING = {
 }
 
 CHUNK = 2000
-_WIDTHS = {"Weakness Description": 60, "Overall Remediation Plan": 50, "Comments": 60}
 _ROW_FIELDS = (
     "finding__vulnerability",
     "finding__component",
@@ -302,68 +252,15 @@ def _rows(clocks: QuerySet[SlaClock], *, report, closed: bool) -> Iterator[list]
         yield _row(clock, report=report, closed=closed, digest_url=digest_url)
 
 
-def _header(sheet) -> list[WriteOnlyCell]:
-    bold = Font(bold=True, color="FFFFFF")
-    fill = PatternFill("solid", fgColor="1F3864")
-    wrap = Alignment(wrap_text=True, vertical="top")
-    cells = []
-    for title in POAM_COLUMNS:
-        cell = WriteOnlyCell(sheet, value=title)
-        cell.font, cell.fill, cell.alignment = bold, fill, wrap
-        cells.append(cell)
-    return cells
-
-
-def _sheet(workbook: Workbook, title: str, rows: Iterator[list]) -> None:
-    from openpyxl.utils import get_column_letter
-
-    sheet = workbook.create_sheet(title)
-    for index, name in enumerate(POAM_COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = _WIDTHS.get(name, 22)
-    sheet.freeze_panes = "B2"
-    sheet.append(_header(sheet))
-    # Plain values: openpyxl formats a date cell as yyyy-mm-dd by itself.
-    for values in rows:
-        sheet.append(values)
-
-
-def _fixed_zip(content: bytes, moment: datetime) -> bytes:
-    """The same archive with every entry's timestamp set to ``moment``."""
-    stamp = timezone.localtime(moment, UTC).timetuple()[:6]
-    stamp = max(stamp, (1980, 1, 1, 0, 0, 0))
-    out = io.BytesIO()
-    with (
-        zipfile.ZipFile(io.BytesIO(content)) as source,
-        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
-    ):
-        for info in source.infolist():
-            entry = zipfile.ZipInfo(info.filename, date_time=stamp)
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            entry.external_attr = 0o644 << 16
-            entry.create_system = 3
-            target.writestr(entry, source.read(info.filename), compresslevel=6)
-    return out.getvalue()
-
-
 def poam_xlsx(report) -> bytes:
     """The org's POA&M workbook as of ``report.data_cutoff``."""
     if report.org_id is None:
         raise ValueError("A POA&M is an organization's: this report has none.")
-    workbook = Workbook(write_only=True)
-    moment = timezone.localtime(report.data_cutoff, UTC).replace(tzinfo=None)
-    props = workbook.properties
-    props.creator = settings.SITE_NAME
-    props.lastModifiedBy = settings.SITE_NAME
-    props.title = f"POA&M {report.org.name} {report.public_id}"
-    props.identifier = str(report.public_id)
-    props.created = moment
-    props.modified = moment
-    _sheet(workbook, OPEN_SHEET, _rows(open_items(report), report=report, closed=False))
-    _sheet(
-        workbook, CLOSED_SHEET, _rows(closed_items(report), report=report, closed=True)
+    return poam_workbook(
+        open_rows=_rows(open_items(report), report=report, closed=False),
+        closed_rows=_rows(closed_items(report), report=report, closed=True),
+        title=f"POA&M {report.org.name} {report.public_id}",
+        identifier=str(report.public_id),
+        creator=settings.SITE_NAME,
+        moment=report.data_cutoff,
     )
-    buffer = io.BytesIO()
-    # ExcelWriter, not Workbook.save: save stamps "modified" with the clock.
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-        ExcelWriter(workbook, zf).write_data()
-    return _fixed_zip(buffer.getvalue(), report.data_cutoff)

@@ -20,11 +20,11 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
 from .charts import Bar, attainment_chart
+from .formats.pdfa import write_pdf
 from .links import verify_url
 from .models import Report
 
-PDF_VARIANT = "pdf/a-3b"
-TEMPLATES = {
+TEMPLATES: dict[str, str] = {
     Report.Kind.ORG_COMPLIANCE: "reports/pdf/org_compliance.html",
     Report.Kind.IMAGE_DOSSIER: "reports/pdf/image_dossier.html",
     Report.Kind.SLA_PERFORMANCE: "reports/pdf/sla_performance.html",
@@ -354,7 +354,7 @@ def _sla_performance_context(evidence: dict) -> dict[str, Any]:
     }
 
 
-CONTEXTS = {
+CONTEXTS: dict[str, Callable[[dict], dict[str, Any]]] = {
     Report.Kind.ORG_COMPLIANCE: _org_compliance_context,
     Report.Kind.IMAGE_DOSSIER: _image_dossier_context,
     Report.Kind.SLA_PERFORMANCE: _sla_performance_context,
@@ -391,36 +391,6 @@ def report_html(report: Report, evidence: dict, *, evidence_sha256: str) -> str:
     return render_to_string(template, context)
 
 
-def _fetcher():
-    from weasyprint.urls import URLFetcher
-
-    # The report draws nothing from outside itself: no file, no network.
-    return URLFetcher(allowed_protocols=("data",), fail_on_errors=True)
-
-
-def write_pdf(
-    html: str, *, evidence_json: bytes, created: datetime
-) -> tuple[bytes, int]:
-    """Lay ``html`` out once, count its pages and write it as PDF/A-3b with
-    the evidence attached (relationship Data)."""
-    from weasyprint import HTML, Attachment
-
-    document = HTML(
-        string=html, base_url=str(settings.BASE_DIR), url_fetcher=_fetcher()
-    ).render(pdf_variant=PDF_VARIANT)
-    pages = len(document.pages)
-    attachment = Attachment(
-        string=evidence_json,
-        name="evidence.json",
-        description="The report's evidence, canonical JSON (application/json)",
-        created=created,
-        modified=created,
-        relationship="Data",
-    )
-    content = document.write_pdf(pdf_variant=PDF_VARIANT, attachments=[attachment])
-    return content, pages
-
-
 def render_pdf(
     report: Report,
     evidence: dict,
@@ -437,7 +407,10 @@ def render_pdf(
     )
     progress(80, "Laying out the pages")
     content, pages = write_pdf(
-        html, evidence_json=evidence_json, created=report.data_cutoff
+        html,
+        evidence_json=evidence_json,
+        created=report.data_cutoff,
+        base_url=str(settings.BASE_DIR),
     )
     progress(95, "Document written")
     return RenderedPdf(content=content, pages=pages)

@@ -446,61 +446,43 @@ def signing_key_for(key_id: str) -> SigningKey | None:
     return SigningKey.objects.filter(key_id=key_id).first() if key_id else None
 
 
-def verify_document(content: bytes, *, expected: Report | None = None) -> Verification:
-    """Check a file against the records: is it a ready report (``expected``,
-    when given), and is its signature intact, valid, by a portal key, and over
-    the whole file?"""
-    digest = hashlib.sha256(content).hexdigest()
-    report = verify_hash(digest)
-    problems: list[str] = []
-    if expected is not None and report is not None and report.pk != expected.pk:
-        problems.append(OTHER_REPORT)
-    # A PDF's header may follow up to 1 KiB of other bytes (ISO 32000-1, H.3).
-    if b"%PDF-" not in content[:1024]:
-        if report is None:
-            problems += [NOT_A_PDF, NO_REPORT]
-        elif report.media_type in ("", "application/pdf"):
-            problems.append(NOT_A_PDF)
-        return Verification(sha256=digest, report=report, problems=tuple(problems))
-
+def _embedded_signatures(content: bytes, digest: str) -> list | None:
+    """The PDF's signatures, in file order; None when it cannot be read."""
     try:
         reader = PdfFileReader(io.BytesIO(content), strict=False)
-        embedded = list(reader.embedded_signatures)
+        return list(reader.embedded_signatures)
     except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
         logger.info("Verify: unreadable PDF %s: %s", digest, exc)
-        problems.append(DAMAGED)
-        if report is None:
-            problems.append(NO_REPORT)
-        return Verification(
-            sha256=digest, report=report, is_pdf=True, problems=tuple(problems)
-        )
-    if not embedded:
-        problems.append(NO_SIGNATURE)
-        if report is None:
-            problems.append(NO_REPORT)
-        return Verification(
-            sha256=digest, report=report, is_pdf=True, problems=tuple(problems)
-        )
+        return None
 
-    # The portal's signature is the first; anything signed after it is a
-    # later change, which the coverage check below reports.
-    sig = next((s for s in embedded if s.field_name == SIGNATURE_FIELD), embedded[0])
-    keys = _trusted_keys()
-    try:
-        status = validate_pdf_signature(sig, _validation_context(keys), skip_diff=True)
-    except (PdfError, ValueError, KeyError, TypeError) as exc:
-        logger.info("Verify: signature of %s cannot be checked: %s", digest, exc)
-        problems.append(MISMATCH)
-        if report is None:
-            problems.append(NO_REPORT)
-        return Verification(
-            sha256=digest,
-            report=report,
-            is_pdf=True,
-            signed=True,
-            problems=tuple(problems),
-        )
 
+def _unjudged(
+    digest: str, report: Report | None, problems: list[str], *, signed: bool = False
+) -> Verification:
+    """A PDF whose signature cannot be judged: the problems found so far."""
+    if report is None:
+        problems.append(NO_REPORT)
+    return Verification(
+        sha256=digest,
+        report=report,
+        is_pdf=True,
+        signed=signed,
+        problems=tuple(problems),
+    )
+
+
+def _judged(
+    digest: str,
+    report: Report | None,
+    problems: list[str],
+    *,
+    sig,
+    status,
+    keys: dict[str, SigningKey],
+    expected: Report | None,
+) -> Verification:
+    """A PDF whose signature was validated: by a portal key valid at the
+    time, over the whole file, and of the report recorded for it?"""
     cert_der = status.signing_cert.dump()
     signer_key_id = "sha256:" + hashlib.sha256(cert_der).hexdigest()
     row = keys.get(signer_key_id)
@@ -512,7 +494,7 @@ def verify_document(content: bytes, *, expected: Report | None = None) -> Verifi
     entire_file = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
     if not (status.intact and status.valid):
         problems.append(MISMATCH)
-    if not known:
+    if row is None:
         problems.append(UNKNOWN_KEY)
     elif not chain_ok or not _valid_then(row, when):
         problems.append(CERT_NOT_VALID)
@@ -534,11 +516,46 @@ def verify_document(content: bytes, *, expected: Report | None = None) -> Verifi
         signed=True,
         intact=bool(status.intact),
         valid=bool(status.valid),
-        trusted=chain_ok and known and _valid_then(row, when),
+        trusted=chain_ok and row is not None and _valid_then(row, when),
         entire_file=entire_file,
         key_id=signer_key_id if known else "",
         signing_key=row,
         signer=status.signing_cert.subject.human_friendly,
         signed_at=status.signer_reported_dt,
         problems=tuple(problems),
+    )
+
+
+def verify_document(content: bytes, *, expected: Report | None = None) -> Verification:
+    """Check a file against the records: is it a ready report (``expected``,
+    when given), and is its signature intact, valid, by a portal key, and over
+    the whole file?"""
+    digest = hashlib.sha256(content).hexdigest()
+    report = verify_hash(digest)
+    problems: list[str] = []
+    if expected is not None and report is not None and report.pk != expected.pk:
+        problems.append(OTHER_REPORT)
+    # A PDF's header may follow up to 1 KiB of other bytes (ISO 32000-1, H.3).
+    if b"%PDF-" not in content[:1024]:
+        if report is None:
+            problems += [NOT_A_PDF, NO_REPORT]
+        elif report.media_type in ("", "application/pdf"):
+            problems.append(NOT_A_PDF)
+        return Verification(sha256=digest, report=report, problems=tuple(problems))
+    embedded = _embedded_signatures(content, digest)
+    if not embedded:
+        problems.append(DAMAGED if embedded is None else NO_SIGNATURE)
+        return _unjudged(digest, report, problems)
+    # The portal's signature is the first; anything signed after it is a
+    # later change, which the coverage check reports.
+    sig = next((s for s in embedded if s.field_name == SIGNATURE_FIELD), embedded[0])
+    keys = _trusted_keys()
+    try:
+        status = validate_pdf_signature(sig, _validation_context(keys), skip_diff=True)
+    except (PdfError, ValueError, KeyError, TypeError) as exc:
+        logger.info("Verify: signature of %s cannot be checked: %s", digest, exc)
+        problems.append(MISMATCH)
+        return _unjudged(digest, report, problems, signed=True)
+    return _judged(
+        digest, report, problems, sig=sig, status=status, keys=keys, expected=expected
     )

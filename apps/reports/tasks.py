@@ -13,8 +13,8 @@ import logging
 from celery import shared_task
 from django.db import DatabaseError, InterfaceError
 
-from . import services
 from .models import Report
+from .services import intake, pipeline, sweep
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +29,13 @@ logger = logging.getLogger(__name__)
     retry_backoff=30,
     retry_backoff_max=600,
     retry_jitter=True,
-    max_retries=services.MAX_ATTEMPTS + 3,
+    max_retries=pipeline.MAX_ATTEMPTS + 3,
     # A few hundred pages take minutes, not an hour.
     soft_time_limit=1700,
     time_limit=1800,
 )
 def run_report(self, report_id: int) -> str:
-    report = services.report_run(report_id=report_id, worker=self.request.hostname)
+    report = pipeline.report_run(report_id=report_id, worker=self.request.hostname)
     if report.status == Report.Status.QUEUED and report.attempts:
         # The attempt failed and another is allowed: later, not at once. A new
         # message, not a task retry: the attempts are counted on the report.
@@ -47,14 +47,14 @@ def run_report(self, report_id: int) -> str:
 def requeue_stale() -> int:
     """Re-queue reports whose task was lost or whose worker died."""
     count = 0
-    for report_id in services.reports_stale():
+    for report_id in sweep.reports_stale():
         status, attempts = Report.objects.values_list("status", "attempts").get(
             pk=report_id
         )
-        if status == Report.Status.RENDERING and attempts >= services.MAX_ATTEMPTS:
-            services.report_expire_exhausted(report_id=report_id)
+        if status == Report.Status.RENDERING and attempts >= pipeline.MAX_ATTEMPTS:
+            sweep.report_expire_exhausted(report_id=report_id)
             continue
-        services.report_enqueue(report_id=report_id)
+        intake.report_enqueue(report_id=report_id)
         count += 1
     if count:
         logger.info("re-queued %s stale reports", count)

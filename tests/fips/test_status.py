@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from apps.fips.models import CryptoModule
 from apps.fips.status import module_status
-from apps.reports.evidence import build_evidence
+from apps.reports.evidence.document import build_evidence
 from apps.reports.models import Report
 from apps.reports.render import report_html
 from tests.catalog import builders as catalog

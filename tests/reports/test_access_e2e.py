@@ -10,8 +10,8 @@ import pytest
 from django.core.files.base import ContentFile
 from django.test import Client
 
-from apps.reports import services
 from apps.reports.models import Report
+from apps.reports.services import intake
 from tests.e2e.conftest import (  # noqa: F401  (fixtures)
     _allow_orm_beside_playwright,
     browser,
@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def scene(org, owner, settings, tmp_path, monkeypatch):
     settings.MEDIA_ROOT = tmp_path / "media"
     # The build is this test's to drive: no task runs it.
-    monkeypatch.setattr(services, "report_enqueue", lambda *, report_id: None)
+    monkeypatch.setattr(intake, "report_enqueue", lambda *, report_id: None)
     ready_report(org)
     client = Client()
     client.force_login(owner.user)

@@ -10,7 +10,7 @@ import time_machine
 from django.core.management import call_command
 
 from apps.entitlements.models import Mirror
-from apps.reports.evidence import build_evidence
+from apps.reports.evidence.document import build_evidence
 from apps.reports.models import Report
 from apps.reports.render import report_html
 from apps.vulns.services import findings_match, osv_import

@@ -17,9 +17,9 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.orgs.models import AuditorGrant
 from apps.reports.models import Report, ReportDownload
-from apps.reports.services import report_request
+from apps.reports.services.intake import report_request
 from apps.reports.signing import verify_document
-from apps.sla.selectors import sla_metrics
+from apps.sla.selectors.metrics import sla_metrics
 from tests.factories import UserFactory
 
 from .builders import compliance_org

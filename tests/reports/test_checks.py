@@ -19,10 +19,20 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from apps.entitlements.models import Mirror
-from apps.reports import bundle, checks, evidence, poam, render, signing
-from apps.reports.checks import report_checks, reports_check_stored
+from apps.reports import bundle, poam
+from apps.reports.checks.files import readme_names
+from apps.reports.checks.runner import (
+    CHECKS,
+    check_names,
+    report_checks,
+    reports_check_stored,
+)
+from apps.reports.evidence.document import build_evidence, canonical_json
+from apps.reports.formats.pdfa import write_pdf
+from apps.reports.formats.poam_xlsx import OPEN_SHEET
 from apps.reports.models import Report
-from apps.reports.services import report_request
+from apps.reports.services import pipeline
+from apps.reports.services.intake import report_request
 from apps.sla.models import SlaClock
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
@@ -51,7 +61,7 @@ def messages(violations) -> str:
 def built():
     """A compliance scenario and the evidence of its report, which holds."""
     s = compliance_org()
-    e = evidence.build_evidence(s.report)
+    e = build_evidence(s.report)
     assert report_checks(report=s.report, evidence=e) == []
     return s, e
 
@@ -92,9 +102,9 @@ def test_a_real_report_passes_its_checks_built_and_stored(
 
 
 def test_every_check_applies_to_some_kind_and_names_are_unique():
-    found = checks.check_names()
+    found = check_names()
     assert len(found) == len(set(found))
-    for c in checks.CHECKS:
+    for c in CHECKS:
         assert c.kinds <= set(Kind.values), c.name
         assert c.description, c.name
 
@@ -130,7 +140,7 @@ def test_entries_of_a_repository_not_mirrored_with_the_flag_fail(built):
 def test_a_report_whose_mirror_came_after_the_window_holds(built):
     s, _ = built
     Mirror.objects.filter(org=s.org).update(created_at=timezone.now())
-    e = evidence.build_evidence(s.report)
+    e = build_evidence(s.report)
     assert e["mirrors"] == []
     assert report_checks(report=s.report, evidence=e) == []
 
@@ -229,7 +239,7 @@ def poam_report(s) -> Report:
 
 def drop_first_open_row(content: bytes) -> bytes:
     book = load_workbook(io.BytesIO(content))
-    book[poam.OPEN_SHEET].delete_rows(2)
+    book[OPEN_SHEET].delete_rows(2)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -276,8 +286,8 @@ def bundle_of(org, window=None) -> tuple[Report, bytes, bytes]:
     )
     as_pdf = copy.copy(report)
     as_pdf.kind = Kind.ORG_COMPLIANCE
-    evidence_json = evidence.canonical_json(evidence.build_evidence(as_pdf))
-    pdf, _ = render.write_pdf(
+    evidence_json = canonical_json(build_evidence(as_pdf))
+    pdf, _ = write_pdf(
         "<p>report</p>", evidence_json=evidence_json, created=report.data_cutoff
     )
     content = bundle.evidence_bundle(report, pdf=pdf, evidence_json=evidence_json)
@@ -302,7 +312,7 @@ def test_a_real_bundle_holds_what_its_readme_and_manifest_say(built):
         names_in_zip = zf.namelist()
         readme = zf.read("README.txt").decode()
     assert any(n.startswith("attestations/") for n in names_in_zip)
-    files, folders = checks.readme_names(readme)
+    files, folders = readme_names(readme)
     assert "attestations/" in folders
     assert {"report.pdf", "evidence.json", "MANIFEST.sha256"} <= files
     assert (
@@ -407,7 +417,7 @@ def test_a_dossier_s_counts_by_severity_are_its_findings(built):
     s, _ = built
     image = s.clocks[0].finding.digest
     report = report_for(s.org, kind=Kind.IMAGE_DOSSIER, digest=image)
-    e = evidence.build_evidence(report)
+    e = build_evidence(report)
     assert report_checks(report=report, evidence=e) == []
     found = report_checks(
         report=report,
@@ -419,7 +429,7 @@ def test_a_dossier_s_counts_by_severity_are_its_findings(built):
 def test_customers_that_do_not_add_up_to_all_customers_fail(built):
     s, _ = built
     report = report_for(None, kind=Kind.SLA_PERFORMANCE, window=s.window)
-    e = evidence.build_evidence(report)
+    e = build_evidence(report)
     assert report_checks(report=report, evidence=e) == []
 
     def change(e):
@@ -435,15 +445,15 @@ def test_customers_that_do_not_add_up_to_all_customers_fail(built):
 
 def test_a_pdf_not_carrying_its_evidence_fails(built):
     s, e = built
-    evidence_json = evidence.canonical_json(e)
-    other, _ = render.write_pdf(
+    evidence_json = canonical_json(e)
+    other, _ = write_pdf(
         "<p>x</p>", evidence_json=b'{"other":1}\n', created=s.report.data_cutoff
     )
     found = report_checks(
         report=s.report, evidence=e, evidence_json=evidence_json, pdf=other
     )
     assert names(found) == ["pdf_carries_evidence"]
-    right, _ = render.write_pdf(
+    right, _ = write_pdf(
         "<p>x</p>", evidence_json=evidence_json, created=s.report.data_cutoff
     )
     assert (
@@ -471,7 +481,7 @@ def test_a_report_failing_a_check_is_not_signed_offered_or_retried(
 ):
     s = compliance_org()
     staff = UserFactory(is_staff=True, email="desk@publisher.example")
-    real = evidence.build_evidence
+    real = build_evidence
 
     def zero_clocks(report, *, progress=None):
         e = real(report, progress=progress)
@@ -481,8 +491,8 @@ def test_a_report_failing_a_check_is_not_signed_offered_or_retried(
     def never(*args, **kwargs):
         raise AssertionError("a report that fails a check is never signed")
 
-    monkeypatch.setattr(evidence, "build_evidence", zero_clocks)
-    monkeypatch.setattr(signing, "sign_pdf", never)
+    monkeypatch.setattr(pipeline, "build_evidence", zero_clocks)
+    monkeypatch.setattr(pipeline, "sign_pdf", never)
     report = run(django_capture_on_commit_callbacks, s, Kind.ORG_COMPLIANCE, "bad-1")
 
     assert report.status == Report.Status.FAILED
@@ -553,7 +563,7 @@ def test_stored_reports_are_checked_again_from_their_files(
     storage = report.evidence_file.storage
     name = report.evidence_file.name
     storage.delete(name)
-    storage.save(name, ContentFile(evidence.canonical_json(e)))
+    storage.save(name, ContentFile(canonical_json(e)))
     found = reports_check_stored()
     assert names(found) == [
         "appendix_matches_summary",

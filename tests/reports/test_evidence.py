@@ -10,15 +10,12 @@ import pytest
 from django.utils import timezone
 
 from apps.entitlements.models import Mirror
-from apps.reports.evidence import (
-    build_evidence,
-    canonical_json,
-    figures_json,
-    window_bounds,
-)
+from apps.reports.evidence.common import figures_json, window_bounds
+from apps.reports.evidence.document import build_evidence, canonical_json
 from apps.reports.models import Report
 from apps.sla.models import SlaClock
-from apps.sla.selectors import sla_metrics, sla_overlay_figures
+from apps.sla.selectors.metrics import sla_metrics
+from apps.sla.selectors.overlay_figures import sla_overlay_figures
 
 from .builders import compliance_org, report_for
 

@@ -7,9 +7,9 @@ import hashlib
 
 import pytest
 
-from apps.reports.checks import reports_check_stored
+from apps.reports.checks.runner import reports_check_stored
 from apps.reports.models import Report
-from apps.reports.services import report_request
+from apps.reports.services.intake import report_request
 from apps.reports.signing import verify_document
 
 from .builders import compliance_org

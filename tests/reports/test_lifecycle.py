@@ -1,16 +1,15 @@
 """A report's life: the request door, the build with its lease and retries,
-the stored files and the mail. The content, signing and export modules are
-replaced by small fakes here (their own tests cover them)."""
+the stored files and the mail. The content, signing and export functions the
+pipeline calls are replaced by small fakes here (their own tests cover them)."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import json
-import sys
 import threading
-import types
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -22,8 +21,9 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.entitlements.models import Mirror
-from apps.reports import services, tasks
+from apps.reports import tasks
 from apps.reports.models import Report
+from apps.reports.services import downloads, intake, pipeline, sweep
 from tests.catalog import builders as catalog
 from tests.factories import AuditorGrantFactory, UserFactory
 
@@ -51,7 +51,7 @@ class Signed:
 
 
 class Fakes:
-    """Stand-ins for the content, signing and export modules, counting calls."""
+    """Stand-ins for the content, signing and export functions, counting calls."""
 
     def __init__(self):
         self.calls: list[str] = []
@@ -61,7 +61,7 @@ class Fakes:
         # What the fake consistency checks find: Violation-like objects.
         self.violations: list = []
 
-    def modules(self) -> dict[str, types.ModuleType]:
+    def functions(self) -> dict[str, Callable]:
         def build_evidence(report, *, progress=None):
             self.calls.append("evidence")
             self.kinds.append(report.kind)
@@ -101,20 +101,14 @@ class Fakes:
             self.calls.append("check")
             return list(self.violations)
 
-        def module(name, **functions):
-            m = types.ModuleType(f"apps.reports.{name}")
-            m.__dict__.update(functions)
-            return m
-
         return {
-            "evidence": module(
-                "evidence", build_evidence=build_evidence, canonical_json=canonical_json
-            ),
-            "render": module("render", render_pdf=render_pdf),
-            "signing": module("signing", sign_pdf=sign_pdf),
-            "poam": module("poam", poam_xlsx=poam_xlsx),
-            "bundle": module("bundle", evidence_bundle=evidence_bundle),
-            "checks": module("checks", report_checks=report_checks),
+            "build_evidence": build_evidence,
+            "canonical_json": canonical_json,
+            "render_pdf": render_pdf,
+            "sign_pdf": sign_pdf,
+            "poam_xlsx": poam_xlsx,
+            "evidence_bundle": evidence_bundle,
+            "report_checks": report_checks,
         }
 
 
@@ -122,13 +116,10 @@ class Fakes:
 def fakes(monkeypatch, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    # The URLs (and the modules their views import) load before the fakes
-    # stand in for the builders.
-    import portal.urls  # noqa: F401
-
     f = Fakes()
-    for name, module in f.modules().items():
-        monkeypatch.setitem(sys.modules, f"apps.reports.{name}", module)
+    # Where the pipeline looks them up: each name must exist there.
+    for name, function in f.functions().items():
+        monkeypatch.setattr(pipeline, name, function)
     return f
 
 
@@ -140,7 +131,7 @@ def window(days: int = 30):
 def make_report(org, actor, *, kind=Kind.ORG_COMPLIANCE, request_id=None, **kwargs):
     start, end = window()
     params = {"window_start": start, "window_end": end, **kwargs}
-    report, _ = services.report_request(
+    report, _ = intake.report_request(
         org=org,
         kind=kind,
         request_id=request_id or uuid.uuid4().hex,
@@ -172,8 +163,8 @@ def test_same_request_id_and_parameters_answer_the_same_report(org, owner):
         "request_id": "req-1",
         "actor": owner.user,
     }
-    first, created = services.report_request(**args)
-    again, created_again = services.report_request(**args)
+    first, created = intake.report_request(**args)
+    again, created_again = intake.report_request(**args)
     assert (created, created_again) == (True, False)
     assert again.pk == first.pk
     assert Report.objects.count() == 1
@@ -185,7 +176,7 @@ def test_same_request_id_with_other_parameters_is_refused(org, owner):
     start, end = window()
     make_report(org, owner.user, request_id="req-1")
     with pytest.raises(ValidationError, match="request id already used"):
-        services.report_request(
+        intake.report_request(
             org=org,
             kind=Kind.POAM,
             window_start=start,
@@ -213,7 +204,7 @@ def test_bad_windows_are_refused_and_nothing_is_written(org, owner, shift, field
         "too_long": (today - timedelta(days=3 * 366 + 1), today),
     }[shift]
     with pytest.raises(ValidationError) as raised:
-        services.report_request(
+        intake.report_request(
             org=org,
             kind=Kind.ORG_COMPLIANCE,
             window_start=start,
@@ -344,7 +335,7 @@ def test_a_report_is_built_stored_hashed_audited_and_mailed(
 )  # fmt: skip
 def test_exports_are_built_by_their_modules(org, owner, fakes, kind, media_type, calls):
     report = make_report(org, owner.user, kind=kind)
-    report = services.report_run(report_id=report.pk)
+    report = pipeline.report_run(report_id=report.pk)
     assert report.status == Status.READY
     assert report.media_type == media_type
     assert fakes.calls == calls
@@ -357,9 +348,9 @@ def test_exports_are_built_by_their_modules(org, owner, fakes, kind, media_type,
 @pytest.mark.django_db
 def test_a_ready_report_is_never_built_again(org, owner, fakes):
     report = make_report(org, owner.user)
-    services.report_run(report_id=report.pk)
+    pipeline.report_run(report_id=report.pk)
     first = Report.objects.get(pk=report.pk)
-    again = services.report_run(report_id=report.pk)
+    again = pipeline.report_run(report_id=report.pk)
     assert fakes.calls.count("render") == 1
     assert (again.sha256, again.attempts) == (first.sha256, 1)
     assert len(events(AuditEvent.Action.REPORT_READY, report)) == 1
@@ -368,14 +359,14 @@ def test_a_ready_report_is_never_built_again(org, owner, fakes):
 @pytest.mark.django_db
 def test_a_live_lease_keeps_other_workers_out(org, owner, fakes):
     report = make_report(org, owner.user)
-    assert services.report_claim(report_id=report.pk) == 1
-    services.report_run(report_id=report.pk)
+    assert pipeline.report_claim(report_id=report.pk) == 1
+    pipeline.report_run(report_id=report.pk)
     assert fakes.calls == []
     # The lease runs out (the worker died): the next worker takes over.
     Report.objects.filter(pk=report.pk).update(
         lease_until=timezone.now() - timedelta(seconds=1)
     )
-    report = services.report_run(report_id=report.pk)
+    report = pipeline.report_run(report_id=report.pk)
     assert (report.status, report.attempts) == (Status.READY, 2)
     assert report.file.name == f"reports/{report.public_id}-2.pdf"
 
@@ -387,7 +378,7 @@ def test_progress_is_recorded_while_building(org, owner, fakes):
         Report.objects.values_list("status", "progress", "stage").get(pk=r.pk)
     )
     report = make_report(org, owner.user)
-    services.report_run(report_id=report.pk)
+    pipeline.report_run(report_id=report.pk)
     assert seen == [(Status.RENDERING, 20, "Reading the ledger")]
 
 
@@ -402,10 +393,10 @@ def test_a_late_worker_does_not_overwrite_the_finished_report(org, owner, fakes)
             Report.objects.filter(pk=r.pk).update(
                 lease_until=timezone.now() - timedelta(seconds=1)
             )
-            services.report_run(report_id=r.pk)
+            pipeline.report_run(report_id=r.pk)
 
     fakes.on_render = take_over
-    late = services.report_run(report_id=report.pk)
+    late = pipeline.report_run(report_id=report.pk)
     assert (late.status, late.attempts) == (Status.READY, 2)
     assert late.file.name.endswith("-2.pdf")
     storage = late.file.storage
@@ -418,15 +409,15 @@ def test_a_failed_attempt_is_retried_then_fails_after_three(org, owner, fakes):
     fakes.fail_times = 5
     report = make_report(org, owner.user)
     for attempt in (1, 2):
-        report = services.report_run(report_id=report.pk)
+        report = pipeline.report_run(report_id=report.pk)
         assert (report.status, report.attempts) == (Status.QUEUED, attempt)
         assert "renderer broke" in report.error
         assert not events(AuditEvent.Action.REPORT_FAILED, report)
-    report = services.report_run(report_id=report.pk)
+    report = pipeline.report_run(report_id=report.pk)
     assert (report.status, report.attempts) == (Status.FAILED, 3)
     assert report.lease_until is None
     assert len(events(AuditEvent.Action.REPORT_FAILED, report)) == 1
-    assert services.report_run(report_id=report.pk).attempts == 3
+    assert pipeline.report_run(report_id=report.pk).attempts == 3
     assert fakes.calls.count("render") == 3
 
 
@@ -475,9 +466,7 @@ def test_a_failed_check_is_not_signed_stored_or_retried(
     assert not report.signer_key_id
     # Deterministic: neither the task nor the sweep builds it again.
     tasks.run_report.delay(report.pk)
-    assert report.pk not in services.reports_stale(
-        now=timezone.now() + timedelta(hours=1)
-    )
+    assert report.pk not in sweep.reports_stale(now=timezone.now() + timedelta(hours=1))
     report.refresh_from_db()
     assert (report.status, report.attempts) == (Status.FAILED, 1)
     assert fakes.calls == calls
@@ -511,7 +500,7 @@ def test_the_sweep_requeues_lost_and_abandoned_reports(org, owner, fakes):
         status=Status.RENDERING, attempts=1, lease_until=timezone.now()
     )
     Report.objects.filter(pk=exhausted.pk).update(attempts=3)
-    assert set(services.reports_stale(now=timezone.now() + timedelta(seconds=1))) == {
+    assert set(sweep.reports_stale(now=timezone.now() + timedelta(seconds=1))) == {
         lost.pk,
         abandoned.pk,
         exhausted.pk,
@@ -536,7 +525,7 @@ def test_two_workers_at_once_build_the_report_once(require_postgres, org, owner,
     def work():
         try:
             barrier.wait(timeout=10)
-            results.append(services.report_run(report_id=report.pk))
+            results.append(pipeline.report_run(report_id=report.pk))
         finally:
             connection.close()
 
@@ -555,9 +544,9 @@ def test_two_workers_at_once_build_the_report_once(require_postgres, org, owner,
 @pytest.mark.django_db
 def test_a_download_is_recorded_with_who_and_where(org, member, fakes, rf):
     report = make_report(org, UserFactory(is_staff=True))
-    services.report_run(report_id=report.pk)
+    pipeline.report_run(report_id=report.pk)
     request = rf.get("/", REMOTE_ADDR="203.0.113.7", HTTP_USER_AGENT="curl/8")
-    download = services.report_download_record(
+    download = downloads.report_download_record(
         report=report, part="report", request=request, via="member", user=member.user
     )
     assert (download.ip, download.user_agent, download.org) == (

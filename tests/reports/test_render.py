@@ -13,7 +13,7 @@ from datetime import timedelta
 import pikepdf
 import pytest
 
-from apps.reports.evidence import build_evidence, canonical_json
+from apps.reports.evidence.document import build_evidence, canonical_json
 from apps.reports.links import verify_url
 from apps.reports.models import Report
 from apps.reports.render import render_pdf, report_html

@@ -1,14 +1,12 @@
 """The Celery app the worker-killed test runs: the portal's own, with the
-report builders replaced by fakes whose rendering takes
+report builders the pipeline calls replaced by fakes whose rendering takes
 ``REPORT_FAKE_RENDER_SECONDS`` (and leaves a mark in ``REPORT_FAKE_MARK_DIR``
 when it starts), so a worker can be killed in the middle of a report."""
 
 from __future__ import annotations
 
 import os
-import sys
 import time
-import types
 from dataclasses import dataclass
 
 from celery.signals import worker_init
@@ -30,12 +28,6 @@ class _Signed:
     key_id: str
 
 
-def _module(name: str, **functions) -> types.ModuleType:
-    module = types.ModuleType(f"apps.reports.{name}")
-    module.__dict__.update(functions)
-    return module
-
-
 def _render_pdf(report, evidence, *, evidence_json, progress=None):
     mark_dir = os.environ["REPORT_FAKE_MARK_DIR"]
     with open(os.path.join(mark_dir, f"render-{os.getpid()}"), "w") as mark:
@@ -53,20 +45,17 @@ def _install_fakes(**kwargs):
     import django
 
     django.setup()
-    import portal.urls  # noqa: F401  (its views import the real modules first)
+    from apps.reports.services import pipeline
 
     fakes = {
-        "evidence": _module(
-            "evidence",
-            build_evidence=lambda report, progress=None: {"id": str(report.public_id)},
-            canonical_json=lambda evidence: b'{"fake":true}\n',
-        ),
-        "render": _module("render", render_pdf=_render_pdf),
-        "signing": _module(
-            "signing",
-            sign_pdf=lambda content, report: _Signed(content + b"%signed\n", "fake"),
-        ),
-        "checks": _module("checks", report_checks=lambda report, **parts: []),
+        "build_evidence": lambda report, progress=None: {"id": str(report.public_id)},
+        "canonical_json": lambda evidence: b'{"fake":true}\n',
+        "render_pdf": _render_pdf,
+        "sign_pdf": lambda content, report: _Signed(content + b"%signed\n", "fake"),
+        "report_checks": lambda report, **parts: [],
     }
-    for name, module in fakes.items():
-        sys.modules[f"apps.reports.{name}"] = module
+    for name, function in fakes.items():
+        # Where the pipeline looks them up; a name it no longer has is an error.
+        if not hasattr(pipeline, name):
+            raise AttributeError(f"the report pipeline has no {name}")
+        setattr(pipeline, name, function)

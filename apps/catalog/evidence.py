@@ -20,8 +20,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
+from apps.catalog.formats.document import document_json, refuse
 from apps.core.bulk import bulk_insert, bulk_set
-from apps.vulns.formats.document import document_json, refuse
 from apps.vulns.formats.sbom import sbom_parse
 from apps.vulns.formats.sbom_parsed import CYCLONEDX, SbomComponent
 from apps.vulns.models import Component, DigestComponent

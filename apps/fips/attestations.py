@@ -36,10 +36,10 @@ from apps.catalog.evidence import (
     dsse_payload,
     statement_subjects,
 )
+from apps.catalog.formats.document import document_json, refuse
 from apps.catalog.formats.subject import StatedSubject, statement_subject
 from apps.catalog.models import Attestation, ImageDigest
 from apps.catalog.services import SubjectOverride, attestation_store
-from apps.vulns.sbom import document_json, refuse
 
 from .models import CryptoModule, DigestCryptoModule, FipsEvent
 
@@ -348,9 +348,9 @@ def fips_attestation_import(
     )
     event = _change_event(image, now) if len(existing) < len(parsed.modules) else None
     if event is not None or len(existing) < len(parsed.modules):
-        from .tasks import fips_notices_task
+        from apps.notifications.tasks import run as notices_run_task
 
-        transaction.on_commit(fips_notices_task.delay)
+        transaction.on_commit(notices_run_task.delay)
     return FipsImportResult(
         attestation_id=attestation.pk,
         modules=len(parsed.modules),

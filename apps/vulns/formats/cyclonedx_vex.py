@@ -21,7 +21,8 @@ from defusedxml import ElementTree as SafeET
 from django.utils import timezone
 from packageurl import PackageURL
 
-from .document import refuse
+from apps.catalog.formats.document import refuse
+
 from .vex_parsed import (
     AUTHOR_MAX,
     DOCUMENT_ID_MAX,

@@ -13,7 +13,8 @@ from typing import Any
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
-from .document import refuse
+from apps.catalog.formats.document import refuse
+
 from .vex_parsed import (
     AUTHOR_MAX,
     DOCUMENT_ID_MAX,

@@ -12,8 +12,9 @@ what they return is ``sbom_parsed``.
 
 from __future__ import annotations
 
+from apps.catalog.formats.document import document_json, refuse
+
 from .cyclonedx import CYCLONEDX_VERSIONS, cyclonedx_parse
-from .document import document_json, refuse
 from .sbom_parsed import ParsedSbom
 from .spdx import SPDX_VERSIONS, is_spdx_3, spdx_parse
 

@@ -16,9 +16,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from packageurl import PackageURL
 
+from apps.catalog.formats.document import refuse
 from apps.catalog.formats.subject import NOT_STATED, StatedSubject
 
-from .document import refuse
 from .osv import purl_package
 from .sbom_schema import SbomWarning
 from .source_package import SourceHint, from_upstream, tools_state_sources, with_epoch

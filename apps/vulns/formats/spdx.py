@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+from apps.catalog.formats.document import refuse
 from apps.catalog.formats.subject import spdx_described, spdx_subject
 
-from .document import refuse
 from .sbom_parsed import (
     FORMAT_LABELS,
     SPDX,

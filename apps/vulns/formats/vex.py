@@ -49,8 +49,9 @@ from __future__ import annotations
 
 import json
 
+from apps.catalog.formats.document import refuse
+
 from .cyclonedx_vex import cyclonedx_vex_parse, cyclonedx_vex_xml_parse
-from .document import refuse
 from .openvex import OPENVEX_LEGACY_CONTEXTS, openvex_legacy_parse, openvex_parse
 from .vex_parsed import OPENVEX_CONTEXT, ParsedDocument, unknown_format
 

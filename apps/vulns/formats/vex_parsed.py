@@ -19,7 +19,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from packageurl import PackageURL
 
-from .document import refuse
+from apps.catalog.formats.document import refuse
 
 OPENVEX_CONTEXT = "https://openvex.dev/ns/v0.2.0"
 

@@ -326,7 +326,7 @@ def _entitlements_match(
     reason = (
         "Plan changed"
         if entitled
-        else END_REASONS.get(subscription.status, "Plan changed")
+        else END_REASONS.get(Status(subscription.status), "Plan changed")
     )
     ended = 0
     for reference, rows in current.items():

@@ -59,9 +59,9 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from apps.catalog import services as catalog  # noqa: E402
-from apps.catalog.evidence import sbom_import  # noqa: E402
 from apps.vulns.models import Finding  # noqa: E402
 from apps.vulns.services import findings_match, osv_import  # noqa: E402
+from apps.vulns.services.sbom import sbom_import  # noqa: E402
 
 rng = random.Random(7)
 ECOSYSTEMS = (

@@ -48,9 +48,12 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from apps.accounts.models import User  # noqa: E402
-from apps.billing.models import Feature  # noqa: E402
 from apps.catalog import services as catalog  # noqa: E402
-from apps.entitlements.models import Entitlement, Mirror  # noqa: E402
+from apps.entitlements.models import (  # noqa: E402
+    Entitlement,
+    Feature,
+    Mirror,
+)
 from apps.orgs.models import Organization  # noqa: E402
 from apps.sla.ledger_checks import ledger_violations  # noqa: E402
 from apps.sla.models import SlaClock, SlaPolicyVersion  # noqa: E402

@@ -68,9 +68,8 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from apps.accounts.models import User  # noqa: E402
-from apps.billing.models import Feature  # noqa: E402
 from apps.catalog import services as catalog  # noqa: E402
-from apps.entitlements.models import Entitlement  # noqa: E402
+from apps.entitlements.models import Entitlement, Feature  # noqa: E402
 from apps.orgs.models import Membership, Organization, Role  # noqa: E402
 from apps.sla.models import SlaPolicyVersion  # noqa: E402
 

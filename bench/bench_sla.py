@@ -176,8 +176,7 @@ def timed(fn, repeat: int = 1):
 def pages(org) -> None:
     """Server time of the staff desk's first page and a customer SLA page,
     through Django's handler, beside /healthz."""
-    from apps.billing.models import Feature
-    from apps.entitlements.models import Entitlement
+    from apps.entitlements.models import Entitlement, Feature
 
     Entitlement.objects.create(
         org=org,

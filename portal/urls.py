@@ -4,10 +4,11 @@ from django.urls import include, path
 from apps.accounts.views import SsoLoginView
 from apps.audit.views import StaffAuditLogView
 from apps.billing import views as billing_views
-from apps.catalog.staff import BuildRegisterView, EvidenceUploadView
+from apps.catalog.staff import BuildRegisterView
 from apps.core import metrics as core_metrics
 from apps.core import views as core_views
 from apps.entitlements import views as entitlement_views
+from apps.evidence.views import EvidenceUploadView
 from apps.orgs import views as org_views
 from apps.reports import urls as report_urls
 from apps.vulns import staff_views as vex_staff_views

@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from apps.catalog import selectors as catalog
 from apps.catalog.generation import KEY as GENERATION_KEY
 from apps.catalog.generation import catalog_generation
+from apps.fips.selectors import digest_list_with_modules
 from apps.vulns import selectors as vulns
 from apps.vulns.selectors import (
     NoVexStatements,
@@ -222,7 +223,7 @@ class DigestViewSet(PublicCatalogViewSet):
         return catalog.digest_list(filters=catalog.DigestFilter(**filters))
 
     def detail_queryset(self):
-        return catalog.digest_list_detailed()
+        return digest_list_with_modules(catalog.digest_list_detailed())
 
     def get_object(self):
         digest = catalog.digest_lookup(self.kwargs[self.lookup_field])

@@ -1,4 +1,4 @@
-"""Staff-only ingestion: the API side of the evidence door (apps.catalog.ingest)."""
+"""Staff-only ingestion: the API side of the evidence door (apps.evidence.ingest)."""
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.models import ApiToken
-from apps.catalog.ingest import EvidenceKind, evidence_import
+from apps.evidence.ingest import EvidenceKind, evidence_import
 
 
 class CatalogWriter(permissions.BasePermission):

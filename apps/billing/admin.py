@@ -4,8 +4,9 @@ shows them read-only so the tiers change in review, not by hand."""
 from django.contrib import admin
 
 from apps.core.mixins import ReadOnlyAdminMixin
+from apps.entitlements.models import Feature
 
-from .models import Feature, Plan, PlanFeature, Price
+from .models import Plan, PlanFeature, Price
 
 
 class PriceInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -1,4 +1,5 @@
-"""What is sold: features, plans, their prices and what each plan grants.
+"""What is sold: plans, their prices and what each plan grants (features are
+the entitlements app's).
 
 Tiers are rows (loaded by a data migration), never branches in code: a guard
 asks ``has_feature`` about a feature key and never about a plan. The Stripe ids
@@ -12,37 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.tenancy import OrgScopedQuerySet
-
-
-class FeatureKey(models.TextChoices):
-    """The features guards ask about. A key here without a Feature row is a
-    migration bug; tests/billing checks they match."""
-
-    SLA = "sla", "CVE patch SLA"
-    FIPS = "fips", "FIPS variants"
-    STIG = "stig", "STIG variants"
-    ELS = "els", "Extended lifecycle support"
-    CUSTOMIZATIONS = "customizations", "Customizations"
-    SSO = "sso", "Single sign-on and enforced MFA"
-    AUDITOR_SEATS = "auditor_seats", "Auditor seats"
-
-
-class Feature(models.Model):
-    class Kind(models.TextChoices):
-        BOOLEAN = "boolean", "On or off"
-        COUNTED = "counted", "Counted"
-
-    key = models.SlugField(max_length=50, unique=True, choices=FeatureKey.choices)
-    name = models.CharField(max_length=100)
-    kind = models.CharField(max_length=10, choices=Kind.choices)
-    # Stripe Entitlements feature lookup key; the webhook maps summaries by it.
-    stripe_lookup_key = models.CharField(max_length=80, unique=True)
-
-    class Meta:
-        ordering = ["key"]
-
-    def __str__(self) -> str:
-        return self.name
+from apps.entitlements.models import Feature
 
 
 class Plan(models.Model):
@@ -62,6 +33,13 @@ class Plan(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def grant_pairs(self) -> list[tuple[str, int | None]]:
+        """What the plan grants: (feature key, quantity) pairs."""
+        return [
+            (grant.feature.key, grant.quantity)
+            for grant in self.grants.select_related("feature")
+        ]
 
 
 class Price(models.Model):

@@ -80,7 +80,11 @@ def tiers_load(apps=None) -> None:
     registry (historical models), or None for the current models."""
     if apps is None:
         from django.apps import apps
-    Feature = apps.get_model("billing", "Feature")
+    try:
+        Feature = apps.get_model("entitlements", "Feature")
+    except LookupError:
+        # Billing's migrations before the model moved to entitlements.
+        Feature = apps.get_model("billing", "Feature")
     Plan = apps.get_model("billing", "Plan")
     Price = apps.get_model("billing", "Price")
     PlanFeature = apps.get_model("billing", "PlanFeature")

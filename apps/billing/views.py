@@ -18,13 +18,13 @@ from django.views.generic import TemplateView
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.mixins import StaffOnlyMixin
-from apps.entitlements.models import Entitlement
+from apps.entitlements.models import Entitlement, Feature
 from apps.entitlements.selectors import entitlement_list
 from apps.orgs.mixins import OrgMixin
 from apps.orgs.permissions import Perm
 
 from . import selectors
-from .models import Feature, Price, StripeEvent
+from .models import Price, StripeEvent
 from .services import checkout, events, stripe_api
 from .services.sync import grace_ends
 from .tasks import enqueue_event

@@ -27,8 +27,6 @@ from django.db.models import (
 from django.db.models.expressions import Combinable
 from django.utils import timezone
 
-from apps.fips.models import DigestCryptoModule
-
 from .models import (
     NEARING_EOL_DAYS,
     Attestation,
@@ -296,8 +294,7 @@ def digest_list(*, filters: DigestFilter = DigestFilter()) -> QuerySet[ImageDige
 
 
 def digest_list_detailed() -> QuerySet[ImageDigest]:
-    """``digest_list`` with each build's tag history, attestations and the
-    crypto modules a FIPS build carries."""
+    """``digest_list`` with each build's tag history and attestations."""
     return digest_list().prefetch_related(
         Prefetch(
             "tag_events",
@@ -305,12 +302,6 @@ def digest_list_detailed() -> QuerySet[ImageDigest]:
             to_attr="tag_history",
         ),
         Prefetch("attestations", queryset=Attestation.objects.order_by("kind", "id")),
-        Prefetch(
-            "crypto_modules",
-            queryset=DigestCryptoModule.objects.select_related("module").order_by(
-                "module__certificate_number"
-            ),
-        ),
     )
 
 

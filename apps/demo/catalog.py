@@ -22,7 +22,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.catalog import services as catalog
-from apps.catalog.ingest import evidence_import
+from apps.evidence.ingest import evidence_import
 
 SBOMS = settings.BASE_DIR / "apps/catalog/testdata"
 VULNS = settings.BASE_DIR / "apps/vulns/testdata"

@@ -10,9 +10,9 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from apps.catalog.ingest import evidence_import
 from apps.catalog.models import ImageDigest, Repository
 from apps.catalog.services import digest_register
+from apps.evidence.ingest import evidence_import
 from apps.fips.attestations import FIPS_PREDICATE_TYPE
 from apps.fips.models import CryptoModule
 from apps.fips.services import crypto_module_create, crypto_modules_import

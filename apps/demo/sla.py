@@ -16,9 +16,9 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from apps.catalog import services as catalog
-from apps.catalog.ingest import evidence_import
 from apps.catalog.models import ImageDigest, Variant
 from apps.demo.catalog import SAFE_PYPI, VULNERABLE_PYPI, generated_cyclonedx
+from apps.evidence.ingest import evidence_import
 from apps.sla import clock as arithmetic
 from apps.sla.models import SlaPolicyVersion
 from apps.sla.services import sla_transitions_run

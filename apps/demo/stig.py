@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from apps.catalog.ingest import evidence_import
 from apps.catalog.models import ImageDigest, Repository
 from apps.catalog.services import digest_register, variant_get_or_create
 from apps.demo.catalog import SAFE_PYPI, generated_cyclonedx
+from apps.evidence.ingest import evidence_import
 
 RESULTS = settings.BASE_DIR / "apps/stig/testdata/saf__xccdf-results-openscap-rhel8.xml"
 DEMO_BUILD = "sha256:" + "5e" * 32

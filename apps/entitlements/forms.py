@@ -1,11 +1,10 @@
 from django import forms
 from django.utils import timezone
 
-from apps.billing.models import Feature
 from apps.catalog.models import Repository
 from apps.orgs.models import Organization
 
-from .models import Entitlement
+from .models import Entitlement, Feature
 
 _DT = {"type": "datetime-local"}
 

@@ -1,5 +1,8 @@
 """Who may use what, and since when: the evidence behind every guard.
 
+A Feature is what can be granted (tiers are rows: a guard asks ``has_feature``
+about a feature key, never about a plan); plans in billing sell features.
+
 An Entitlement row is never deleted or rewritten except to set its end: it is
 what proves "entitled to FIPS for nginx from .. to ..". A Mirror is a
 repository an organization pulls into its namespace; losing the entitlement
@@ -14,6 +17,37 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.core.tenancy import OrgScopedQuerySet
+
+
+class FeatureKey(models.TextChoices):
+    """The features guards ask about. A key here without a Feature row is a
+    migration bug; tests/billing checks they match."""
+
+    SLA = "sla", "CVE patch SLA"
+    FIPS = "fips", "FIPS variants"
+    STIG = "stig", "STIG variants"
+    ELS = "els", "Extended lifecycle support"
+    CUSTOMIZATIONS = "customizations", "Customizations"
+    SSO = "sso", "Single sign-on and enforced MFA"
+    AUDITOR_SEATS = "auditor_seats", "Auditor seats"
+
+
+class Feature(models.Model):
+    class Kind(models.TextChoices):
+        BOOLEAN = "boolean", "On or off"
+        COUNTED = "counted", "Counted"
+
+    key = models.SlugField(max_length=50, unique=True, choices=FeatureKey.choices)
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # Stripe Entitlements feature lookup key; the webhook maps summaries by it.
+    stripe_lookup_key = models.CharField(max_length=80, unique=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class EntitlementQuerySet(OrgScopedQuerySet):
@@ -33,7 +67,7 @@ class Entitlement(models.Model):
         "orgs.Organization", on_delete=models.PROTECT, related_name="entitlements"
     )
     feature = models.ForeignKey(
-        "billing.Feature", on_delete=models.PROTECT, related_name="entitlements"
+        Feature, on_delete=models.PROTECT, related_name="entitlements"
     )
     # Null: every repository of the catalog (and the org-wide features).
     repository = models.ForeignKey(

@@ -18,9 +18,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from apps.billing.models import FeatureKey
-
-from .models import Entitlement, Mirror
+from .models import Entitlement, FeatureKey, Mirror
 
 # org pk -> its loaded rows; None outside a request: every call reads afresh.
 _request_cache: ContextVar[dict[int, Entitlements] | None] = ContextVar(

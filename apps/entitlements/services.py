@@ -7,6 +7,7 @@ write; ending works the same for all sources.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -17,11 +18,10 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
-from apps.billing.models import Feature, FeatureKey, Plan
 from apps.catalog.models import Repository, Series, Variant
 from apps.sla import triggers as sla_triggers
 
-from .models import Entitlement, Mirror
+from .models import Entitlement, Feature, FeatureKey, Mirror
 from .selectors import entitlements_for, entitlements_forget
 
 Action = AuditEvent.Action
@@ -223,14 +223,15 @@ def entitlement_end(
 def entitlements_grant_plan(
     *,
     org,
-    plan: Plan,
+    grants: Iterable[tuple[str, int | None]],
     starts_at: datetime,
     ends_at: datetime | None,
     reference: str,
     actor=None,
     request: HttpRequest | None = None,
 ) -> list[Entitlement]:
-    """One subscription row per feature the plan grants, with its quantity.
+    """One subscription row per feature a plan grants (``grants``: feature key
+    and quantity pairs, read from the plan by billing), with its quantity.
 
     For the Stripe side: a subscription (or add-on) that becomes active calls
     this with the subscription item id as ``reference``; a cancellation ends
@@ -241,9 +242,9 @@ def entitlements_grant_plan(
     rows = [
         _grant(
             org=org,
-            feature=grant.feature.key,
+            feature=feature,
             repository=None,
-            quantity=grant.quantity,
+            quantity=quantity,
             starts_at=starts_at,
             ends_at=ends_at,
             source=Source.SUBSCRIPTION,
@@ -252,7 +253,7 @@ def entitlements_grant_plan(
             request=request,
             recheck=False,
         )
-        for grant in plan.grants.select_related("feature")
+        for feature, quantity in grants
     ]
     # Once for the whole plan, not once per feature.
     mirrors_recheck(org=org, actor=actor, request=request)

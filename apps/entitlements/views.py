@@ -6,8 +6,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 from django.views.generic import TemplateView
 
-from apps.core.mixins import StaffOnlyMixin
 from apps.core.forms import apply_validation_error
+from apps.core.mixins import StaffOnlyMixin
 from apps.orgs.mixins import OrgMixin, OrgServiceFormMixin
 from apps.orgs.permissions import Perm
 

@@ -8,3 +8,8 @@ class EvidenceConfig(AppConfig):
 
     name = "apps.evidence"
     label = "evidence"
+
+    def ready(self) -> None:
+        from .importers import register_own
+
+        register_own()

@@ -5,42 +5,35 @@ and when a new build of a series they mirror swaps its module.
 Events are found by a periodic sweep (and right after a registry change or a
 FIPS attestation import) and recorded once each by their ``key``. Who is told
 is decided at send time: organizations mirroring, with FIPS included and a live
-``fips`` entitlement, a repository whose FIPS builds carry the module. The
-ledger (FipsNotice) lets each event out once per organization and channel,
-whatever runs at the same time; one email per organization per run lists all
-of its events, one signed webhook message per endpoint.
+``fips`` entitlement, a repository whose FIPS builds carry the module.
+
+The kind ``fips.alert`` registers with the one notice run of
+``apps.notifications`` at app ready: its ledger lets each event out once per
+organization and channel, whatever runs at the same time; an organization's
+FIPS events are a section of its one digest per run, and each endpoint gets one
+signed ``fips.notices`` message per run.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from django.conf import settings
-from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
-from django.template.loader import render_to_string
 from django.utils import timezone
 
-from apps.billing.models import FeatureKey
-from apps.entitlements.models import Entitlement, Mirror
-from apps.notifications.models import Delivery, Event, WebhookEndpoint
-from apps.notifications.selectors import notice_recipients
+from apps.entitlements.models import Entitlement, FeatureKey, Mirror
+from apps.notifications.kinds import NoticeFamily, NoticeKind, notice_kind_register
 
 from .models import (
     CryptoModule,
     CryptoModuleChange,
     DigestCryptoModule,
     FipsEvent,
-    FipsNotice,
 )
 
 SUNSET_THRESHOLDS = (180, 90, 30)
-MESSAGE_TYPE = "fips.notices"
-DIGEST_LIST_LIMIT = 100
 
 
 def _day_start(day) -> datetime:
@@ -221,18 +214,6 @@ def event_audience(
     return audience
 
 
-@dataclass
-class FipsRunResult:
-    run_id: str
-    events_found: int
-    notices: int
-    emails: int
-    webhooks: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
-
-
 def _event_json(event: FipsEvent) -> dict[str, Any]:
     module = event.module
     data: dict[str, Any] = {
@@ -267,135 +248,41 @@ def _event_json(event: FipsEvent) -> dict[str, Any]:
     return data
 
 
-def fips_notices_run(*, now: datetime | None = None) -> FipsRunResult:
-    """Find new events, then tell every concerned organization of every event
-    it has not been told of, once per channel."""
-    from apps.core.tasks import deliver_email
-    from apps.notifications.tasks import webhook_deliver
+def _due(now: datetime) -> list[tuple[int, int]]:
+    """(event id, org id): every event and organization it concerns now."""
+    audience = event_audience(now=now)
+    return [
+        (event_id, org_id)
+        for event_id in sorted(audience)
+        for org_id in sorted(audience[event_id])
+    ]
 
-    now = now or timezone.now()
-    found = fips_events_detect(now=now)
-    run_id = uuid.uuid4()
-    emails: list[dict[str, Any]] = []
-    deliveries: list[int] = []
-    with transaction.atomic():
-        audience = event_audience(now=now)
-        endpoints: dict[int, list[WebhookEndpoint]] = defaultdict(list)
-        for endpoint in WebhookEndpoint.objects.filter(
-            enabled=True, org_id__in={o for orgs in audience.values() for o in orgs}
-        ).order_by("pk"):
-            if endpoint.subscribes(Event.FIPS):
-                endpoints[endpoint.org_id].append(endpoint)
-        rows = []
-        for event_id in sorted(audience):
-            for org_id in sorted(audience[event_id]):
-                rows.append(
-                    FipsNotice(
-                        org_id=org_id,
-                        event_id=event_id,
-                        channel=FipsNotice.Channel.EMAIL,
-                        run_id=run_id,
-                        created_at=now,
-                    )
-                )
-                rows.extend(
-                    FipsNotice(
-                        org_id=org_id,
-                        event_id=event_id,
-                        channel=FipsNotice.Channel.WEBHOOK,
-                        endpoint=endpoint,
-                        run_id=run_id,
-                        created_at=now,
-                    )
-                    for endpoint in endpoints.get(org_id, [])
-                )
-        # Rows another run wrote first are skipped (on PostgreSQL the insert
-        # waits for that run to commit, then skips); only ours are sent.
-        FipsNotice.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
-        mine = list(
-            FipsNotice.objects.filter(run_id=run_id)
-            .select_related(
-                "org",
-                "endpoint",
-                "event__module",
-                "event__previous_module",
-                "event__series__repository",
-                "event__digest",
-            )
-            .order_by("event__occurred_at", "event_id")
-        )
-        by_org: dict[int, list[FipsNotice]] = defaultdict(list)
-        by_endpoint: dict[int, list[FipsNotice]] = defaultdict(list)
-        for notice in mine:
-            if notice.endpoint_id is None:
-                by_org[notice.org_id].append(notice)
-            else:
-                by_endpoint[notice.endpoint_id].append(notice)
-        people = notice_recipients(set(by_org))
-        site = {
-            "site_url": settings.SITE_URL.rstrip("/"),
-            "site_name": settings.SITE_NAME,
-        }
-        for org_id, notices in by_org.items():
-            to = people.get(org_id)
-            if not to:
-                continue
-            context = {
-                **site,
-                "org": notices[0].org,
-                "events": [n.event for n in notices[:DIGEST_LIST_LIMIT]],
-                "unlisted": max(0, len(notices) - DIGEST_LIST_LIMIT),
-                "count": len(notices),
-            }
-            subject = " ".join(
-                render_to_string("fips/email/notices_subject.txt", context).split()
-            )
-            emails.append(
-                {
-                    "subject": subject,
-                    "body": render_to_string("fips/email/notices.txt", context),
-                    "html": render_to_string("fips/email/notices.html", context),
-                    "to": to,
-                }
-            )
-        for endpoint_id, notices in by_endpoint.items():
-            first = notices[0]
-            to_endpoint = first.endpoint
-            if to_endpoint is None:
-                raise ValueError("A webhook notice names its endpoint.")
-            delivery = Delivery.objects.create(
-                org=first.org,
-                endpoint=to_endpoint,
-                message_id=f"msg_{uuid.uuid4().hex}",
-                event_type=MESSAGE_TYPE,
-                payload={
-                    "type": MESSAGE_TYPE,
-                    "timestamp": now.isoformat(),
-                    "data": {
-                        "run": str(run_id),
-                        "organization": first.org.slug,
-                        "events": [_event_json(n.event) for n in notices],
-                    },
-                },
-                next_attempt_at=now,
-                created_at=now,
-            )
-            FipsNotice.objects.filter(run_id=run_id, endpoint_id=endpoint_id).update(
-                delivery=delivery
-            )
-            deliveries.append(delivery.pk)
 
-        def send() -> None:
-            for email in emails:
-                deliver_email.delay(**email)
-            for delivery_id in deliveries:
-                webhook_deliver.delay(delivery_id)
+def _load(ids: list[int]) -> dict[int, FipsEvent]:
+    return FipsEvent.objects.select_related(
+        "module", "previous_module", "series__repository", "digest"
+    ).in_bulk(ids)
 
-        transaction.on_commit(send)
-    return FipsRunResult(
-        run_id=str(run_id),
-        events_found=found,
-        notices=len(mine),
-        emails=len(emails),
-        webhooks=len(deliveries),
-    )
+
+FIPS = NoticeFamily(
+    name="fips",
+    templates="fips/email/notices",
+    message_type="fips.notices",
+    payload_key="events",
+    load=_load,
+    as_json=lambda event, kind: _event_json(event),
+    order=lambda event: (event.occurred_at, event.pk),
+    prepare=lambda now: fips_events_detect(now=now),
+)
+ALERT = NoticeKind(
+    name="fips.alert",
+    label="A FIPS module you run changed status, nears sunset or was swapped",
+    word="FIPS",
+    family=FIPS,
+    find=_due,
+)
+
+
+def register() -> None:
+    """Called from ``FipsConfig.ready``."""
+    notice_kind_register(ALERT)

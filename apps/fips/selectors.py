@@ -6,15 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from apps.catalog.models import ImageDigest
 from apps.entitlements.models import Mirror
+from apps.notifications.selectors import notices_told
 from apps.orgs.models import Organization
 
-from .models import CryptoModule, DigestCryptoModule, FipsEvent, FipsNotice
-from .notices import SUNSET_THRESHOLDS, event_audience
+from .models import CryptoModule, DigestCryptoModule, FipsEvent
+from .notices import ALERT, SUNSET_THRESHOLDS, event_audience
 from .status import ModuleStatus, module_status
 
 
@@ -162,11 +163,7 @@ def org_fips_events(
     """The events that concern the organization now, or that it was told of,
     newest first, with the channels each went out on."""
     now = now or timezone.now()
-    told: dict[int, list[str]] = {}
-    for event_id, channel in FipsNotice.objects.for_org(org).values_list(
-        "event_id", "channel"
-    ):
-        told.setdefault(event_id, []).append(channel)
+    told = notices_told(org=org, kind=ALERT.name)
     events = list(
         FipsEvent.objects.select_related(
             "module", "previous_module", "series__repository", "digest"
@@ -177,3 +174,16 @@ def org_fips_events(
     return [
         OrgEvent(event=e, told=sorted(set(told.get(e.pk, [])))) for e in mine[:limit]
     ]
+
+
+def digest_list_with_modules(digests: QuerySet[ImageDigest]) -> QuerySet[ImageDigest]:
+    """``digests`` with the crypto modules each FIPS build carries, prefetched
+    in certificate order (the API's digest detail)."""
+    return digests.prefetch_related(
+        Prefetch(
+            "crypto_modules",
+            queryset=DigestCryptoModule.objects.select_related("module").order_by(
+                "module__certificate_number"
+            ),
+        )
+    )

@@ -14,9 +14,8 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 
-from apps.billing.models import FeatureKey
 from apps.catalog.models import Repository
-from apps.entitlements.models import Entitlement, Mirror
+from apps.entitlements.models import Entitlement, FeatureKey, Mirror
 from apps.entitlements.selectors import entitlement_cache, has_feature
 from apps.orgs.models import Organization
 from apps.vulns.models import Finding
@@ -316,7 +315,7 @@ def _state_stale(at: datetime) -> Iterator[Violation]:
 
 @register("evidence_subject_mismatch")
 def _evidence_subject(at: datetime) -> Iterator[Violation]:
-    from apps.catalog.subject_recheck import unchecked_subject_mismatches
+    from apps.evidence.subject_recheck import unchecked_subject_mismatches
 
     for found in unchecked_subject_mismatches():
         attestation = found.attestation

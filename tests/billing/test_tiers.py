@@ -8,8 +8,9 @@ import pathlib
 import pytest
 from django.urls import reverse
 
-from apps.billing.models import Feature, FeatureKey, Plan, PlanFeature, Price
+from apps.billing.models import Plan, PlanFeature, Price
 from apps.billing.tiers import tiers_load
+from apps.entitlements.models import Feature, FeatureKey
 
 pytestmark = pytest.mark.django_db
 UNLIMITED = None

@@ -27,8 +27,8 @@ from django.core.management.base import CommandError
 from apps.accounts.models import ApiToken
 from apps.accounts.services import api_token_create
 from apps.audit.models import AuditEvent
-from apps.catalog.ingest import evidence_import
 from apps.catalog.models import Attestation, ImageDigest
+from apps.evidence.ingest import evidence_import
 from apps.fips.models import DigestCryptoModule
 from apps.stig.models import StigRuleResult, StigScan
 from apps.vulns.models import Component, DigestComponent, Finding

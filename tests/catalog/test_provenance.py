@@ -17,8 +17,8 @@ from django.core.management import ManagementUtility, call_command
 from django.core.management.base import CommandError
 
 from apps.catalog import services
-from apps.catalog.evidence import provenance_import
 from apps.catalog.models import Attestation, ImageDigest
+from apps.catalog.provenance import provenance_import
 from apps.vulns.models import Component, DigestComponent
 
 TESTDATA = Path(services.__file__).resolve().parent / "testdata"

@@ -18,9 +18,9 @@ from django.core.management import ManagementUtility, call_command
 from django.core.management.base import CommandError
 
 from apps.catalog import services
-from apps.catalog.evidence import sbom_import
 from apps.catalog.models import Attestation, ImageDigest
 from apps.vulns.models import Component, DigestComponent
+from apps.vulns.services.sbom import sbom_import
 
 TESTDATA = Path(services.__file__).resolve().parent / "testdata"
 # The images the real SBOMs are about (their metadata.component): an SBOM is

@@ -7,9 +7,8 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from apps.billing.models import Feature
 from apps.billing.tiers import tiers_load
-from apps.entitlements.models import Entitlement
+from apps.entitlements.models import Entitlement, Feature
 
 
 def entitle(

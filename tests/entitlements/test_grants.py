@@ -277,7 +277,7 @@ def test_a_plan_becomes_subscription_rows_with_its_quantities(community):
     now = timezone.now()
     rows = entitlements_grant_plan(
         org=community,
-        plan=Plan.objects.get(key="select"),
+        grants=Plan.objects.get(key="select").grant_pairs(),
         starts_at=now - timedelta(seconds=1),
         ends_at=None,
         reference="si_TEST123",

@@ -9,8 +9,8 @@ from datetime import date, timedelta
 
 from django.utils import timezone
 
-from apps.catalog.ingest import evidence_import
 from apps.entitlements.models import Mirror
+from apps.evidence.ingest import evidence_import
 from apps.fips.models import CryptoModule
 from tests.catalog import builders as catalog
 from tests.entitlements.builders import entitle

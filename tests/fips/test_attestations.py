@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.test import override_settings
 
 from apps.audit.models import AuditEvent
-from apps.catalog.ingest import evidence_import
 from apps.catalog.models import Attestation
+from apps.evidence.ingest import evidence_import
 from apps.fips.models import DigestCryptoModule, FipsEvent
 from tests.catalog import builders as catalog
 

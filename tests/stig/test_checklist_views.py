@@ -15,8 +15,8 @@ from django.urls import reverse
 from apps.accounts.models import ApiToken
 from apps.accounts.services import api_token_create
 from apps.audit.models import AuditEvent
-from apps.catalog.ingest import evidence_import
 from apps.catalog.models import Attestation
+from apps.evidence.ingest import evidence_import
 from apps.orgs.models import Role
 from apps.stig.formats.ckl import ckl_loads
 from apps.stig.formats.cklb import cklb_loads

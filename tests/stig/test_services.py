@@ -131,7 +131,7 @@ def test_a_new_scan_of_the_same_build_is_kept_beside_the_old(image):
 
 
 def test_the_import_result_feeds_the_audit_summary(image):
-    from apps.catalog.ingest import _summary
+    from apps.evidence.ingest import _summary
 
     result = stig_scan_import(image=image, content=b.xccdf([(1, "high", "fail")]))
     summary = _summary(result)

@@ -265,7 +265,7 @@ def test_a_source_stated_later_is_learned_and_earlier_builds_are_matched_again(
 ):
     from datetime import UTC, datetime
 
-    from apps.catalog.ingest import evidence_import
+    from apps.evidence.ingest import evidence_import
     from apps.vulns.models import Component, Finding
     from apps.vulns.services import osv_import
     from tests.factories import UserFactory
@@ -318,7 +318,7 @@ def jammy(db, django_capture_on_commit_callbacks):
     the evidence door matches."""
     from datetime import UTC, datetime, timedelta
 
-    from apps.catalog.ingest import evidence_import
+    from apps.evidence.ingest import evidence_import
     from apps.vulns.services import osv_import
     from tests.factories import UserFactory
     from tests.vulns.feed_helpers import build, osv_record, variant

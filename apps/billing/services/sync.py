@@ -340,7 +340,7 @@ def _entitlements_match(
                 granted += len(
                     entitlements_grant_plan(
                         org=org,
-                        plan=plans[item["plan"]],
+                        grants=plans[item["plan"]].grant_pairs(),
                         starts_at=now,
                         ends_at=None,
                         reference=reference,

@@ -14,8 +14,7 @@ from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from apps.billing.models import FeatureKey
-from apps.entitlements.models import Entitlement
+from apps.entitlements.models import Entitlement, FeatureKey
 from apps.orgs.models import Organization
 
 from ..models import (

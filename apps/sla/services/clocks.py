@@ -14,8 +14,7 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
-from apps.billing.models import FeatureKey
-from apps.entitlements.models import Entitlement, Mirror
+from apps.entitlements.models import Entitlement, FeatureKey, Mirror
 from apps.entitlements.selectors import (
     entitlement_cache,
     has_feature,

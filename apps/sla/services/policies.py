@@ -14,8 +14,9 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
-from apps.billing.models import Feature, FeatureKey, PlanFeature
+from apps.billing.models import PlanFeature
 from apps.catalog.models import Repository
+from apps.entitlements.models import Feature, FeatureKey
 from apps.entitlements.selectors import (
     feature_quantity,
     has_feature,

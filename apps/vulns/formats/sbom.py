@@ -5,7 +5,7 @@ from it (``sbom_schema``): deviations in fields the portal does not read are
 returned as warnings, as the tools users run write such documents; one in what
 the portal reads refuses it. A refusal is a ``ValidationError`` on ``document``
 that says what is wrong, where in the document (a JSON path) and how many places
-share the problem. Nothing here touches the database; ``apps.catalog.evidence``
+share the problem. Nothing here touches the database; ``apps.vulns.services.sbom``
 stores what this returns. The formats are read in ``cyclonedx`` and ``spdx``;
 what they return is ``sbom_parsed``.
 """

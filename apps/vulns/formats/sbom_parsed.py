@@ -1,7 +1,7 @@
 """What an SBOM says once read, whichever its format: ``ParsedSbom`` and its
 ``SbomComponent`` rows, and the package URL rules that name a component.
 
-Pure functions: nothing here touches the database; ``apps.catalog.evidence``
+Pure functions: nothing here touches the database; ``apps.vulns.services.sbom``
 stores what the readers (``cyclonedx``, ``spdx``) return.
 """
 

@@ -25,7 +25,7 @@ from apps.demo.sla import (
 )
 from apps.demo.stig import demo_stig_load
 from apps.entitlements.services import entitlement_grant_contract, mirror_add
-from apps.fips.notices import fips_notices_run
+from apps.notifications.services import notices_run
 from apps.orgs import services as org_services
 from apps.orgs.models import Membership, Organization, Role
 from apps.sla.models import SlaClock
@@ -145,7 +145,7 @@ class Command(BaseCommand):
             )
         demo_stig_load(actor=staff)
         fips_builds = demo_fips_load(actor=staff, repositories=FIPS_REPOSITORIES)
-        fips_notices_run()
+        notices_run()
         sla_transitions_run()
         check = sla_ledger_check_run(trigger="seed_demo")
         self.stdout.write(

@@ -1,7 +1,9 @@
 """One door for evidence: the staff upload form and the API both come through here.
 
-Each kind goes to its importer (SBOM, provenance, OSV, KEV, VEX), which validates
-the whole document before writing anything, in one transaction. This layer adds
+Each kind goes to the importer its app registered (``registry``: SBOM, VEX, OSV
+and KEV from vulns, provenance from the catalog, STIG scans and FIPS attestations
+from their apps), which validates the whole document before writing anything, in
+one transaction. This layer adds
 what every door needs: the size limit before anything is read, the digest
 lookup, the audit record, and queueing the matching of findings afterwards.
 Whether a document's own subject is the build is decided where every importer
@@ -12,9 +14,6 @@ with its reason, is passed down from here and kept in the audit record.
 from __future__ import annotations
 
 import dataclasses
-import tempfile
-import zipfile
-from io import BytesIO
 from typing import Any
 
 from django.conf import settings
@@ -24,9 +23,14 @@ from django.http import HttpRequest
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
+from apps.catalog.models import Attestation, ImageDigest
+from apps.catalog.services import (
+    SubjectOverride,
+    normalize_digest,
+    subject_override_check,
+)
 
-from .models import Attestation, ImageDigest
-from .services import SubjectOverride, normalize_digest, subject_override_check
+from .registry import importer_for
 
 
 class EvidenceKind(models.TextChoices):
@@ -52,17 +56,6 @@ def _image(digest: str) -> ImageDigest:
             {"digest": f"No image {name} in the catalog; register the build first."}
         )
     return image
-
-
-def _osv(content: bytes):
-    from apps.vulns.services import osv_import
-
-    if zipfile.is_zipfile(BytesIO(content)):
-        with tempfile.NamedTemporaryFile(suffix=".zip") as handle:
-            handle.write(content)
-            handle.flush()
-            return osv_import(path=handle.name)
-    return osv_import(records=[content])
 
 
 def _summary(result: Any) -> dict[str, Any]:
@@ -205,46 +198,14 @@ def evidence_import(
     if kind in NEEDS_DIGEST and not digest:
         raise ValidationError({"digest": "Name the image digest this document is for."})
 
+    importer = importer_for(kind)
     with transaction.atomic():
         image = _image(digest) if kind in NEEDS_DIGEST else None
-        if kind == EvidenceKind.SBOM:
-            from .evidence import sbom_import
-
-            result: Any = sbom_import(
-                image=image, content=content, subject_override=override
-            )
-        elif kind == EvidenceKind.PROVENANCE:
-            from .evidence import provenance_import
-
-            result = provenance_import(
-                image=image, content=content, subject_override=override
-            )
-        elif kind == EvidenceKind.VEX:
-            from apps.vulns.services import vex_import, vex_imported
-
-            result = vex_imported(vex_import(content=content))
-        elif kind == EvidenceKind.OSV:
-            result = _osv(content)
-        elif kind == EvidenceKind.STIG:
-            from apps.stig.services import stig_scan_import
-
-            result = stig_scan_import(
-                image=image, content=content, subject_override=override
-            )
-        elif kind == EvidenceKind.FIPS:
-            from apps.fips.attestations import fips_attestation_import
-
-            result = fips_attestation_import(
-                image=image, content=content, subject_override=override
-            )
-        else:
-            from apps.vulns.services import kev_import
-
-            result = kev_import(content=content)
+        result = importer.run(image=image, content=content, subject_override=override)
         summary = evidence_recorded(
             kind=kind, result=result, image=image, actor=actor, request=request
         )
-        if match and kind in (EvidenceKind.SBOM, EvidenceKind.OSV):
+        if match and importer.matches_after:
             from apps.vulns.tasks import findings_match_task
 
             digests = None

@@ -2,10 +2,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from apps.catalog.evidence import provenance_import
-from apps.catalog.ingest import evidence_recorded
-
-from .import_sbom import (
+from apps.catalog.provenance import provenance_import
+from apps.evidence.commands import (
     actor_for,
     add_actor_arguments,
     image_for,
@@ -13,6 +11,7 @@ from .import_sbom import (
     read,
     subject_line,
 )
+from apps.evidence.ingest import evidence_recorded
 
 
 class Command(BaseCommand):

@@ -4,46 +4,14 @@ evidence door refuses today) is reported by ``manage.py ledger_check``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
-from .formats.subject import StatedSubject
-from .models import Attestation
+from apps.catalog.models import Attestation
 
-
-def _sbom(content: bytes) -> StatedSubject:
-    from apps.vulns.formats.sbom import sbom_parse
-
-    return sbom_parse(content).subject
-
-
-def _provenance(content: bytes) -> StatedSubject:
-    from .evidence import provenance_parse
-
-    return provenance_parse(content).subject
-
-
-def _fips(content: bytes) -> StatedSubject:
-    from apps.fips.attestations import fips_attestation_parse
-
-    return fips_attestation_parse(content).subject
-
-
-def _stig(content: bytes) -> StatedSubject:
-    from apps.stig.services import stig_document_read
-
-    return stig_document_read(content).subject
-
-
-READERS: dict[str, Callable[[bytes], StatedSubject]] = {
-    Attestation.Kind.SBOM_CYCLONEDX: _sbom,
-    Attestation.Kind.SBOM_SPDX: _sbom,
-    Attestation.Kind.SLSA_PROVENANCE: _provenance,
-    Attestation.Kind.FIPS: _fips,
-    Attestation.Kind.STIG_SCAN: _stig,
-}
+from .registry import subject_readers
 
 
 @dataclass(frozen=True)
@@ -55,9 +23,10 @@ class Mismatch:
 def unchecked_subject_mismatches() -> Iterator[Mismatch]:
     """Each attestation stored before the subject check whose document names
     other digests only. One document in memory at a time."""
+    readers = subject_readers()
     rows = (
         Attestation.objects.filter(
-            subject_status=Attestation.Subject.UNCHECKED, kind__in=list(READERS)
+            subject_status=Attestation.Subject.UNCHECKED, kind__in=list(readers)
         )
         .select_related("digest")
         .order_by("pk")
@@ -66,7 +35,7 @@ def unchecked_subject_mismatches() -> Iterator[Mismatch]:
         with attestation.document.open("rb") as stored:
             content = stored.read()
         try:
-            subject = READERS[attestation.kind](content)
+            subject = readers[attestation.kind](content)
         except ValidationError as exc:
             yield Mismatch(attestation, (f"unreadable: {' '.join(exc.messages)}",))
             continue

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from apps.catalog.ingest import evidence_recorded
+from apps.evidence.ingest import evidence_recorded
 from apps.vulns.models import VexDocument
 from apps.vulns.services import vex_import, vex_imported
 

@@ -27,7 +27,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from apps.catalog.evidence import (
+from apps.catalog.formats.document import document_json, refuse
+from apps.catalog.formats.intoto import (
     DSSE_MEDIA_TYPE,
     IN_TOTO_MEDIA_TYPE,
     STATEMENT_TYPES,
@@ -36,7 +37,6 @@ from apps.catalog.evidence import (
     dsse_payload,
     statement_subjects,
 )
-from apps.catalog.formats.document import document_json, refuse
 from apps.catalog.formats.subject import StatedSubject, statement_subject
 from apps.catalog.models import Attestation, ImageDigest
 from apps.catalog.services import SubjectOverride, attestation_store

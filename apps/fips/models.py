@@ -4,8 +4,6 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from apps.core.tenancy import OrgScopedQuerySet
-
 
 class CryptoModule(models.Model):
     """A CMVP-validated cryptographic module, keyed by its certificate number."""
@@ -145,8 +143,10 @@ class DigestCryptoModule(models.Model):
 class FipsEvent(models.Model):
     """Something a customer running a module must be told, recorded once.
 
-    ``key`` names the event so that finding it again (the daily sweep, a second
-    import of the same attestation) never makes a second row.
+    ``key`` names the event so that finding it again (the sweep, a second
+    import of the same attestation) never makes a second row. Who was told of
+    it is in the notice ledger (``notifications.Notification``, kind
+    ``fips.alert``, subject the event's id).
     """
 
     class Kind(models.TextChoices):
@@ -206,67 +206,3 @@ class FipsEvent(models.Model):
 
     def __str__(self) -> str:
         return self.summary
-
-
-class FipsNotice(models.Model):
-    """The ledger: one event told to one organization on one channel, once.
-
-    Same rules as the SLA notices: a run inserts its rows ignoring conflicts
-    and sends only those carrying its ``run_id``.
-    """
-
-    class Channel(models.TextChoices):
-        EMAIL = "email", "Email to the organization"
-        WEBHOOK = "webhook", "Webhook"
-
-    org = models.ForeignKey(
-        "orgs.Organization", on_delete=models.PROTECT, related_name="+"
-    )
-    event = models.ForeignKey(
-        FipsEvent, on_delete=models.PROTECT, related_name="notices"
-    )
-    channel = models.CharField(max_length=8, choices=Channel.choices)
-    endpoint = models.ForeignKey(
-        "notifications.WebhookEndpoint",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-    )
-    delivery = models.ForeignKey(
-        "notifications.Delivery",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-    )
-    run_id = models.UUIDField(db_index=True)
-    created_at = models.DateTimeField()
-
-    objects = OrgScopedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at", "-pk"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["org", "event", "channel"],
-                condition=Q(endpoint__isnull=True),
-                name="fips_notice_once_per_channel",
-                violation_error_message="This notice was already sent.",
-            ),
-            models.UniqueConstraint(
-                fields=["org", "event", "endpoint"],
-                condition=Q(endpoint__isnull=False),
-                name="fips_notice_once_per_endpoint",
-                violation_error_message="This notice was already sent here.",
-            ),
-            models.CheckConstraint(
-                condition=Q(channel="webhook", endpoint__isnull=False)
-                | (~Q(channel="webhook") & Q(endpoint__isnull=True)),
-                name="fips_notice_endpoint_iff_webhook",
-                violation_error_message="A webhook notice names its endpoint.",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.event} to org {self.org_id} by {self.channel}"

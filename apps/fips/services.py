@@ -25,9 +25,9 @@ NOTICE_FIELDS = frozenset({"status", "sunset_date", "certificate_number"})
 
 def _notices_after_commit(changed: list[str] | None = None) -> None:
     if changed is None or NOTICE_FIELDS & set(changed):
-        from .tasks import fips_notices_task
+        from apps.notifications.tasks import run as notices_run_task
 
-        transaction.on_commit(fips_notices_task.delay)
+        transaction.on_commit(notices_run_task.delay)
 
 
 # What staff may set; ``source`` and the timestamps belong to the services.

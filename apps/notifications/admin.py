@@ -20,6 +20,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
-    list_display = ["clock", "threshold", "channel", "endpoint", "created_at"]
-    list_filter = ["threshold", "channel"]
-    raw_id_fields = ["clock", "endpoint", "delivery"]
+    list_display = ["kind", "subject_id", "org", "channel", "endpoint", "created_at"]
+    list_filter = ["kind", "channel"]
+    list_select_related = ["org", "endpoint"]
+    raw_id_fields = ["org", "endpoint", "delivery"]

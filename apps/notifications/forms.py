@@ -1,6 +1,6 @@
 from django import forms
 
-from .models import Event
+from .kinds import webhook_event_choices
 
 
 class WebhookEndpointForm(forms.Form):
@@ -13,9 +13,10 @@ class WebhookEndpointForm(forms.Form):
     )
     description = forms.CharField(max_length=200, required=False, strip=True)
     events = forms.MultipleChoiceField(
-        choices=Event.choices,
+        # Read when a form is made: the kinds register at app ready.
+        choices=webhook_event_choices,
         widget=forms.CheckboxSelectMultiple,
-        initial=list(Event.values),
+        initial=lambda: [value for value, _ in webhook_event_choices()],
         error_messages={
             "invalid_choice": "Unknown event %(value)s: choose from the list.",
             "required": "Choose at least one event.",

@@ -1,5 +1,8 @@
-"""SLA notices: the endpoints an organization registers, the ledger that makes
-each notice go out at most once, and the log of webhook deliveries."""
+"""Notices of every kind: the endpoints an organization registers, the ledger
+that makes each notice go out at most once, and the log of webhook deliveries.
+
+The kinds (SLA thresholds, FIPS alerts) are registered by their apps, see
+``kinds.py``; nothing here names them."""
 
 from __future__ import annotations
 
@@ -11,17 +14,8 @@ from django.utils import timezone
 from apps.core.tenancy import OrgScopedQuerySet
 
 
-class Event(models.TextChoices):
-    AT_RISK = "sla.at_risk", "A clock is at risk"
-    BREACHED = "sla.breached", "A clock breached its deadline"
-    FIPS = (
-        "fips.alert",
-        "A FIPS module you run changed status, nears sunset or was swapped",
-    )
-
-
 class WebhookEndpoint(models.Model):
-    """A URL of an organization that receives signed SLA notices."""
+    """A URL of an organization that receives signed notices."""
 
     org = models.ForeignKey(
         "orgs.Organization", on_delete=models.PROTECT, related_name="webhook_endpoints"
@@ -104,16 +98,14 @@ class Delivery(models.Model):
 
 
 class Notification(models.Model):
-    """The ledger: one notice of one clock crossing one threshold, on one channel.
+    """The ledger: one notice of one subject to one organization on one channel.
 
-    Its unique keys are what make a notice go out at most once, whatever runs
-    at the same time: a run inserts its rows ignoring conflicts and sends only
-    those that carry its ``run_id``.
+    ``kind`` is a registered kind ("sla.breached", "fips.alert") and
+    ``subject_id`` the id of what it tells of in that kind's own table (an SLA
+    clock, a FIPS event). Its unique keys are what make a notice go out at most
+    once, whatever runs at the same time: a run inserts its rows ignoring
+    conflicts and sends only those that carry its ``run_id``.
     """
-
-    class Threshold(models.TextChoices):
-        AT_RISK = "at_risk", "At risk"
-        BREACHED = "breached", "Breached"
 
     class Channel(models.TextChoices):
         EMAIL = "email", "Email to the organization"
@@ -123,10 +115,8 @@ class Notification(models.Model):
     org = models.ForeignKey(
         "orgs.Organization", on_delete=models.PROTECT, related_name="+"
     )
-    clock = models.ForeignKey(
-        "sla.SlaClock", on_delete=models.PROTECT, related_name="notifications"
-    )
-    threshold = models.CharField(max_length=10, choices=Threshold.choices)
+    kind = models.CharField(max_length=40)
+    subject_id = models.PositiveBigIntegerField()
     channel = models.CharField(max_length=12, choices=Channel.choices)
     endpoint = models.ForeignKey(
         WebhookEndpoint,
@@ -151,27 +141,37 @@ class Notification(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             # Two partial keys rather than one over a nullable column: NULLs
-            # are distinct in a unique index, so (clock, threshold, "email",
+            # are distinct in a unique index, so (kind, subject, org, "email",
             # NULL) would not conflict with itself.
             models.UniqueConstraint(
-                fields=["clock", "threshold", "channel"],
+                fields=["kind", "subject_id", "org", "channel"],
                 condition=Q(endpoint__isnull=True),
-                name="notification_once_per_channel",
+                name="notice_once_per_channel",
                 violation_error_message="This notice was already sent.",
             ),
             models.UniqueConstraint(
-                fields=["clock", "threshold", "endpoint"],
+                fields=["kind", "subject_id", "org", "endpoint"],
                 condition=Q(endpoint__isnull=False),
-                name="notification_once_per_endpoint",
+                name="notice_once_per_endpoint",
                 violation_error_message="This notice was already sent here.",
             ),
             models.CheckConstraint(
                 condition=Q(channel="webhook", endpoint__isnull=False)
                 | (~Q(channel="webhook") & Q(endpoint__isnull=True)),
-                name="notification_endpoint_iff_webhook",
+                name="notice_endpoint_iff_webhook",
                 violation_error_message="A webhook notice names its endpoint.",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__contains="."),
+                name="notice_kind_named",
+                violation_error_message="A notice names its kind as family.kind.",
+            ),
+            models.CheckConstraint(
+                condition=Q(channel__in=["email", "staff_email", "webhook"]),
+                name="notice_channel_known",
+                violation_error_message="The channel is email, staff email or webhook.",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.threshold} of clock {self.clock_id} by {self.channel}"
+        return f"{self.kind} of {self.subject_id} by {self.channel}"

@@ -1,4 +1,4 @@
-"""Reads for the webhook pages."""
+"""Reads for the webhook pages, the recipients of notices and what was told."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.db.models import Count, Q, QuerySet
 
 from apps.orgs.models import Membership, Organization, Role
 
-from .models import Delivery, WebhookEndpoint
+from .models import Delivery, Notification, WebhookEndpoint
 
 
 def webhook_endpoint_list(*, org: Organization) -> QuerySet[WebhookEndpoint]:
@@ -53,3 +53,17 @@ def notice_recipients(org_ids: set[int]) -> dict[int, list[str]]:
     ):
         people[org_id].append(email)
     return people
+
+
+def notices_told(*, org: Organization, kind: str) -> dict[int, list[str]]:
+    """subject id -> the channels a notice of ``kind`` about it went out on
+    to the organization."""
+    told: dict[int, list[str]] = defaultdict(list)
+    for subject_id, channel in (
+        Notification.objects.for_org(org)
+        .filter(kind=kind)
+        .order_by("subject_id", "channel")
+        .values_list("subject_id", "channel")
+    ):
+        told[subject_id].append(channel)
+    return dict(told)

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from .models import Delivery
 from .services import (
-    notifications_run,
+    notices_run,
     webhook_deliveries_due,
     webhook_delivery_attempt,
 )
@@ -15,9 +15,11 @@ from .services import (
 
 @shared_task(name="notifications.run", time_limit=300, soft_time_limit=270)
 def run() -> dict:
-    """Safe to overlap: the ledger's unique keys let each notice out once, and
-    the retries of deliveries whose task was lost are picked up here."""
-    result = notifications_run()
+    """The one notice run, for every kind (SLA thresholds, FIPS alerts). Safe
+    to overlap and to repeat: the ledger's unique keys let each notice out
+    once, and the retries of deliveries whose task was lost are picked up
+    here."""
+    result = notices_run()
     for delivery_id in webhook_deliveries_due():
         webhook_deliver.delay(delivery_id)
     return result.as_dict()

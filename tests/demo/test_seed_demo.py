@@ -7,7 +7,8 @@ from django.test import Client
 from apps.accounts.models import User
 from apps.audit.models import AuditEvent
 from apps.catalog.models import Attestation, Repository
-from apps.fips.models import DigestCryptoModule, FipsEvent, FipsNotice
+from apps.fips.models import DigestCryptoModule, FipsEvent
+from apps.notifications.models import Notification
 from apps.stig.models import StigScan
 from apps.vulns.models import Finding, VexStatement, Vulnerability
 
@@ -47,7 +48,9 @@ def test_demo_loads_real_documents_and_is_idempotent(capsys):
     assert DigestCryptoModule.objects.filter(module__certificate_number=4282).exists()
     swap = FipsEvent.objects.get(kind="module_changed")
     assert swap.previous_module.certificate_number == 4282
-    assert FipsNotice.objects.filter(org__slug="acme", event=swap).exists()
+    assert Notification.objects.filter(
+        org__slug="acme", kind="fips.alert", subject_id=swap.pk
+    ).exists()
     # A STIG build carries the real RHEL 8 OpenSCAP results.
     scan = StigScan.objects.get()
     assert (scan.benchmark_id, scan.rule_count) == ("RHEL_8_STIG", 248)

@@ -9,8 +9,8 @@ from django.core import mail
 from django.db import connection
 
 from apps.fips import notices
-from apps.fips.models import FipsNotice
-from apps.notifications.services import webhook_endpoint_create
+from apps.notifications.models import Notification
+from apps.notifications.services import notices_run, webhook_endpoint_create
 from tests.catalog import builders as catalog
 from tests.entitlements.builders import ensure_tiers
 
@@ -52,7 +52,7 @@ def test_two_concurrent_runs_send_each_notice_once(monkeypatch, receiver):
 
     def run():
         try:
-            results.append(notices.fips_notices_run())
+            results.append(notices_run())
         except Exception as exc:
             errors.append(exc)
         finally:
@@ -66,7 +66,7 @@ def test_two_concurrent_runs_send_each_notice_once(monkeypatch, receiver):
     assert errors == []
     # 5 orgs x 2 events by email, and 2 events to the one endpoint.
     assert sorted(r.notices for r in results) == [0, 12]
-    assert FipsNotice.objects.count() == 12
+    assert Notification.objects.filter(kind="fips.alert").count() == 12
     for customer, _ in orgs:
         (digest,) = [m for m in mail.outbox if f"owner@{customer.slug}.example" in m.to]
         assert digest.body.count("- ") >= 2

@@ -8,24 +8,25 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from apps.fips.models import FipsEvent, FipsNotice
-from apps.fips.notices import fips_events_detect, fips_notices_run
+from apps.fips.models import FipsEvent
+from apps.fips.notices import fips_events_detect
 from apps.fips.services import crypto_module_update
-from apps.notifications.models import Delivery
-from apps.notifications.services import webhook_endpoint_create
+from apps.notifications.models import Delivery, Notification
+from apps.notifications.services import notices_run, webhook_endpoint_create
 from tests.catalog import builders as catalog
 from tests.sla.builders import staff
 
 from . import builders as b
 
 pytestmark = pytest.mark.django_db
+FIPS_NOTICES = Notification.objects.filter(kind="fips.alert")
 
 
 @pytest.fixture
 def run(django_capture_on_commit_callbacks):
     def go(now=None):
         with django_capture_on_commit_callbacks(execute=True):
-            return fips_notices_run(now=now)
+            return notices_run(now=now)
 
     return go
 
@@ -89,7 +90,8 @@ def test_each_threshold_is_its_own_notice_and_the_nearest_wins(run, repo, line):
     assert result.notices == 1
     (message,) = _mail_to(late)
     assert "within 30 days" in message.body
-    assert FipsNotice.objects.get(org=late).event.days_before_sunset == 30
+    notice = FIPS_NOTICES.get(org=late)
+    assert FipsEvent.objects.get(pk=notice.subject_id).days_before_sunset == 30
 
 
 def test_a_passed_sunset_on_a_module_still_listed_active_is_told(run, repo, line):
@@ -140,7 +142,7 @@ def test_only_entitled_customers_mirroring_fips_are_told(run, repo, line):
     assert len(_mail_to(told)) == 1
     for org in (not_entitled, no_fips, other_repo):
         assert _mail_to(org) == []
-        assert not FipsNotice.objects.filter(org=org).exists()
+        assert not FIPS_NOTICES.filter(org=org).exists()
 
 
 def test_an_ended_entitlement_stops_the_notices(run, repo, line):
@@ -198,8 +200,8 @@ def test_webhooks_get_one_signed_message_per_endpoint(run, repo, line, receiver)
     (received,) = receiver.valid()
     assert received.payload["type"] == "fips.notices"
     assert received.payload["data"]["organization"] == org.slug
-    assert FipsNotice.objects.filter(channel="webhook", endpoint=endpoint).count() == 2
-    assert not FipsNotice.objects.filter(endpoint=sla_only).exists()
+    assert FIPS_NOTICES.filter(channel="webhook", endpoint=endpoint).count() == 2
+    assert not Notification.objects.filter(endpoint=sla_only).exists()
     assert run().webhooks == 0
 
 

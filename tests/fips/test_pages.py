@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.fips.notices import fips_notices_run
 from apps.fips.services import crypto_module_update
+from apps.notifications.services import notices_run
 from tests.catalog import builders as catalog
 from tests.factories import AuditorGrantFactory, MembershipFactory, UserFactory
 from tests.sla.builders import staff
@@ -64,7 +64,7 @@ def test_the_changes_list_what_was_told_and_how(
     b.attest(b.fips_build(line), m)
     org, owner = b.customer(repo)
     with django_capture_on_commit_callbacks(execute=True):
-        fips_notices_run()
+        notices_run()
     crypto_module_update(module=m, actor=staff(), status="revoked")
     page = _page(client, org, owner).content.decode()
     events = page.split('id="events-table"')[1].split("</table>")[0]
@@ -73,7 +73,7 @@ def test_the_changes_list_what_was_told_and_how(
     assert '<span class="chip">email</span>' in events
     # Revoked modules drop their sunset notices from what is due, but a notice
     # already sent stays on the record.
-    fips_notices_run()
+    notices_run()
     events = _page(client, org, owner).content.decode().split('id="events-table"')[1]
     assert "is now revoked" in events
 
@@ -115,7 +115,7 @@ def test_the_page_costs_the_same_queries_with_more_builds(
     m = b.module(4282, sunset_in=60)
     b.attest(b.fips_build(line, built_days_ago=5), m)
     org, owner = b.customer(repo)
-    fips_notices_run()
+    notices_run()
     client.force_login(owner)
     url = reverse("fips:org_fips", kwargs={"org_slug": org.slug})
     client.get(url)
@@ -124,7 +124,7 @@ def test_the_page_costs_the_same_queries_with_more_builds(
     for n in range(6):
         image = b.fips_build(catalog.series(repo, f"4.{n}"), built_days_ago=1)
         b.attest(image, m, b.module(5000 + n, sunset_in=30 + n))
-    fips_notices_run()
+    notices_run()
     with django_assert_num_queries(QUERIES):
         response = client.get(url)
     assert response.content.decode().count('class="tone-') == 7

@@ -9,7 +9,9 @@ from django.core import mail
 from django.db import connection
 
 from apps.notifications import services
-from apps.notifications.models import Event, Notification
+from apps.notifications.kinds import webhook_event_choices
+from apps.notifications.models import Notification
+from apps.notifications.services import run as notice_run
 from apps.sla.models import SlaClock
 from tests.sla.builders import staff
 
@@ -26,13 +28,16 @@ def test_two_concurrent_runs_send_each_notice_once(monkeypatch, receiver):
     staff(email="desk@publisher.example")
     owner = org.memberships.get(role="owner").user
     _, receiver.secret = services.webhook_endpoint_create(
-        org=org, url=receiver.url, events=list(Event.values), actor=owner
+        org=org,
+        url=receiver.url,
+        events=[value for value, _ in webhook_event_choices()],
+        actor=owner,
     )
     move_to(SlaClock.State.BREACHED)
     # Both runs open their transaction and pick their clocks before either
     # writes: the race the unique keys must settle.
     barrier = threading.Barrier(2, timeout=20)
-    claim = services._claim
+    claim = notice_run._claim
     first_claim = threading.local()
 
     def claim_together(*args, **kwargs):
@@ -41,12 +46,12 @@ def test_two_concurrent_runs_send_each_notice_once(monkeypatch, receiver):
             barrier.wait()
         return claim(*args, **kwargs)
 
-    monkeypatch.setattr(services, "_claim", claim_together)
+    monkeypatch.setattr(notice_run, "_claim", claim_together)
     results, errors = [], []
 
     def run():
         try:
-            results.append(services.notifications_run(now=LATER))
+            results.append(services.notices_run(now=LATER))
         except Exception as exc:
             errors.append(exc)
         finally:

@@ -8,7 +8,8 @@ import pytest
 from django.utils import timezone
 
 from apps.notifications import services
-from apps.notifications.models import Delivery, Event
+from apps.notifications.kinds import webhook_event_choices
+from apps.notifications.models import Delivery
 from apps.notifications.services import (
     MAX_ATTEMPTS,
     webhook_delivery_attempt,
@@ -47,7 +48,10 @@ def test_signature_agrees_with_an_independent_hmac():
 def delivery(receiver):
     org = OrganizationFactory()
     endpoint, receiver.secret = webhook_endpoint_create(
-        org=org, url=receiver.url, events=list(Event.values), actor=UserFactory()
+        org=org,
+        url=receiver.url,
+        events=[value for value, _ in webhook_event_choices()],
+        actor=UserFactory(),
     )
     return Delivery.objects.create(
         org=org,
@@ -108,7 +112,7 @@ def test_the_fifth_failure_is_final(delivery, receiver):
 
 
 def test_no_answer_in_time_is_a_failed_attempt(delivery, receiver, monkeypatch):
-    monkeypatch.setattr(services, "READ_TIMEOUT", 0.3)
+    monkeypatch.setattr(services.delivery, "READ_TIMEOUT", 0.3)
     receiver.plan = [("sleep", 1.5)]
     d = _attempt_when_due(delivery)
     assert d.status == Delivery.Status.PENDING

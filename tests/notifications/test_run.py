@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 
-from apps.notifications.models import Delivery, Event, Notification
-from apps.notifications.services import notifications_run, webhook_endpoint_create
+from apps.notifications.kinds import notice_kind, webhook_event_choices
+from apps.notifications.models import Delivery, Notification
+from apps.notifications.services import notices_run, webhook_endpoint_create
 from apps.sla.models import SlaClock
 from tests.sla.builders import staff
 
@@ -15,11 +16,12 @@ from .builders import LATER, move_to, org_with_clocks
 
 pytestmark = pytest.mark.usefixtures("sla_defaults")
 State = SlaClock.State
+ALL_EVENTS = [value for value, _ in webhook_event_choices()]
 
 
 def _run(capture, now=LATER):
     with capture(execute=True):
-        return notifications_run(now=now)
+        return notices_run(now=now)
 
 
 def _to_org(org):
@@ -69,9 +71,9 @@ def test_at_risk_then_breached_are_two_notices_in_two_runs(
     _run(django_capture_on_commit_callbacks, now=due)
     second = _to_org(org)[1]
     assert "3 breached" in second.subject
-    assert set(Notification.objects.values_list("threshold", flat=True)) == {
-        "at_risk",
-        "breached",
+    assert set(Notification.objects.values_list("kind", flat=True)) == {
+        "sla.at_risk",
+        "sla.breached",
     }
 
 
@@ -113,7 +115,7 @@ def test_one_webhook_message_per_endpoint_lists_every_clock(
     org = org_with_clocks(100)
     owner = org.memberships.get(role="owner").user
     endpoint, secret = webhook_endpoint_create(
-        org=org, url=receiver.url, events=list(Event.values), actor=owner
+        org=org, url=receiver.url, events=ALL_EVENTS, actor=owner
     )
     receiver.secret = secret
     move_to(State.BREACHED)
@@ -141,7 +143,7 @@ def test_an_endpoint_gets_only_the_events_it_subscribed(
     org = org_with_clocks(2)
     owner = org.memberships.get(role="owner").user
     _, receiver.secret = webhook_endpoint_create(
-        org=org, url=receiver.url, events=[Event.BREACHED], actor=owner
+        org=org, url=receiver.url, events=["sla.breached"], actor=owner
     )
     at = move_to(State.AT_RISK)
     _run(django_capture_on_commit_callbacks, now=at)
@@ -157,9 +159,7 @@ def test_another_orgs_endpoint_hears_nothing(
     org_with_clocks(2)
     quiet = org_with_clocks(0)
     owner = quiet.memberships.get(role="owner").user
-    webhook_endpoint_create(
-        org=quiet, url=receiver.url, events=list(Event.values), actor=owner
-    )
+    webhook_endpoint_create(org=quiet, url=receiver.url, events=ALL_EVENTS, actor=owner)
     move_to(State.BREACHED)
     _run(django_capture_on_commit_callbacks)
     assert receiver.received == []
@@ -167,15 +167,14 @@ def test_another_orgs_endpoint_hears_nothing(
 
 
 def test_the_digest_has_an_escaped_html_part(django_capture_on_commit_callbacks):
-    from apps.notifications.services import Notice, _digest
+    from apps.notifications.services.messages import Notice, digest_render
 
     org = org_with_clocks(1, name="<b>Bold</b> Corp")
     move_to(State.BREACHED)
     _run(django_capture_on_commit_callbacks)
     row = Notification.objects.get(channel="email")
-    subject, text, html = _digest(
-        template="org_digest", context={"org": org, "notices": [Notice(row)]}
-    )
+    notice = Notice(row=row, kind=notice_kind(row.kind), subject=SlaClock.objects.get())
+    subject, text, html = digest_render(org=org, notices=[notice])
     assert "&lt;b&gt;Bold&lt;/b&gt; Corp" in html
     assert "<b>Bold</b> Corp" in text
     assert "1 breached" in subject

@@ -8,8 +8,8 @@ from rest_framework import parsers, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.catalog.builds import build_register, built_at_parse
 from apps.catalog.models import Repository, Variant
-from apps.catalog.services import build_register, built_at_parse
 
 from .evidence_views import CatalogWriter
 

@@ -10,8 +10,8 @@ from django.views.generic import FormView
 from apps.core.forms import apply_validation_error
 from apps.core.mixins import StaffOnlyMixin
 
+from .builds import build_register, build_register_problems, built_at_parse
 from .models import Repository, Variant
-from .services import build_register, build_register_problems, built_at_parse
 
 
 def _words(value: str) -> list[str]:

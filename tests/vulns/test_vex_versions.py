@@ -19,7 +19,7 @@ from django.core.management import call_command
 from apps.accounts.models import ApiToken
 from apps.accounts.services import api_token_create
 from apps.audit.models import AuditEvent
-from apps.catalog.services import build_register
+from apps.catalog.builds import build_register
 from apps.sla.defaults import defaults_load
 from apps.sla.models import SlaClock
 from apps.sla.services import sla_clocks_open_for_mirror

@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from apps.catalog.builds import build_register, built_at_parse
 from apps.catalog.models import Repository, Variant
-from apps.catalog.services import build_register, built_at_parse
 
 
 def _built_at(value: str | None) -> datetime:

@@ -97,6 +97,24 @@ def argv_for(args: list[str]) -> list[str]:
     return [python, str(Path(__file__).resolve()), "healthcheck"]
 
 
+def preflight(args: list[str]) -> list[str] | None:
+    """The check a role runs before it starts, or None. A production reports
+    worker signs every report: without a usable key it refuses to start
+    (apps/reports/system_checks.py) instead of failing the first report."""
+    production = os.environ.get("DJANGO_ENV") == "production"
+    if production and args[:2] == ["worker", "reports"]:
+        return [
+            sys.executable,
+            str(APP / "manage.py"),
+            "check",
+            "--tag",
+            "report_signing",
+            "--fail-level",
+            "ERROR",
+        ]
+    return None
+
+
 def healthcheck() -> int:
     """0 when the container's main process is well, from PID 1's command line:
     the web answers /healthz; a worker answers a Celery ping (through the
@@ -146,6 +164,13 @@ def main(args: list[str]) -> None:
     if args[0] in {"web", "worker"}:
         _clear_multiproc_dir()
     os.chdir(APP)
+    check = preflight(args)
+    if check is not None:
+        done = subprocess.run(  # noqa: S603
+            check, env={**os.environ, "REPORT_SIGNING_REQUIRED": "true"}, check=False
+        )
+        if done.returncode:
+            raise SystemExit(done.returncode)
     if args[0] == "migrate":
         # Then the deployment checks: a bad production setting stops the rollout.
         subprocess.run(argv, check=True)  # noqa: S603

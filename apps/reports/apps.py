@@ -14,7 +14,8 @@ class ReportsConfig(AppConfig):
 
         from apps.sla.ledger_checks import Violation, register
 
-        from .checks import reports_check_stored
+        from . import system_checks  # noqa: F401  (registers the signing-key check)
+        from .checks.runner import reports_check_stored
 
         @register("report_inconsistent")
         def stored_reports(at: datetime) -> Iterator[Violation]:

@@ -18,10 +18,7 @@ from ..models import Report
 
 Kind = Report.Kind
 
-
 COMPLIANCE = frozenset({Kind.ORG_COMPLIANCE, Kind.EVIDENCE_BUNDLE})
-
-
 PDF_KINDS = frozenset(
     {
         Kind.ORG_COMPLIANCE,

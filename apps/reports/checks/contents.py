@@ -29,6 +29,7 @@ from .base import (
 FIGURES = ("met", "missed", "breached", "open_breaches", "at_risk")
 
 
+# This family's checks, in the order they run.
 CHECKS: list[Check] = []
 
 

@@ -35,6 +35,7 @@ BUNDLE_MANIFEST = "MANIFEST.sha256"
 BUNDLE_README = "README.txt"
 
 
+# This family's checks, in the order they run.
 CHECKS: list[Check] = []
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -277,6 +278,52 @@ def _change_event(image: ImageDigest, now) -> FipsEvent | None:
 
 
 @transaction.atomic
+def _summary(parsed: FipsAttestation) -> dict[str, Any]:
+    return {
+        "predicate_type": FIPS_PREDICATE_TYPE,
+        "certificates": [m.certificate_number for m in parsed.modules],
+        "modules": [
+            {
+                "certificate": m.certificate_number,
+                "name": m.name,
+                "version": m.version,
+                "package": m.package,
+            }
+            for m in parsed.modules
+        ],
+    }
+
+
+def _modules_link(
+    image: ImageDigest,
+    parsed: FipsAttestation,
+    modules: dict[int, CryptoModule],
+    attestation: Attestation,
+    now: datetime,
+) -> int:
+    """Record the modules the build carries that it did not list yet; return
+    how many."""
+    existing = set(
+        DigestCryptoModule.objects.filter(digest=image).values_list(
+            "module__certificate_number", flat=True
+        )
+    )
+    new = [
+        DigestCryptoModule(
+            digest=image,
+            module=modules[m.certificate_number],
+            attestation=attestation,
+            package=m.package,
+            declared_version=m.version,
+            created_at=now,
+        )
+        for m in parsed.modules
+        if m.certificate_number not in existing
+    ]
+    DigestCryptoModule.objects.bulk_create(new)
+    return len(new)
+
+
 def fips_attestation_import(
     *,
     image: ImageDigest,
@@ -312,42 +359,12 @@ def fips_attestation_import(
         spec_version="1",
         media_type=parsed.media_type,
         signer_key_id=parsed.signer_key_id,
-        summary={
-            "predicate_type": FIPS_PREDICATE_TYPE,
-            "certificates": [m.certificate_number for m in parsed.modules],
-            "modules": [
-                {
-                    "certificate": m.certificate_number,
-                    "name": m.name,
-                    "version": m.version,
-                    "package": m.package,
-                }
-                for m in parsed.modules
-            ],
-        },
+        summary=_summary(parsed),
     )
     now = timezone.now()
-    existing = set(
-        DigestCryptoModule.objects.filter(digest=image).values_list(
-            "module__certificate_number", flat=True
-        )
-    )
-    DigestCryptoModule.objects.bulk_create(
-        [
-            DigestCryptoModule(
-                digest=image,
-                module=modules[m.certificate_number],
-                attestation=attestation,
-                package=m.package,
-                declared_version=m.version,
-                created_at=now,
-            )
-            for m in parsed.modules
-            if m.certificate_number not in existing
-        ]
-    )
-    event = _change_event(image, now) if len(existing) < len(parsed.modules) else None
-    if event is not None or len(existing) < len(parsed.modules):
+    added = _modules_link(image, parsed, modules, attestation, now)
+    event = _change_event(image, now) if added else None
+    if added:
         from apps.notifications.tasks import run as notices_run_task
 
         transaction.on_commit(notices_run_task.delay)

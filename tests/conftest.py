@@ -1,11 +1,34 @@
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 from apps.orgs.models import Role
 
 from .factories import MembershipFactory, OrganizationFactory, UserFactory
+
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def worker_redis_url(url: str, worker: str) -> str:
+    """The Redis database of one pytest-xdist worker: ``gw0`` keeps the db of
+    TEST_REDIS_URL, ``gw1`` the one below it, and so on (wrapping at 0), so
+    workers never flush each other's data."""
+    parts = urlsplit(url)
+    base = int(parts.path.lstrip("/") or 0)
+    db = (base - int(worker.removeprefix("gw"))) % 16
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+def pytest_configure(config):
+    # Under pytest-xdist (`make test` runs two workers) each worker has its own
+    # PostgreSQL test database (pytest-django suffixes its name with the worker
+    # id) and, from here, its own Redis database.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        url = os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
+        os.environ["TEST_REDIS_URL"] = worker_redis_url(url, worker)
 
 
 def require_service(name: str, reason: str):
@@ -102,3 +125,12 @@ def _report_signing_dir(settings, tmp_path_factory):
     """The development signing key of a test run lives in the run's temporary
     directory (generated once, reused by every test), never in the checkout."""
     settings.REPORT_SIGNING_DIR = tmp_path_factory.getbasetemp() / "report-signing"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _media_root(tmp_path_factory):
+    """Files a test stores land in the run's temporary directory (one per
+    pytest-xdist worker), never in the checkout's media/. Tests that look at
+    what they stored set their own MEDIA_ROOT over this one."""
+    with override_settings(MEDIA_ROOT=tmp_path_factory.getbasetemp() / "media"):
+        yield

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 PORT ?= 8000
 
-.PHONY: install run test lint format lock bench clean
+.PHONY: install run test lint format lock bench image-smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +22,18 @@ run: install
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist; 0 for one process),
+# each module whole in one worker so data a module builds once is built once.
+# Each worker has its own PostgreSQL test database and Redis db
+# (tests/conftest.py). PYTEST_ARGS adds to the command: paths, -k, -x...
+TEST_WORKERS ?= 2
+
 test: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check .
 
 format: install
@@ -45,6 +52,11 @@ bench: install
 	-createdb -h 127.0.0.1 -U postgres portal_bench 2>/dev/null
 	@for b in bench/bench_*.py; do \
 		BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python $$b || exit 1; done
+
+# Build deploy/Dockerfile with podman and run every role of the image (root;
+# installs podman and mmdebstrap if missing; see deploy/README.md).
+image-smoke:
+	.ci/image-smoke
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

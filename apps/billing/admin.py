@@ -4,7 +4,6 @@ shows them read-only so the tiers change in review, not by hand."""
 from django.contrib import admin
 
 from apps.core.mixins import ReadOnlyAdminMixin
-from apps.entitlements.models import Feature
 
 from .models import Plan, PlanFeature, Price
 
@@ -23,8 +22,3 @@ class PlanFeatureInline(ReadOnlyAdminMixin, admin.TabularInline):
 class PlanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["key", "name", "is_addon", "stripe_product_id"]
     inlines = [PriceInline, PlanFeatureInline]
-
-
-@admin.register(Feature)
-class FeatureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["key", "name", "kind", "stripe_lookup_key"]

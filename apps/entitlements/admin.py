@@ -1,11 +1,16 @@
-"""Entitlements and mirrors are written by services only (audit-logged);
-the admin is for looking."""
+"""Features (loaded by migration), entitlements and mirrors (written by
+audit-logged services only): the admin is for looking."""
 
 from django.contrib import admin
 
 from apps.core.mixins import ReadOnlyAdminMixin
 
-from .models import Entitlement, Mirror
+from .models import Entitlement, Feature, Mirror
+
+
+@admin.register(Feature)
+class FeatureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["key", "name", "kind", "stripe_lookup_key"]
 
 
 @admin.register(Entitlement)

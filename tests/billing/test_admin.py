@@ -10,7 +10,7 @@ from tests.factories import OrganizationFactory, UserFactory
 pytestmark = pytest.mark.django_db
 MODELS = [
     ("billing", "plan"),
-    ("billing", "feature"),
+    ("entitlements", "feature"),
     ("entitlements", "entitlement"),
     ("entitlements", "mirror"),
 ]

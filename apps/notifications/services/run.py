@@ -101,13 +101,23 @@ def _claim_due(*, run_id: uuid.UUID, now: datetime) -> None:
         due = kind.find(now)
         if not isinstance(due, QuerySet):
             due = list(due)
-        claim = {"due": due, "run_id": run_id, "kind": kind, "now": now}
-        _claim(**claim, channel=Channel.EMAIL, endpoint=None)
+        channels: list[tuple[str, WebhookEndpoint | None]] = [(Channel.EMAIL, None)]
         if kind.staff:
-            _claim(**claim, channel=Channel.STAFF_EMAIL, endpoint=None)
-        for endpoint in endpoints:
-            if endpoint.subscribes(kind.name):
-                _claim(**claim, channel=Channel.WEBHOOK, endpoint=endpoint)
+            channels.append((Channel.STAFF_EMAIL, None))
+        channels.extend(
+            (Channel.WEBHOOK, endpoint)
+            for endpoint in endpoints
+            if endpoint.subscribes(kind.name)
+        )
+        for channel, endpoint in channels:
+            _claim(
+                due,
+                run_id=run_id,
+                kind=kind,
+                channel=channel,
+                endpoint=endpoint,
+                now=now,
+            )
 
 
 def _mine(run_id: uuid.UUID) -> list[Notice]:

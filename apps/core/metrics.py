@@ -56,13 +56,18 @@ SLA_TRANSITIONS_SECONDS = Histogram(
     "Duration of one SLA transitions run (moves plus the desk refresh).",
     buckets=(0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300),
 )
-# Observed by the report task (queue "reports") once reports exist.
+# Observed by apps/reports/services/pipeline.py for every attempt it claims.
 REPORT_SECONDS = Histogram(
     "portal_report_duration_seconds",
-    "Time to render, sign and store one report, by report kind.",
-    ["kind"],
+    "Time to render, sign and store one report attempt, by report kind and "
+    "outcome (ready, check_failed, failed, lost_lease).",
+    ["kind", "outcome"],
     buckets=(0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600),
 )
+
+
+def report_observe(*, kind: str, outcome: str, seconds: float) -> None:
+    REPORT_SECONDS.labels(kind=kind, outcome=outcome).observe(seconds)
 
 
 def request_observe(*, method: str, route: str, status: int, seconds: float) -> None:

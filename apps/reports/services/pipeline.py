@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
+from apps.core.metrics import report_observe
 
 from ..bundle import evidence_bundle
 from ..checks.runner import report_checks
@@ -203,17 +205,27 @@ def report_run(*, report_id: int, worker: str | None = None) -> Report:
             lease_until=timezone.now() + _lease(),
         )
 
+    started = time.monotonic()
+    outcome = "failed"
     try:
-        built = _build(report, progress)
-    except ReportCheckFailed as failed:
-        logger.warning("report %s attempt %s: %s", report_id, attempt, failed)
-        return _report_check_failed(
-            report_id=report_id, attempt=attempt, violations=failed.violations
+        try:
+            built = _build(report, progress)
+        except ReportCheckFailed as failed:
+            logger.warning("report %s attempt %s: %s", report_id, attempt, failed)
+            outcome = "check_failed"
+            return _report_check_failed(
+                report_id=report_id, attempt=attempt, violations=failed.violations
+            )
+        except Exception as exc:
+            logger.exception("report %s attempt %s failed", report_id, attempt)
+            return _report_failed(report_id=report_id, attempt=attempt, error=exc)
+        stored = _report_store(report, attempt=attempt, built=built)
+        outcome = "ready" if stored.status == Status.READY else "lost_lease"
+        return stored
+    finally:
+        report_observe(
+            kind=report.kind, outcome=outcome, seconds=time.monotonic() - started
         )
-    except Exception as exc:
-        logger.exception("report %s attempt %s failed", report_id, attempt)
-        return _report_failed(report_id=report_id, attempt=attempt, error=exc)
-    return _report_store(report, attempt=attempt, built=built)
 
 
 def _report_store(report: Report, *, attempt: int, built: dict[str, Any]) -> Report:

@@ -94,8 +94,8 @@ def summary_text(kind: str, summary: dict[str, Any]) -> str:
         )
     parts = []
     for key, value in s.items():
-        if key in ("kind", "created"):
-            continue
+        if key in ("kind", "created") or value == "":
+            continue  # an empty value says nothing
         if key == "subject":
             value = _SUBJECTS.get(value, value)
         parts.append(f"{key.replace('_', ' ')}: {value}")

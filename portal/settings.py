@@ -6,11 +6,14 @@ so. ``DJANGO_ENV=production`` turns all of that off and refuses to start without
 the values a real deployment must supply.
 """
 
+import os
 from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+from apps.core.production_secrets import production_secret_problems
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -35,6 +38,14 @@ if PRODUCTION:
         raise ImproperlyConfigured(
             "DJANGO_ENV=production needs these environment variables: "
             + ", ".join(_missing)
+        )
+    # Refused here rather than by a system check: every process that loads the
+    # settings (web, workers, beat, one-off commands, which run no checks) stops.
+    _problems = production_secret_problems(os.environ)
+    if _problems:
+        raise ImproperlyConfigured(
+            "DJANGO_ENV=production refuses placeholder or weak secrets: "
+            + "; ".join(_problems)
         )
 
 SECRET_KEY = env.str(

@@ -57,6 +57,13 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 SITE_NAME = env.str("SITE_NAME", default="Hardened Images Compliance Portal")
+# PORTAL_INSECURE_HTTP=1 declares a plain-HTTP production stack (compose on
+# 127.0.0.1 before a TLS proxy is in front): no HTTPS redirect, cookies without
+# the Secure flag, http:// links in mail; check --deploy then silences
+# W008/W012/W016 and says why (core.I001). Without it, each of those turned off
+# on its own stays a deploy warning, which stops the migrate role.
+INSECURE_HTTP = PRODUCTION and env.bool("PORTAL_INSECURE_HTTP", default=False)
+_HTTPS = PRODUCTION and not INSECURE_HTTP
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -237,7 +244,7 @@ ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Portal] "
-ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if _HTTPS else "http"
 ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
     "login_failed": "10/m/ip,5/5m/key",
@@ -350,13 +357,17 @@ STORAGES = {
     },
 }
 
-# Security. Production defaults pass `manage.py check --deploy` with no warnings.
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
+# Security. Production defaults pass `manage.py check --deploy` with no warnings;
+# PORTAL_INSECURE_HTTP (above) relaxes the HTTPS-only ones.
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_HTTPS)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_HTTPS)
+SILENCED_SYSTEM_CHECKS = (
+    ["security.W008", "security.W012", "security.W016"] if INSECURE_HTTP else []
+)
 SECURE_HSTS_SECONDS = env.int(
     "SECURE_HSTS_SECONDS", default=31536000 if PRODUCTION else 0
 )

@@ -9,6 +9,8 @@ class CoreConfig(AppConfig):
         from celery.signals import worker_process_shutdown, worker_ready
         from django.core.signals import request_finished
 
+        from . import checks  # noqa: F401  (registers the deploy checks)
+
         request_finished.connect(_request_finished, weak=False)
         worker_ready.connect(_worker_ready, weak=False)
         worker_process_shutdown.connect(_worker_process_shutdown, weak=False)

@@ -59,6 +59,9 @@ def argv_for(args: list[str]) -> list[str]:
             python,
             "-m",
             "celery",
+            # No banner: every line on stdout is a JSON log record
+            # (apps/core/celery_logging.py).
+            "--quiet",
             "-A",
             "portal",
             "worker",
@@ -82,6 +85,7 @@ def argv_for(args: list[str]) -> list[str]:
             python,
             "-m",
             "celery",
+            "--quiet",
             "-A",
             "portal",
             "beat",

@@ -4,6 +4,8 @@ import os
 
 from celery import Celery
 
+from apps.core import celery_logging  # noqa: F401  (Celery logs through LOGGING)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("portal")

@@ -1,12 +1,17 @@
 """deploy/compose.yaml: it parses, every portal service runs a role the image's
 entry point has, every queue has a worker, and every variable is documented."""
 
+import json
+import os
 import re
+import stat
+import subprocess
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
-from .conftest import DEPLOY, documented_variables, portal_reads
+from .conftest import DEPLOY, ROOT, documented_variables, portal_reads
 
 COMPOSE = DEPLOY / "compose.yaml"
 ENV_EXAMPLE = DEPLOY / ".env.example"
@@ -26,11 +31,24 @@ def env_example() -> dict[str, str]:
     return pairs
 
 
+PORTAL_IMAGE = "${PORTAL_IMAGE:-portal:latest}"
+# The superuser's and MinIO root's credentials, made by the operator.
+ADMIN_ENV = "./secrets/admin.env"
+# The command secrets-init runs; .ci/image-smoke runs the same one.
+SIGNING_COPY = (
+    "set -eu; rm -f /signing/report-signing.key /signing/report-signing.crt;"
+    " install -o 10001 -g 10001 -m 0400 /run/secrets/report-signing.key"
+    " /run/secrets/report-signing.crt /signing/; chown 10001:10001 /signing;"
+    " chmod 0500 /signing"
+)
+
+
 def portal_services(compose) -> dict:
+    """The services that run one of the image's roles (not secrets-init)."""
     return {
         name: svc
         for name, svc in compose["services"].items()
-        if svc.get("build", {}).get("dockerfile") == "deploy/Dockerfile"
+        if svc.get("image") == PORTAL_IMAGE and "entrypoint" not in svc
     }
 
 
@@ -104,15 +122,155 @@ def test_only_the_reports_worker_gets_the_signing_key(compose):
     services = portal_services(compose)
     for name, svc in services.items():
         env = svc.get("environment", {})
+        assert "secrets" not in svc, name
         if name != "worker-reports":
             assert "REPORT_SIGNING_KEY_FILE" not in env, name
-            assert "secrets" not in svc, name
+            assert not any("signing" in v for v in svc.get("volumes", [])), name
             continue
         # The service keeps every shared setting and adds the key's paths.
         assert env["DATABASE_URL"] == services["web"]["environment"]["DATABASE_URL"]
-        targets = {s["target"] for s in svc["secrets"]}
         assert env["REPORT_SIGNING_KEY_FILE"] == "/run/secrets/report-signing.key"
         assert env["REPORT_SIGNING_CERT_FILE"] == "/run/secrets/report-signing.crt"
-        assert targets == {"report-signing.key", "report-signing.crt"}
-        for secret in svc["secrets"]:
-            assert secret["source"] in compose["secrets"]
+        # From the volume secrets-init fills, read-only, after it has run.
+        assert svc["volumes"] == ["signing:/run/secrets:ro"]
+        assert (
+            svc["depends_on"]["secrets-init"]["condition"]
+            == "service_completed_successfully"
+        )
+
+
+def test_secrets_init_copies_the_key_for_uid_10001_and_nothing_more(compose):
+    init = compose["services"]["secrets-init"]
+    assert init["image"] == PORTAL_IMAGE
+    assert init["restart"] == "no"
+    # Root for the copy only: no network, read-only root, three capabilities.
+    assert init["user"] == "0:0"
+    assert init["network_mode"] == "none"
+    assert init["read_only"] is True
+    assert init["cap_drop"] == ["ALL"]
+    assert set(init["cap_add"]) == {"CHOWN", "DAC_OVERRIDE", "FOWNER"}
+    assert "no-new-privileges:true" in init["security_opt"]
+    assert init["entrypoint"] == ["/bin/sh", "-c"]
+    assert init["command"] == [SIGNING_COPY]
+    assert init["volumes"] == ["signing:/signing"]
+    assert {(s["source"], s["target"]) for s in init["secrets"]} == {
+        ("report-signing-key", "report-signing.key"),
+        ("report-signing-cert", "report-signing.crt"),
+    }
+    for secret in init["secrets"]:
+        assert compose["secrets"][secret["source"]]["file"].startswith("./secrets/")
+    assert "signing" in compose["volumes"]
+    # Nothing else holds the compose secrets.
+    holders = {n for n, svc in compose["services"].items() if "secrets" in svc}
+    assert holders == {"secrets-init"}
+
+
+def test_the_image_smoke_test_runs_the_same_copy_step():
+    smoke = (ROOT / ".ci" / "image-smoke").read_text()
+    assert SIGNING_COPY in smoke
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="install -o needs root")
+def test_the_copy_step_makes_an_operator_0600_key_readable_by_10001(tmp_path):
+    secrets, signing = tmp_path / "run-secrets", tmp_path / "signing"
+    secrets.mkdir()
+    signing.mkdir()
+    for name in ("report-signing.key", "report-signing.crt"):
+        (secrets / name).write_text(name)
+        (secrets / name).chmod(0o600)
+        os.chown(secrets / name, 1000, 1000)
+    (signing / "report-signing.key").write_text("the key before a rotation")
+    command = SIGNING_COPY.replace("/run/secrets", str(secrets)).replace(
+        "/signing", str(signing)
+    )
+    subprocess.run(["/bin/sh", "-c", command], check=True)
+    for name in ("report-signing.key", "report-signing.crt"):
+        st = (signing / name).stat()
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (10001, 10001, 0o400)
+        assert (signing / name).read_text() == name
+    st = signing.stat()
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (10001, 0o500)
+
+
+def test_admin_credentials_reach_no_portal_container(compose):
+    holders = {
+        name
+        for name, svc in compose["services"].items()
+        if svc.get("env_file") == ADMIN_ENV
+    }
+    assert holders == {"postgres", "minio", "bucket"}
+    for name, svc in portal_services(compose).items():
+        assert svc["env_file"] == ".env", name
+    for variable in ("POSTGRES_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"):
+        assert variable not in env_example()
+    # deploy/secrets/ is neither committed nor in the build context.
+    assert "deploy/secrets/" in (ROOT / ".gitignore").read_text()
+    assert "**/secrets" in (ROOT / ".dockerignore").read_text()
+
+
+def test_build_is_on_one_service_and_every_role_runs_its_image(compose):
+    building = {n for n, svc in compose["services"].items() if "build" in svc}
+    assert building == {"migrate"}
+    assert compose["services"]["migrate"]["build"]["dockerfile"] == "deploy/Dockerfile"
+    assert set(portal_services(compose)) == {
+        "migrate",
+        "web",
+        "worker-default",
+        "worker-ingest",
+        "worker-reports",
+        "beat",
+    }
+
+
+def test_third_party_images_are_named_in_full(compose):
+    # podman refuses short names without a registries.conf alias.
+    for name, svc in compose["services"].items():
+        if svc["image"] != PORTAL_IMAGE:
+            assert svc["image"].startswith("docker.io/"), name
+
+
+def test_the_portal_connects_as_the_app_role_not_the_superuser(compose):
+    postgres = compose["services"]["postgres"]
+    env = postgres["environment"]
+    url = urlsplit(compose["services"]["web"]["environment"]["DATABASE_URL"])
+    assert url.username == env["PORTAL_DB_USER"] != env["POSTGRES_USER"]
+    assert url.password == "${PORTAL_DB_PASSWORD}"
+    assert env["PORTAL_DB_PASSWORD"].startswith("${PORTAL_DB_PASSWORD:?")
+    # The superuser's password reaches PostgreSQL from a file no portal
+    # container reads.
+    assert "POSTGRES_PASSWORD" not in env
+    assert postgres["env_file"] == ADMIN_ENV
+    mounts = dict(v.rsplit(":", 2)[:2] for v in postgres["volumes"][1:])
+    assert mounts == {
+        "./postgres/app-role.sql": "/etc/portal/app-role.sql",
+        "./postgres/init-app-role.sh": "/docker-entrypoint-initdb.d/10-app-role.sh",
+    }
+    init = (DEPLOY / "postgres" / "init-app-role.sh").read_text()
+    assert "/etc/portal/app-role.sql" in init
+    for source in mounts:
+        assert (DEPLOY / source).is_file(), source
+    # Ready means the real server, over TCP, not the init scripts' socket-only one.
+    assert "127.0.0.1" in postgres["healthcheck"]["test"]
+
+
+def test_the_portal_uses_the_bucket_user_not_minio_root(compose):
+    env = compose["services"]["web"]["environment"]
+    assert env["AWS_ACCESS_KEY_ID"] == "${MINIO_APP_USER}"
+    assert env["AWS_SECRET_ACCESS_KEY"] == "${MINIO_APP_PASSWORD}"
+    for name, svc in portal_services(compose).items():
+        assert "MINIO_ROOT" not in str(svc.get("environment")), name
+    assert "MINIO_ROOT" not in ENV_EXAMPLE.read_text()
+    assert compose["services"]["minio"]["env_file"] == ADMIN_ENV
+    assert compose["services"]["bucket"]["env_file"] == ADMIN_ENV
+    job = compose["services"]["bucket"]["command"][0]
+    assert "mc admin user add store ${MINIO_APP_USER" in job
+    assert "mc admin policy attach store portal-bucket --user ${MINIO_APP_USER}" in job
+    policy = job[job.index("<<'POLICY'\n") + 11 : job.index("\nPOLICY")]
+    statements = json.loads(policy)["Statement"]
+    resources = {r for s in statements for r in s["Resource"]}
+    assert resources == {
+        "arn:aws:s3:::${AWS_STORAGE_BUCKET_NAME}",
+        "arn:aws:s3:::${AWS_STORAGE_BUCKET_NAME}/*",
+    }
+    actions = {a for s in statements for a in s["Action"]}
+    assert not any(a.startswith("s3:*") or a.startswith("admin:") for a in actions)

@@ -11,7 +11,8 @@ from django.urls import Resolver404, resolve
 from .conftest import DEPLOY, portal_reads
 
 KUBERNETES_VERSION = "1.33.0"
-MANIFESTS = sorted((DEPLOY / "k8s").glob("*.yaml"))
+KUSTOMIZATION = DEPLOY / "k8s" / "kustomization.yaml"
+MANIFESTS = sorted(p for p in (DEPLOY / "k8s").glob("*.yaml") if p != KUSTOMIZATION)
 
 
 def documents() -> list[tuple[Path, dict]]:
@@ -69,7 +70,12 @@ def test_web_and_every_worker_have_a_pdb_and_an_autoscaler():
     scalable = {n for n in by_kind("Deployment") if n != "portal-beat"}
     pdbs = by_kind("PodDisruptionBudget")
     hpas = by_kind("HorizontalPodAutoscaler")
-    assert scalable == set(pdbs) == set(hpas)
+    assert scalable == set(hpas)
+    assert set(pdbs) == scalable | {"portal-beat"}
+    # beat's refuses every eviction: a replacement would start while it stops.
+    assert pdbs["portal-beat"]["spec"]["maxUnavailable"] == 0
+    beat_labels = by_kind("Deployment")["portal-beat"]["spec"]["selector"]
+    assert pdbs["portal-beat"]["spec"]["selector"] == beat_labels
     for name, hpa in hpas.items():
         assert hpa["apiVersion"] == "autoscaling/v2"
         assert hpa["spec"]["scaleTargetRef"]["name"] == name
@@ -149,3 +155,83 @@ def test_only_the_reports_workers_mount_the_signing_key():
         assert mount["readOnly"] is True
         for variable in (signing, "REPORT_SIGNING_CERT_FILE"):
             assert env[variable].startswith(mount["mountPath"] + "/")
+
+
+def test_the_kustomization_lists_every_manifest_and_sets_the_image_once():
+    kustomization = yaml.safe_load(KUSTOMIZATION.read_text())
+    assert kustomization["kind"] == "Kustomization"
+    assert kustomization["resources"] == [p.name for p in MANIFESTS]
+    (image,) = kustomization["images"]
+    for spec in pod_specs():
+        for container in spec["containers"]:
+            name = container["image"].rsplit(":", 1)[0]
+            assert name == image["name"], container["name"]
+
+
+def test_worker_liveness_does_not_depend_on_the_broker():
+    # The health check pings Celery through Redis: readiness only, never
+    # liveness, or a Redis outage restarts every worker.
+    for name, doc in by_kind("Deployment").items():
+        if not name.startswith("portal-worker-"):
+            continue
+        container = doc["spec"]["template"]["spec"]["containers"][0]
+        assert "healthcheck" in container["readinessProbe"]["exec"]["command"]
+        liveness = container.get("livenessProbe", {})
+        assert "healthcheck" not in str(liveness), name
+
+
+def _policy(name: str) -> dict:
+    return by_kind("NetworkPolicy")[name]["spec"]
+
+
+def _namespaces(peers: list[dict]) -> set[str]:
+    return {
+        p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for p in peers
+    }
+
+
+def test_network_policies_deny_by_default_and_open_only_what_is_needed():
+    deny = _policy("portal-default-deny-ingress")
+    assert deny["podSelector"] == {}
+    assert deny["policyTypes"] == ["Ingress"]
+    assert "ingress" not in deny
+
+    web = _policy("portal-web-ingress")
+    web_labels = by_kind("Deployment")["portal-web"]["spec"]["selector"]
+    assert web["podSelector"] == web_labels
+    (rule,) = web["ingress"]
+    assert _namespaces(rule["from"]) == {"ingress-nginx", "monitoring"}
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8000}]
+
+    metrics = _policy("portal-worker-metrics")
+    (rule,) = metrics["ingress"]
+    assert _namespaces(rule["from"]) == {"monitoring"}
+    assert rule["ports"] == [{"protocol": "TCP", "port": 9808}]
+    workers = {
+        d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+        for n, d in by_kind("Deployment").items()
+        if n.startswith("portal-worker-")
+    }
+    (selector,) = metrics["podSelector"]["matchExpressions"]
+    assert set(selector["values"]) == workers
+
+
+def test_workers_beat_and_migrate_reach_only_the_database_broker_s3_and_dns():
+    egress = _policy("portal-backend-egress")
+    (selector,) = egress["podSelector"]["matchExpressions"]
+    components = {
+        doc["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+        for _, doc in documents()
+        if doc["kind"] in {"Deployment", "Job"}
+    }
+    assert set(selector["values"]) == components - {"web"}
+    assert egress["policyTypes"] == ["Egress"]
+    ports = {p["port"] for rule in egress["egress"] for p in rule["ports"]}
+    assert ports == {53, 5432, 6379, 443}
+    # Mail only from the queue that sends it.
+    mail = _policy("portal-worker-default-egress")
+    assert mail["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == (
+        "worker-default"
+    )
+    assert {p["port"] for rule in mail["egress"] for p in rule["ports"]} == {587, 465}

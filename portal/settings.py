@@ -118,6 +118,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "apps.core.middleware.MfaEnrolmentMiddleware",
     "apps.entitlements.middleware.EntitlementCacheMiddleware",
 ]
 

@@ -7,13 +7,22 @@ class CoreConfig(AppConfig):
 
     def ready(self):
         from celery.signals import worker_process_shutdown, worker_ready
+        from django.contrib.auth.signals import user_logged_in
         from django.core.signals import request_finished
 
         from . import checks  # noqa: F401  (registers the deploy checks)
 
         request_finished.connect(_request_finished, weak=False)
+        user_logged_in.connect(_user_logged_in, weak=False)
         worker_ready.connect(_worker_ready, weak=False)
         worker_process_shutdown.connect(_worker_process_shutdown, weak=False)
+
+
+def _user_logged_in(sender, request=None, user=None, **kwargs):
+    from .middleware import mfa_enrolment_mark
+
+    if request is not None and user is not None:
+        mfa_enrolment_mark(request=request, user=user)
 
 
 def _request_finished(**kwargs):

@@ -52,3 +52,52 @@ class MetricsMiddleware:
             seconds=time.perf_counter() - started,
         )
         return response
+
+
+MFA_REQUIRED_GROUP = "mfa-required"
+# Set at sign-in for a member of MFA_REQUIRED_GROUP, so other requests cost no
+# query; dropped once the person has a second factor.
+MFA_ENROLMENT_SESSION_KEY = "core_mfa_enrolment_required"
+
+
+def mfa_enrolment_mark(*, request, user) -> None:
+    """At sign-in (the ``user_logged_in`` signal): remember in the session that
+    this person must enrol a second factor before anything else."""
+    from .mixins import user_has_mfa
+
+    session = getattr(request, "session", None)
+    if session is None:
+        return
+    if user.groups.filter(name=MFA_REQUIRED_GROUP).exists() and not user_has_mfa(user):
+        session[MFA_ENROLMENT_SESSION_KEY] = True
+
+
+class MfaEnrolmentMiddleware:
+    """A signed-in member of the ``mfa-required`` group (the first staff admin,
+    made by ``manage.py create_staff_admin``) without a second factor is sent
+    to set up TOTP before anything else; sign-out, re-authentication and the
+    MFA pages stay open."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        session = getattr(request, "session", None)
+        if session is not None and session.get(MFA_ENROLMENT_SESSION_KEY):
+            from django.shortcuts import redirect
+            from django.urls import reverse
+
+            from .mixins import user_has_mfa
+
+            user = request.user
+            if not user.is_authenticated or user_has_mfa(user):
+                session.pop(MFA_ENROLMENT_SESSION_KEY, None)
+            else:
+                open_paths = (
+                    reverse("mfa_index"),
+                    reverse("account_logout"),
+                    reverse("account_reauthenticate"),
+                )
+                if not request.path.startswith(open_paths):
+                    return redirect("mfa_activate_totp")
+        return self.get_response(request)

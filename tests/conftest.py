@@ -31,6 +31,40 @@ def pytest_configure(config):
         os.environ["TEST_REDIS_URL"] = worker_redis_url(url, worker)
 
 
+def pytest_collection_modifyitems(items):
+    # Asking for serialized rollback on every transactional test makes Django
+    # keep a copy of the rows the data migrations loaded (tiers, the control
+    # map, SLA defaults) when it creates the test database.
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is None or not marker.kwargs.get("transaction"):
+            continue
+        if "serialized_rollback" in marker.kwargs:
+            continue
+        kwargs = {**marker.kwargs, "serialized_rollback": True}
+        item.add_marker(pytest.mark.django_db(*marker.args, **kwargs), append=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    # A transactional test empties every table when it ends, the migrated rows
+    # included. Run in one process, pytest-django puts such tests last; in two
+    # workers each module stays whole (--dist loadscope), so one can run before
+    # another module's tests that read those rows: put them back afterwards.
+    result = yield
+    marker = item.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction"):
+        from django.db import connections
+        from pytest_django.plugin import blocking_manager_key
+
+        with item.config.stash[blocking_manager_key].unblock():
+            for connection in connections.all():
+                contents = getattr(connection, "_test_serialized_contents", None)
+                if contents:
+                    connection.creation.deserialize_db_from_string(contents)
+    return result
+
+
 def require_service(name: str, reason: str):
     """Skip when a service is absent, except in CI, where that is a failure."""
     if os.environ.get("CI"):

@@ -7,6 +7,8 @@ import uuid
 from urllib.parse import urlsplit
 
 import pytest
+from celery._state import _set_task_join_will_block
+from celery.app.trace import reset_worker_optimizations
 from celery.contrib.testing.worker import start_worker
 from django.core import mail
 
@@ -49,6 +51,11 @@ def redis_worker(settings):
         app, pool="solo", perform_ping_check=False, queues=[queue], shutdown_timeout=10
     ) as worker:
         yield worker
+    # Starting a worker marks this process as one (result.get() then refuses
+    # to block, "Never call result.get() within a task!"): undo it for the
+    # tests that run after this one in the same process.
+    reset_worker_optimizations(app)
+    _set_task_join_will_block(False)
     app.conf.update(saved)
     _reset_pool()
 

@@ -53,7 +53,8 @@ def pytest_runtest_teardown(item, nextitem):
     # another module's tests that read those rows: put them back afterwards.
     result = yield
     marker = item.get_closest_marker("django_db")
-    if marker is not None and marker.kwargs.get("transaction"):
+    # After the last test the test databases are gone: nothing to put back.
+    if nextitem is not None and marker and marker.kwargs.get("transaction"):
         from django.db import connections
         from pytest_django.plugin import blocking_manager_key
 

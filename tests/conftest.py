@@ -66,6 +66,17 @@ def pytest_runtest_teardown(item, nextitem):
     return result
 
 
+@pytest.fixture(autouse=True)
+def _not_inside_a_worker():
+    # A test that starts a Celery worker in this process marks the process as
+    # one, and result.get() is then refused ("Never call result.get() within a
+    # task!") in every later test the same xdist worker runs. Each test starts
+    # as a plain process.
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
+
+
 def require_service(name: str, reason: str):
     """Skip when a service is absent, except in CI, where that is a failure."""
     if os.environ.get("CI"):

@@ -38,3 +38,42 @@ def insecure_http_check(app_configs: Any = None, **kwargs: Any) -> list:
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def site_url_check(app_configs: Any = None, **kwargs: Any) -> list:
+    """SITE_URL goes into every emailed link, QR code and report: it must be
+    the address people reach the portal at, with the scheme it is served on,
+    or the first admin's set-password link and every verification mail lead
+    nowhere (https:// links on a plain-HTTP stack, or a host the portal
+    refuses)."""
+    if not settings.PRODUCTION:
+        return []
+    from urllib.parse import urlsplit
+
+    from django.http.request import validate_host
+
+    url = urlsplit(settings.SITE_URL)
+    found = []
+    expected = "http" if settings.INSECURE_HTTP else "https"
+    if url.scheme != expected:
+        found.append(
+            checks.Warning(
+                f"SITE_URL {settings.SITE_URL!r} is not {expected}://, but the "
+                f"portal is served over {expected.upper()}"
+                + (" (PORTAL_INSECURE_HTTP=1)." if settings.INSECURE_HTTP else "."),
+                hint="Links in mail, QR codes and reports are built from "
+                "SITE_URL; set it to the address people use (deploy/README.md).",
+                id="core.W002",
+            )
+        )
+    if not url.hostname or not validate_host(url.hostname, settings.ALLOWED_HOSTS):
+        found.append(
+            checks.Warning(
+                f"SITE_URL's host {url.hostname!r} is not in ALLOWED_HOSTS: "
+                "every link built from it would be refused with 400.",
+                hint="Add the host to ALLOWED_HOSTS or correct SITE_URL.",
+                id="core.W003",
+            )
+        )
+    return found

@@ -1,15 +1,19 @@
 """manage.py create_staff_admin: the first staff admin, with a verified
-address and TOTP enrolment before anything else at the first sign-in."""
+address, a one-time set-password link instead of a password, and TOTP
+enrolment before anything else at the first sign-in."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from io import StringIO
+from urllib.parse import urlsplit
 
 import pytest
 from allauth.account.models import EmailAddress
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.accounts.models import User
 from tests.factories import UserFactory
@@ -23,15 +27,27 @@ def create(email: str = EMAIL, **settings_kwargs) -> str:
     return out.getvalue()
 
 
-def password_of(output: str) -> str:
-    return re.search(r"Initial password \(shown once\): (\S+)", output).group(1)
+PASSWORD = "a long and new passphrase 42"
+
+
+def link_of(output: str) -> str:
+    return re.search(r"^  (http\S+)$", output, re.M).group(1)
+
+
+def set_password(client, output: str, password: str = PASSWORD):
+    """Follow the printed link as the new admin would: the key page stores the
+    key in the session and sends on to the set-password form."""
+    path = urlsplit(link_of(output)).path
+    landing = client.get(path)
+    assert landing.status_code == 302, landing
+    return client.post(
+        landing["Location"], {"password1": password, "password2": password}
+    )
 
 
 def sign_in(client, output: str):
-    return client.post(
-        reverse("account_login"),
-        {"login": EMAIL, "password": password_of(output)},
-    )
+    assert set_password(client, output).status_code == 302
+    return client.post(reverse("account_login"), {"login": EMAIL, "password": PASSWORD})
 
 
 @pytest.mark.django_db
@@ -44,8 +60,47 @@ def test_creates_a_verified_staff_admin(settings):
     assert EmailAddress.objects.filter(
         user=user, email=EMAIL, verified=True, primary=True
     ).exists()
-    assert "Sign in at http://127.0.0.1:8000/accounts/login/" in output
-    assert user.check_password(password_of(output))
+    assert "sign in at http://127.0.0.1:8000/accounts/login/" in output
+    # No password is made or printed: the owner sets one through the link.
+    assert not user.has_usable_password()
+    assert "password (shown once)" not in output.lower()
+    assert link_of(output).startswith(
+        "http://127.0.0.1:8000/accounts/password/reset/key/"
+    )
+    assert "valid 3 days" in output
+
+
+@pytest.mark.django_db
+def test_the_link_sets_the_password_once(client):
+    output = create()
+    done = set_password(client, output)
+    assert done.status_code == 302
+    assert User.objects.get().check_password(PASSWORD)
+    # Spent: the same link no longer offers the form.
+    client.logout()
+    again = client.get(urlsplit(link_of(output)).path, follow=True)
+    assert "password1" not in again.content.decode()
+    assert b"bad token" in again.content.lower() or b"invalid" in again.content.lower()
+
+
+@pytest.mark.django_db
+def test_a_weak_password_is_refused_and_the_link_still_works(client):
+    output = create()
+    refused = set_password(client, output, password="short")
+    assert refused.status_code == 200
+    assert not User.objects.get().has_usable_password()
+    assert set_password(client, output).status_code == 302
+
+
+@pytest.mark.django_db
+def test_the_link_expires(client, settings):
+    import time_machine
+
+    output = create()
+    with time_machine.travel(timezone.now() + timedelta(days=4)):
+        landing = client.get(urlsplit(link_of(output)).path, follow=True)
+    assert "password1" not in landing.content.decode()
+    assert not User.objects.get().has_usable_password()
 
 
 @pytest.mark.django_db

@@ -13,6 +13,7 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "k" * 20 + "-production-secret-with-enough-entropy-0123456789",
     "DATABASE_URL": "sqlite:////tmp/portal-check.sqlite3",
     "ALLOWED_HOSTS": "portal.example.com",
+    "SITE_URL": "https://portal.example.com",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
 }
 

@@ -274,3 +274,19 @@ def test_the_portal_uses_the_bucket_user_not_minio_root(compose):
     }
     actions = {a for s in statements for a in s["Action"]}
     assert not any(a.startswith("s3:*") or a.startswith("admin:") for a in actions)
+
+
+def test_env_example_site_url_fits_the_stack_it_describes(settings):
+    """As shipped, .env.example describes the plain-HTTP stack on 127.0.0.1:
+    its SITE_URL (every mailed link, the first admin's set-password link)
+    must pass migrate's check --deploy there."""
+    from apps.core.checks import site_url_check
+
+    example = env_example()
+    settings.PRODUCTION = True
+    settings.INSECURE_HTTP = example.get("PORTAL_INSECURE_HTTP") == "1"
+    settings.SITE_URL = example["SITE_URL"]
+    settings.ALLOWED_HOSTS = example["ALLOWED_HOSTS"].split(",")
+    assert site_url_check() == []
+    assert example["SITE_URL"].endswith(":" + example["WEB_PORT"])
+    assert example["SITE_URL"] in example["CSRF_TRUSTED_ORIGINS"].split(",")

@@ -45,7 +45,9 @@ def test_the_migrate_role_checks_the_deployment_at_warning_level(
 
 
 def test_plain_http_declared_passes_and_is_named():
-    result = deploy_check(PORTAL_INSECURE_HTTP="1")
+    result = deploy_check(
+        PORTAL_INSECURE_HTTP="1", SITE_URL="http://portal.example.com"
+    )
     assert result.returncode == 0, result.stderr + result.stdout
     output = result.stdout + result.stderr
     assert "core.I001" in output
@@ -98,3 +100,42 @@ def test_development_ignores_the_switch():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "False"
+
+
+@pytest.mark.parametrize(
+    ("site_url", "insecure", "hosts", "ids"),
+    [
+        ("https://portal.example.com", False, ["portal.example.com"], []),
+        ("http://127.0.0.1:8000", True, ["127.0.0.1"], []),
+        # https:// links on a plain-HTTP stack lead nowhere (and the reverse).
+        ("https://127.0.0.1:8000", True, ["127.0.0.1"], ["core.W002"]),
+        ("http://portal.example.com", False, ["portal.example.com"], ["core.W002"]),
+        # The development default left in production: wrong scheme and host.
+        (
+            "http://127.0.0.1:8000",
+            False,
+            ["portal.example.com"],
+            ["core.W002", "core.W003"],
+        ),
+        ("https://portal.example.com", False, [".example.com"], []),
+        ("not a url", False, ["*"], ["core.W002", "core.W003"]),
+    ],
+)
+def test_site_url_must_be_where_the_portal_is_served(
+    settings, site_url, insecure, hosts, ids
+):
+    from apps.core.checks import site_url_check
+
+    settings.PRODUCTION = True
+    settings.INSECURE_HTTP = insecure
+    settings.SITE_URL = site_url
+    settings.ALLOWED_HOSTS = hosts
+    assert [found.id for found in site_url_check()] == ids
+
+
+def test_site_url_is_not_checked_in_development(settings):
+    from apps.core.checks import site_url_check
+
+    settings.PRODUCTION = False
+    settings.SITE_URL = "ftp://nowhere"
+    assert site_url_check() == []

@@ -6,6 +6,9 @@
     beat              Celery beat; run exactly one
     migrate           apply migrations, then `check --deploy --fail-level WARNING`
     healthcheck       the image's HEALTHCHECK; what it checks follows PID 1's role
+    healthcheck --liveness
+                      the same without the broker: a worker's or beat's
+                      heartbeat file (apps/core/liveness.py), for liveness probes
     manage ARGS...    any manage.py command (createsuperuser, audit_verify, ...)
 
 It replaces itself with the real process (exec), so signals reach it directly.
@@ -18,6 +21,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -89,6 +93,9 @@ def argv_for(args: list[str]) -> list[str]:
             "-A",
             "portal",
             "beat",
+            # Sends only while it holds the beat lock in Redis (apps/core/beat.py).
+            "--scheduler",
+            "apps.core.beat:LockedScheduler",
             "--schedule",
             os.environ.get("CELERY_BEAT_SCHEDULE_FILE", "/tmp/celerybeat-schedule"),  # noqa: S108
             "-l",
@@ -119,10 +126,28 @@ def preflight(args: list[str]) -> list[str] | None:
     return None
 
 
-def healthcheck() -> int:
+def heartbeat_fresh() -> int:
+    """0 when the heartbeat file the worker or beat writes (apps/core/liveness.py)
+    is recent: the process runs, whatever the broker does."""
+    path = Path(os.environ.get("PORTAL_HEARTBEAT_FILE", "/tmp/portal-heartbeat"))  # noqa: S108
+    max_age = float(os.environ.get("PORTAL_HEARTBEAT_MAX_AGE", "90"))
+    try:
+        age = time.time() - float(path.read_text().strip())
+    except (OSError, ValueError):
+        print(f"no heartbeat in {path}", file=sys.stderr)
+        return 1
+    if age > max_age:
+        print(f"heartbeat {age:.0f} s old (limit {max_age:.0f} s)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def healthcheck(liveness: bool = False) -> int:
     """0 when the container's main process is well, from PID 1's command line:
     the web answers /healthz; a worker answers a Celery ping (through the
-    broker, so a worker cut off from it counts as unwell); beat is alive."""
+    broker, so a worker cut off from it counts as unwell: readiness); beat is
+    alive. With ``liveness``, workers and beat are judged by their heartbeat
+    file alone, so a broker outage restarts nothing."""
     try:
         cmdline = [
             part.decode() for part in Path("/proc/1/cmdline").read_bytes().split(b"\0")
@@ -137,6 +162,8 @@ def healthcheck() -> int:
                 return 0 if answer.status == 200 else 1
         except OSError:
             return 1
+    if liveness and ("worker" in cmdline or "beat" in cmdline):
+        return heartbeat_fresh()
     if "worker" in cmdline and "-Q" in cmdline:
         queue = cmdline[cmdline.index("-Q") + 1]
         ping = subprocess.run(  # noqa: S603
@@ -163,7 +190,9 @@ def healthcheck() -> int:
 
 def main(args: list[str]) -> None:
     if args[:1] == ["healthcheck"]:
-        raise SystemExit(healthcheck())
+        if args[1:] not in ([], ["--liveness"]):
+            raise SystemExit("usage: entrypoint.py healthcheck [--liveness]")
+        raise SystemExit(healthcheck(liveness=args[1:] == ["--liveness"]))
     argv = argv_for(args)
     if args[0] in {"web", "worker"}:
         _clear_multiproc_dir()

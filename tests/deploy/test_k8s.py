@@ -176,8 +176,16 @@ def test_worker_liveness_does_not_depend_on_the_broker():
             continue
         container = doc["spec"]["template"]["spec"]["containers"][0]
         assert "healthcheck" in container["readinessProbe"]["exec"]["command"]
-        liveness = container.get("livenessProbe", {})
-        assert "healthcheck" not in str(liveness), name
+        liveness = container["livenessProbe"]["exec"]["command"]
+        assert liveness[-2:] == ["healthcheck", "--liveness"], name
+
+
+def test_beat_liveness_is_its_heartbeat():
+    container = by_kind("Deployment")["portal-beat"]["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    command = container["livenessProbe"]["exec"]["command"]
+    assert command[-2:] == ["healthcheck", "--liveness"]
 
 
 def _policy(name: str) -> dict:

@@ -4,7 +4,8 @@
     web               gunicorn with deploy/gunicorn.conf.py
     worker QUEUE      a Celery worker consuming one queue (default, ingest, reports)
     beat              Celery beat; run exactly one
-    migrate           apply migrations, then `check --deploy --fail-level WARNING`
+    migrate           apply migrations, then `check --deploy --fail-level WARNING`,
+                      as the schema owner when MIGRATE_DATABASE_URL is set
     healthcheck       the image's HEALTHCHECK; what it checks follows PID 1's role
     healthcheck --liveness
                       the same without the broker: a worker's or beat's
@@ -108,6 +109,18 @@ def argv_for(args: list[str]) -> list[str]:
     return [python, str(Path(__file__).resolve()), "healthcheck"]
 
 
+def migrate_env(environ) -> dict[str, str]:
+    """The migrate role's environment: MIGRATE_DATABASE_URL, the schema
+    owner's URL (deploy/postgres/app-role.sql), replaces DATABASE_URL, the
+    runtime role's, which may not create or alter tables. Only the migrate
+    container is given it."""
+    env = dict(environ)
+    owner = env.pop("MIGRATE_DATABASE_URL", "")
+    if owner:
+        env["DATABASE_URL"] = owner
+    return env
+
+
 def preflight(args: list[str]) -> list[str] | None:
     """The check a role runs before it starts, or None. A production reports
     worker signs every report: without a usable key it refuses to start
@@ -204,9 +217,11 @@ def main(args: list[str]) -> None:
         )
         if done.returncode:
             raise SystemExit(done.returncode)
+    env = None
     if args[0] == "migrate":
+        env = migrate_env(os.environ)
         # Then the deployment checks: a bad production setting stops the rollout.
-        subprocess.run(argv, check=True)  # noqa: S603
+        subprocess.run(argv, check=True, env=env)  # noqa: S603
         argv = [
             sys.executable,
             str(APP / "manage.py"),
@@ -216,6 +231,8 @@ def main(args: list[str]) -> None:
             "WARNING",
         ]
     os.chdir(APP)
+    if env is not None:
+        os.execvpe(argv[0], argv, env)  # noqa: S606
     os.execvp(argv[0], argv)  # noqa: S606
 
 

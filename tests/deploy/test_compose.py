@@ -34,6 +34,8 @@ def env_example() -> dict[str, str]:
 PORTAL_IMAGE = "${PORTAL_IMAGE:-portal:latest}"
 # The superuser's and MinIO root's credentials, made by the operator.
 ADMIN_ENV = "./secrets/admin.env"
+# The schema owner's URL: for PostgreSQL's init script and the migrate role.
+MIGRATE_ENV = "./secrets/migrate.env"
 # The command secrets-init runs; .ci/image-smoke runs the same one.
 SIGNING_COPY = (
     "set -eu; rm -f /signing/report-signing.key /signing/report-signing.crt;"
@@ -193,14 +195,20 @@ def test_the_copy_step_makes_an_operator_0600_key_readable_by_10001(tmp_path):
 
 
 def test_admin_credentials_reach_no_portal_container(compose):
-    holders = {
-        name
-        for name, svc in compose["services"].items()
-        if svc.get("env_file") == ADMIN_ENV
-    }
-    assert holders == {"postgres", "minio", "bucket"}
+    def readers(path: str) -> set[str]:
+        return {
+            name
+            for name, svc in compose["services"].items()
+            if path in str(svc.get("env_file"))
+        }
+
+    assert readers(ADMIN_ENV) == {"postgres", "minio", "bucket"}
+    # The schema owner's credentials: the database's init and migrate only.
+    assert readers(MIGRATE_ENV) == {"postgres", "migrate"}
     for name, svc in portal_services(compose).items():
-        assert svc["env_file"] == ".env", name
+        expected = [".env", MIGRATE_ENV] if name == "migrate" else ".env"
+        assert svc["env_file"] == expected, name
+        assert "MIGRATE_DATABASE_URL" not in str(svc.get("environment")), name
     for variable in ("POSTGRES_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"):
         assert variable not in env_example()
     # deploy/secrets/ is neither committed nor in the build context.
@@ -239,7 +247,7 @@ def test_the_portal_connects_as_the_app_role_not_the_superuser(compose):
     # The superuser's password reaches PostgreSQL from a file no portal
     # container reads.
     assert "POSTGRES_PASSWORD" not in env
-    assert postgres["env_file"] == ADMIN_ENV
+    assert postgres["env_file"] == [ADMIN_ENV, MIGRATE_ENV]
     mounts = dict(v.rsplit(":", 2)[:2] for v in postgres["volumes"][1:])
     assert mounts == {
         "./postgres/app-role.sql": "/etc/portal/app-role.sql",

@@ -21,27 +21,38 @@ def deploy_check(**extra: str):
     )
 
 
+@pytest.mark.parametrize("owner_url", ["", "postgres://portal_owner:o@db/portal"])
 def test_the_migrate_role_checks_the_deployment_at_warning_level(
-    entrypoint, monkeypatch
+    entrypoint, monkeypatch, owner_url
 ):
-    ran: list[list[str]] = []
+    """Migrations and the deploy check run as the schema owner when
+    MIGRATE_DATABASE_URL is given, and the owner's URL goes no further."""
+    ran: list[tuple[list[str], dict]] = []
+    monkeypatch.setenv("DATABASE_URL", "postgres://portal:r@db/portal")
+    if owner_url:
+        monkeypatch.setenv("MIGRATE_DATABASE_URL", owner_url)
+    else:
+        monkeypatch.delenv("MIGRATE_DATABASE_URL", raising=False)
     monkeypatch.setattr(
-        entrypoint.subprocess, "run", lambda argv, **kw: ran.append(argv)
+        entrypoint.subprocess, "run", lambda argv, **kw: ran.append((argv, kw["env"]))
     )
 
     class Exec(Exception):
         pass
 
-    def execvp(path, argv):
-        ran.append(argv)
+    def execvpe(path, argv, env):
+        ran.append((argv, env))
         raise Exec
 
-    monkeypatch.setattr(entrypoint.os, "execvp", execvp)
+    monkeypatch.setattr(entrypoint.os, "execvpe", execvpe)
     monkeypatch.setattr(entrypoint.os, "chdir", lambda path: None)
     with pytest.raises(Exec):
         entrypoint.main(["migrate"])
-    assert ran[0][-2:] == ["migrate", "--noinput"]
-    assert ran[1][-4:] == ["check", "--deploy", "--fail-level", "WARNING"]
+    assert ran[0][0][-2:] == ["migrate", "--noinput"]
+    assert ran[1][0][-4:] == ["check", "--deploy", "--fail-level", "WARNING"]
+    for _argv, env in ran:
+        assert env["DATABASE_URL"] == (owner_url or "postgres://portal:r@db/portal")
+        assert "MIGRATE_DATABASE_URL" not in env
 
 
 def test_plain_http_declared_passes_and_is_named():

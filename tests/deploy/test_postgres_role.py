@@ -1,7 +1,9 @@
-"""deploy/postgres/app-role.sql: the role the portal connects as in compose is
-no superuser, owns its schema, migrates the whole project, and cannot get past
-the audit log's append-only trigger (not even with session_replication_role,
-which a superuser could set to skip every trigger)."""
+"""deploy/postgres/app-role.sql: two roles, neither a superuser. The schema
+owner migrates the whole project; the runtime role the portal connects as
+reads and writes rows (the whole demo is seeded through it) and nothing more:
+it cannot get past the audit log's append-only trigger, neither with
+session_replication_role (a superuser's), nor ALTER TABLE ... DISABLE TRIGGER
+or TRUNCATE (an owner's), nor by dropping or creating tables."""
 
 import os
 import subprocess
@@ -38,7 +40,8 @@ def app_role_database():
     }
     suffix = uuid.uuid4().hex[:10]
     database, role = f"portal_approle_{suffix}", f"portal_app_{suffix}"
-    password = uuid.uuid4().hex
+    owner = f"portal_owner_{suffix}"
+    password, owner_password = uuid.uuid4().hex, uuid.uuid4().hex
 
     def admin(sql: str, dbname: str = "postgres") -> None:
         with psycopg.connect(**admin_dsn, dbname=dbname, autocommit=True) as conn:
@@ -64,6 +67,10 @@ def app_role_database():
                 "-d",
                 database,
                 "-v",
+                f"app_owner={owner}",
+                "-v",
+                f"app_owner_password={owner_password}",
+                "-v",
                 f"app_user={role}",
                 "-v",
                 f"app_password={password}",
@@ -74,30 +81,50 @@ def app_role_database():
             env=env,
             capture_output=True,
         )
-        url = f"postgres://{role}:{password}@{host}:{port}/{database}"
-        migrate = subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-            cwd=ROOT,
-            env={
-                **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST")},
-                "DJANGO_ENV": "development",
-                "DATABASE_URL": url,
-            },
-            capture_output=True,
-            text=True,
-            timeout=600,
+
+        def manage(*args: str, url: str) -> None:
+            done = subprocess.run(
+                [sys.executable, "manage.py", *args],
+                cwd=ROOT,
+                env={
+                    **{
+                        k: v
+                        for k, v in os.environ.items()
+                        if not k.startswith("PYTEST")
+                    },
+                    "DJANGO_ENV": "development",
+                    "DATABASE_URL": url,
+                    "CELERY_TASK_ALWAYS_EAGER": "true",
+                },
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert done.returncode == 0, (args, done.stderr[-3000:])
+
+        # Migrations as the owner; then the portal's work as the runtime role.
+        manage(
+            "migrate",
+            "--noinput",
+            "-v",
+            "0",
+            url=f"postgres://{owner}:{owner_password}@{host}:{port}/{database}",
         )
-        assert migrate.returncode == 0, migrate.stderr[-3000:]
+        runtime_url = f"postgres://{role}:{password}@{host}:{port}/{database}"
+        manage("seed_demo", url=runtime_url)
+        manage("audit_verify", url=runtime_url)
         yield {
             "host": host,
             "port": port,
             "dbname": database,
             "role": role,
+            "owner": owner,
             "pw": password,
         }
     finally:
         admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
         admin(f"DROP ROLE IF EXISTS {role}")
+        admin(f"DROP ROLE IF EXISTS {owner}")
 
 
 @pytest.fixture
@@ -115,25 +142,61 @@ def as_app(app_role_database):
         yield conn
 
 
-def test_the_app_role_is_no_superuser_and_owns_the_schema(as_app, app_role_database):
-    row = as_app.execute(
-        "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolreplication"
-        " FROM pg_roles WHERE rolname = current_user"
-    ).fetchone()
-    assert row == (False, False, False, False, False)
-    owner = as_app.execute(
+def test_neither_role_is_a_superuser_and_the_owner_owns_everything(
+    as_app, app_role_database
+):
+    rows = as_app.execute(
+        "SELECT rolname, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb,"
+        " rolreplication FROM pg_roles WHERE rolname = ANY(%s) ORDER BY rolname",
+        ([app_role_database["owner"], app_role_database["role"]],),
+    ).fetchall()
+    assert [row[1:] for row in rows] == [(False,) * 5, (False,) * 5]
+    owner = app_role_database["owner"]
+    assert as_app.execute(
         "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'public'"
-    ).fetchone()
-    assert owner == (app_role_database["role"],)
-    # The migrations ran as it: it owns the audit table and its trigger exists.
-    table_owner = as_app.execute(
-        "SELECT tableowner FROM pg_tables WHERE tablename = 'audit_auditevent'"
-    ).fetchone()
-    assert table_owner == (app_role_database["role"],)
+    ).fetchone() == (owner,)
+    # Every table and sequence the migrations made is the owner's.
+    owners = as_app.execute(
+        "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class"
+        " WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'S', 'v')"
+    ).fetchall()
+    assert owners == [(owner,)]
     trigger = as_app.execute(
         "SELECT tgenabled FROM pg_trigger WHERE tgname = 'audit_event_append_only'"
     ).fetchone()
     assert trigger == ("O",)
+
+
+def test_the_runtime_role_did_the_portals_work(as_app):
+    """seed_demo and audit_verify ran as it: rows in every floor of the app."""
+    for table in (
+        "orgs_organization",
+        "catalog_imagedigest",
+        "sla_slaclock",
+        "audit_auditevent",
+    ):
+        count = as_app.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+        assert count > 0, table
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only",
+        "ALTER TABLE audit_auditevent DISABLE TRIGGER ALL",
+        "TRUNCATE audit_auditevent",
+        "DROP TABLE audit_auditevent CASCADE",
+        "DROP FUNCTION audit_event_refuse_change() CASCADE",
+        "CREATE TABLE public.sneaky (id int)",
+        "ALTER ROLE CURRENT_USER SUPERUSER",
+    ],
+)
+def test_the_runtime_role_cannot_change_the_schema(as_app, statement):
+    import psycopg
+
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        as_app.execute(statement)
+    as_app.rollback()
 
 
 def test_the_app_role_cannot_switch_triggers_off(as_app):

@@ -13,4 +13,4 @@ owner_password=${owner_auth#*:}
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
   -v app_owner="$owner_user" -v app_owner_password="$owner_password" \
   -v app_user="$PORTAL_DB_USER" -v app_password="$PORTAL_DB_PASSWORD" \
-  -f /etc/portal/app-role.sql
+  -f "${APP_ROLE_SQL:-/etc/portal/app-role.sql}"

@@ -20,6 +20,7 @@ from .conftest import DEPLOY, ROOT
 pytestmark = pytest.mark.services
 
 APP_ROLE_SQL = DEPLOY / "postgres" / "app-role.sql"
+INIT_SCRIPT = DEPLOY / "postgres" / "init-app-role.sh"
 
 
 @pytest.fixture(scope="module")
@@ -49,38 +50,26 @@ def app_role_database():
 
     admin(f"CREATE DATABASE {database}")
     try:
-        # The init SQL as the postgres image runs it: psql, as the superuser.
-        env = {**os.environ, "PGPASSWORD": admin_dsn["password"] or ""}
-        subprocess.run(
-            [
-                "psql",
-                "-X",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                host,
-                "-p",
-                str(port),
-                "-U",
-                admin_dsn["user"],
-                "-d",
-                database,
-                "-v",
-                f"app_owner={owner}",
-                "-v",
-                f"app_owner_password={owner_password}",
-                "-v",
-                f"app_user={role}",
-                "-v",
-                f"app_password={password}",
-                "-f",
-                str(APP_ROLE_SQL),
-            ],
-            check=True,
-            env=env,
-            capture_output=True,
+        # The init script as the postgres image runs it on its first start:
+        # as the superuser, with compose's environment for it.
+        env = {
+            **os.environ,
+            "PGPASSWORD": admin_dsn["password"] or "",
+            "PGHOST": str(host),
+            "PGPORT": str(port),
+            "POSTGRES_USER": admin_dsn["user"],
+            "POSTGRES_DB": database,
+            "PORTAL_DB_USER": role,
+            "PORTAL_DB_PASSWORD": password,
+            "MIGRATE_DATABASE_URL": (
+                f"postgres://{owner}:{owner_password}@postgres:5432/portal"
+            ),
+            "APP_ROLE_SQL": str(APP_ROLE_SQL),
+        }
+        made = subprocess.run(
+            ["sh", str(INIT_SCRIPT)], env=env, capture_output=True, text=True
         )
+        assert made.returncode == 0, made.stderr
 
         def manage(*args: str, url: str) -> None:
             done = subprocess.run(
@@ -230,3 +219,64 @@ def test_an_audit_row_cannot_be_updated_or_deleted_by_the_app_role(as_app):
         "SELECT action FROM audit_auditevent WHERE id = %s", (event_id,)
     ).fetchone()
     assert row == ("test.event",)
+
+
+def test_the_sql_moves_a_database_made_with_one_role(app_role_database):
+    """The upgrade path deploy/README.md gives: a database whose tables the
+    single earlier role owns, the SQL file run again, the tables end up the
+    owner's and the earlier role keeps row access only."""
+    import psycopg
+
+    db = app_role_database
+    suffix = uuid.uuid4().hex[:10]
+    database, old = f"portal_upgrade_{suffix}", f"portal_old_{suffix}"
+    owner = f"portal_newowner_{suffix}"
+    admin_dsn = {k: db[k] for k in ("host", "port")} | {
+        "user": connection.settings_dict["USER"],
+        "password": connection.settings_dict["PASSWORD"] or None,
+    }
+
+    def admin(sql: str, dbname: str = "postgres") -> None:
+        with psycopg.connect(**admin_dsn, dbname=dbname, autocommit=True) as conn:
+            conn.execute(sql)
+
+    admin(f"CREATE DATABASE {database}")
+    try:
+        # The earlier layout: one login role owning the schema and its tables.
+        admin(f"CREATE ROLE {old} LOGIN PASSWORD 'old'")
+        admin(f"ALTER SCHEMA public OWNER TO {old}", dbname=database)
+        with psycopg.connect(
+            **(admin_dsn | {"user": old, "password": "old"}), dbname=database
+        ) as conn:
+            conn.execute("CREATE TABLE ledger (id serial PRIMARY KEY, note text)")
+            conn.execute("INSERT INTO ledger (note) VALUES ('before')")
+        subprocess.run(
+            [
+                "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                "-h", str(admin_dsn["host"]), "-p", str(admin_dsn["port"]),
+                "-U", admin_dsn["user"], "-d", database,
+                "-v", f"app_owner={owner}", "-v", "app_owner_password=new",
+                "-v", f"app_user={old}", "-v", "app_password=old",
+                "-f", str(APP_ROLE_SQL),
+            ],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PGPASSWORD": admin_dsn["password"] or ""},
+        )  # fmt: skip
+        with psycopg.connect(
+            **(admin_dsn | {"user": old, "password": "old"}), dbname=database
+        ) as conn:
+            assert conn.execute(
+                "SELECT tableowner FROM pg_tables WHERE tablename = 'ledger'"
+            ).fetchone() == (owner,)
+            conn.execute("INSERT INTO ledger (note) VALUES ('after')")
+            assert conn.execute("SELECT count(*) FROM ledger").fetchone() == (2,)
+            conn.commit()
+            for statement in ("ALTER TABLE ledger ADD COLUMN x int", "TRUNCATE ledger"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(statement)
+                conn.rollback()
+    finally:
+        admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        admin(f"DROP ROLE IF EXISTS {old}")
+        admin(f"DROP ROLE IF EXISTS {owner}")

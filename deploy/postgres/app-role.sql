@@ -24,7 +24,7 @@ SELECT format('CREATE ROLE %I', name)
   FROM (VALUES (:'app_owner'), (:'app_user')) AS wanted(name)
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = name) \gexec
 SELECT format('ALTER ROLE %I LOGIN PASSWORD %L NOSUPERUSER NOBYPASSRLS NOCREATEROLE'
-              ' NOCREATEDB NOREPLICATION NOINHERIT', name, password)
+              ' NOCREATEDB NOREPLICATION INHERIT', name, password)
   FROM (VALUES (:'app_owner', :'app_owner_password'), (:'app_user', :'app_password'))
        AS wanted(name, password) \gexec
 

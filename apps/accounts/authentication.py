@@ -2,6 +2,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from .services import api_token_authenticate
+from .standing import token_suspension
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -28,6 +29,10 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         token = api_token_authenticate(raw=parts[1])
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+        # Valid; it acts with its creator's standing now (accounts/standing.py).
+        reason = token_suspension(token)
+        if reason is not None:
+            raise exceptions.PermissionDenied(f"This token is suspended: {reason}.")
         return (token.created_by, token)
 
     def authenticate_header(self, request):

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 from django.utils import timezone
 
+from apps.accounts.standing import token_suspension
 from apps.catalog.models import ImageDigest, Variant
 from apps.entitlements.selectors import has_feature
 from apps.orgs.models import AuditorGrant, Membership
+from apps.orgs.selectors import org_mfa_unmet
 
 # Variant flag -> the entitlement its evidence needs, and its name in messages.
 EVIDENCE_FEATURES = (("fips", "FIPS"), ("stig", "STIG"))
@@ -34,6 +37,8 @@ class EvidenceAccess:
     features: tuple[str, ...] = ()
     org: Any = None
     via: str = "public"
+    # The entitled organization whose two-factor rule the person does not meet.
+    mfa_org: Any = None
 
     @property
     def guarded(self) -> bool:
@@ -47,6 +52,12 @@ class EvidenceAccess:
 
     @property
     def refusal(self) -> str:
+        if self.mfa_org is not None:
+            return (
+                f"{self.mfa_org.name} requires two-factor authentication: set up an "
+                f"authenticator app in your account to download its {self.label} "
+                "evidence."
+            )
         plural = "s" if len(self.features) > 1 else ""
         return (
             f"This evidence needs the {self.label} entitlement{plural} for this "
@@ -90,7 +101,11 @@ def evidence_access(
     at = at or timezone.now()
     repository = image.variant.series.repository_id
     if token is not None:
-        if token.is_active_at(at) and _entitled(token.org, features, repository, at):
+        if (
+            token.is_active_at(at)
+            and token_suspension(token) is None
+            and _entitled(token.org, features, repository, at)
+        ):
             return EvidenceAccess(True, features, token.org, "token")
         return EvidenceAccess(False, features)
     if user is None or not user.is_authenticated:
@@ -98,16 +113,24 @@ def evidence_access(
     if user.is_staff:
         return EvidenceAccess(True, features, None, "staff")
     memberships = Membership.objects.filter(user=user).select_related("org")
-    for membership in memberships.order_by("org__name", "org_id"):
-        if _entitled(membership.org, features, repository, at):
-            return EvidenceAccess(True, features, membership.org, "member")
     grants = (
         AuditorGrant.objects.live(now=at)
         .filter(email__iexact=user.email)
         .select_related("org")
         .order_by("org__name", "org_id")
     )
-    for grant in grants:
-        if _entitled(grant.org, features, repository, at):
-            return EvidenceAccess(True, features, grant.org, "auditor")
-    return EvidenceAccess(False, features)
+    held_back = None
+    # Lazily: the grants are read only when no membership answered.
+    for org, via in chain(
+        ((m.org, "member") for m in memberships.order_by("org__name", "org_id")),
+        ((g.org, "auditor") for g in grants),
+    ):
+        if not _entitled(org, features, repository, at):
+            continue
+        # The organization's two-factor rule covers its evidence as it covers
+        # its pages: entitled through it, refused until the person has one.
+        if org_mfa_unmet(org=org, user=user):
+            held_back = held_back or org
+            continue
+        return EvidenceAccess(True, features, org, via)
+    return EvidenceAccess(False, features, mfa_org=held_back)

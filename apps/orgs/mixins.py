@@ -7,11 +7,10 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 
 from apps.core.forms import apply_validation_error
-from apps.core.mixins import user_has_mfa
 
 from .models import Organization
 from .permissions import ROLE_PERMISSIONS, Perm
-from .selectors import org_access_get
+from .selectors import org_access_get, org_mfa_unmet
 
 
 class OrgMixin(LoginRequiredMixin):
@@ -32,7 +31,7 @@ class OrgMixin(LoginRequiredMixin):
         access = org_access_get(user=request.user, org=org)
         if access is None:
             raise Http404("No such organization.")
-        if org.require_mfa and not user_has_mfa(request.user):
+        if org_mfa_unmet(org=org, user=request.user):
             messages.warning(
                 request,
                 f"{org.name} requires two-factor authentication. "

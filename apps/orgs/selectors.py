@@ -8,6 +8,8 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.core.mixins import user_has_mfa
+
 from .models import AuditorGrant, Invitation, Membership, Organization
 from .permissions import AUDITOR, Perm, role_has
 
@@ -47,6 +49,13 @@ def org_access_get(
     if grant is not None:
         return OrgAccess(org=org, role=AUDITOR, grant=grant)
     return None
+
+
+def org_mfa_unmet(*, org: Organization, user) -> bool:
+    """The organization's two-factor rule, one place for every door: pages
+    (OrgMixin), evidence (apps.evidence.access) and API tokens
+    (apps.accounts.standing) all ask here."""
+    return bool(org.require_mfa) and not user_has_mfa(user)
 
 
 def user_memberships(*, user) -> QuerySet[Membership]:

@@ -301,6 +301,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every operation documents REST framework's refusals (apps/api/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.api.schema.add_error_responses",
+    ],
     # Several models have a "status" (and a severity twice): name each set.
     "ENUM_NAME_OVERRIDES": {
         "SeriesStatusEnum": "apps.catalog.models.Series.Status",

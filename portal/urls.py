@@ -95,3 +95,5 @@ urlpatterns = [
     path("api/v1/", include("apps.api.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "apps.core.views.page_not_found"

@@ -17,6 +17,7 @@ from apps.fips import selectors
 from apps.fips.models import CryptoModule
 
 from .base import OrgScopedViewSet
+from .schema import SingleObjectSchema
 
 
 class CarrierOut(serializers.Serializer):
@@ -70,6 +71,8 @@ class FipsModuleViewSet(OrgScopedViewSet):
     required_scopes = {"list": ApiToken.Scope.EVIDENCE_READ}
     base_queryset = Mirror.objects.all()
     pagination_class = None
+    # One inventory object, not a list of them.
+    schema = SingleObjectSchema()
 
     @extend_schema(
         responses=InventoryOut,

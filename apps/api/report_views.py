@@ -28,7 +28,9 @@ Scope = ApiToken.Scope
 
 class ReportOut(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
-    digest = serializers.CharField(source="digest.digest", default=None)
+    digest = serializers.CharField(
+        source="digest.digest", default=None, allow_null=True
+    )
     requested_by = serializers.EmailField(source="requested_by.email", default=None)
     links = serializers.SerializerMethodField()
 

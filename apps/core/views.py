@@ -53,3 +53,14 @@ def readyz(request):
         "checks": {name: ("fail" if err else "ok") for name, err in checks.items()},
     }
     return JsonResponse(body, status=503 if failed else 200)
+
+
+def page_not_found(request, exception):
+    """404 for a path no route matches: the API's JSON shape under /api/
+    (a client parsing JSON gets JSON, as from every API view), Django's
+    page elsewhere."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    from django.views import defaults
+
+    return defaults.page_not_found(request, exception)

@@ -411,6 +411,16 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# Outbound HTTP (apps/core/outbound.py): webhooks and SSO providers are reached
+# over https at public addresses only. Development also reaches loopback over
+# plain http (a local identity provider or webhook receiver); production does
+# only what these name, and check --deploy says so (core.I002, core.I003).
+OUTBOUND_ALLOW_HTTP = env.bool("OUTBOUND_ALLOW_HTTP", default=DEV_MODE)
+OUTBOUND_ALLOW_NETWORKS = env.list(
+    "OUTBOUND_ALLOW_NETWORKS", default=["127.0.0.0/8", "::1/128"] if DEV_MODE else []
+)
+OUTBOUND_CA_BUNDLE = env.str("OUTBOUND_CA_BUNDLE", default="")
+
 # Domain settings.
 INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=7)
 API_TOKEN_LAST_USED_RESOLUTION_SECONDS = 60

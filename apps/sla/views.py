@@ -16,16 +16,17 @@ from datetime import timedelta
 from django import forms
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse
 from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
+from apps.core.exports import csv_response
 from apps.orgs.mixins import OrgMixin
 from apps.orgs.permissions import Perm
 
 from . import overlays, services
-from .formats.csv_export import CLOCK_COLUMNS, clock_row, csv_lines
+from .formats.csv_export import CLOCK_COLUMNS, clock_row
 from .models import SLA_SEVERITIES, ClockStartEvent, SlaClock
 from .selectors.clocks import (
     SLA_ENTITLEMENT_ACTIVE,
@@ -338,11 +339,6 @@ class ClockExportView(OrgMixin, _SlaReader, View):
         clocks = sla_clock_list(org=self.org, filters=form.filters())
         rows = (clock_row(clock) for clock in clocks.iterator(chunk_size=2000))
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-        response = StreamingHttpResponse(
-            csv_lines(itertools.chain([CLOCK_COLUMNS], rows)),
-            content_type="text/csv; charset=utf-8",
+        return csv_response(
+            itertools.chain([CLOCK_COLUMNS], rows), f"sla-{self.org.slug}-{stamp}.csv"
         )
-        response["Content-Disposition"] = (
-            f'attachment; filename="sla-{self.org.slug}-{stamp}.csv"'
-        )
-        return response

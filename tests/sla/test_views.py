@@ -12,8 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.core.formats.spreadsheet import csv_cell
 from apps.entitlements.models import Entitlement
-from apps.sla.formats.csv_export import csv_cell
 from apps.sla.models import SlaClock, SlaWaiver
 from tests.catalog import builders as catalog
 from tests.entitlements.builders import entitle

@@ -14,22 +14,18 @@ integration, grokify's Go ``poam`` package ``Columns()``).
 The header row is row 1 (the template's banner rows above the headers are
 left out so the sheet reads as a table). The same rows give the same bytes:
 the workbook's properties and the zip container's timestamps are fixed to
-the moment given.
+the moment given. The cells are written by the one spreadsheet writer
+(``apps.core.formats.spreadsheet``): an advisory's text that starts like a
+formula stays text.
 """
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.writer.excel import ExcelWriter
+from apps.core.formats.spreadsheet import XLSX_MEDIA_TYPE, Sheet, xlsx_workbook
 
 POAM_COLUMNS: tuple[str, ...] = (
     "POAM ID",
@@ -67,52 +63,25 @@ POAM_COLUMNS: tuple[str, ...] = (
 
 OPEN_SHEET = "Open POA&M Items"
 CLOSED_SHEET = "Closed POA&M Items"
-MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MEDIA_TYPE = XLSX_MEDIA_TYPE
 
 _WIDTHS = {"Weakness Description": 60, "Overall Remediation Plan": 50, "Comments": 60}
+_HEADER_FILL = "1F3864"
 
 Row = list[Any]
 
 
-def _header(sheet) -> list[WriteOnlyCell]:
-    bold = Font(bold=True, color="FFFFFF")
-    fill = PatternFill("solid", fgColor="1F3864")
-    wrap = Alignment(wrap_text=True, vertical="top")
-    cells = []
-    for title in POAM_COLUMNS:
-        cell = WriteOnlyCell(sheet, value=title)
-        cell.font, cell.fill, cell.alignment = bold, fill, wrap
-        cells.append(cell)
-    return cells
-
-
-def _sheet(workbook: Workbook, title: str, rows: Iterable[Row]) -> None:
-    sheet = workbook.create_sheet(title)
-    for index, name in enumerate(POAM_COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = _WIDTHS.get(name, 22)
-    sheet.freeze_panes = "B2"
-    sheet.append(_header(sheet))
-    # Plain values: openpyxl formats a date cell as yyyy-mm-dd by itself.
-    for values in rows:
-        sheet.append(values)
-
-
-def _fixed_zip(content: bytes, moment: datetime) -> bytes:
-    """The same archive with every entry's timestamp set to ``moment``."""
-    stamp = moment.astimezone(UTC).timetuple()[:6]
-    stamp = max(stamp, (1980, 1, 1, 0, 0, 0))
-    out = io.BytesIO()
-    with (
-        zipfile.ZipFile(io.BytesIO(content)) as source,
-        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
-    ):
-        for info in source.infolist():
-            entry = zipfile.ZipInfo(info.filename, date_time=stamp)
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            entry.external_attr = 0o644 << 16
-            entry.create_system = 3
-            target.writestr(entry, source.read(info.filename), compresslevel=6)
-    return out.getvalue()
+def _sheet(title: str, rows: Iterable[Row]) -> Sheet:
+    # Plain values: a date cell is formatted yyyy-mm-dd by itself.
+    return Sheet(
+        title=title,
+        columns=POAM_COLUMNS,
+        rows=rows,
+        widths=_WIDTHS,
+        default_width=22,
+        freeze_panes="B2",
+        header_fill=_HEADER_FILL,
+    )
 
 
 def poam_workbook(
@@ -127,19 +96,10 @@ def poam_workbook(
     """The workbook's bytes: ``open_rows`` and ``closed_rows`` in the order
     given, each a list of values in ``POAM_COLUMNS`` order; ``moment`` (an
     aware datetime) stamps its properties and its zip entries."""
-    workbook = Workbook(write_only=True)
-    naive = moment.astimezone(UTC).replace(tzinfo=None)
-    props = workbook.properties
-    props.creator = creator
-    props.lastModifiedBy = creator
-    props.title = title
-    props.identifier = identifier
-    props.created = naive
-    props.modified = naive
-    _sheet(workbook, OPEN_SHEET, open_rows)
-    _sheet(workbook, CLOSED_SHEET, closed_rows)
-    buffer = io.BytesIO()
-    # ExcelWriter, not Workbook.save: save stamps "modified" with the clock.
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-        ExcelWriter(workbook, zf).write_data()
-    return _fixed_zip(buffer.getvalue(), moment)
+    return xlsx_workbook(
+        sheets=[_sheet(OPEN_SHEET, open_rows), _sheet(CLOSED_SHEET, closed_rows)],
+        title=title,
+        identifier=identifier,
+        creator=creator,
+        moment=moment,
+    )

@@ -1,10 +1,10 @@
 """The SLA ledger's CSV exports: the customer's clocks and the staff's
-credits owed. Rows in, text lines out: no queries, the caller loads what a
-row reads."""
+credits owed, as rows of plain values. No queries (the caller loads what a
+row reads) and no CSV text: the views hand the rows to the one export writer
+(``apps.core.exports``), which neutralizes every cell."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -44,58 +44,31 @@ CREDIT_COLUMNS = [
     "cap_percent",
     "credit_cents",
 ]
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def csv_lines(rows: Iterable[list[Any]]) -> Iterator[str]:
-    """Each row as one CSV line, for a streamed response."""
-    writer = csv.writer(_Echo())
-    for row in rows:
-        yield writer.writerow(row)
-
-
-def csv_cell(value: Any) -> str:
-    """A cell a spreadsheet shows as text: one that would start a formula
-    gets a leading apostrophe."""
-    if value is None:
-        return ""
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def clock_row(clock: SlaClock) -> list[str]:
+def clock_row(clock: SlaClock) -> list[Any]:
     """One clock as the customer's export writes it."""
     finding = clock.finding
     return [
-        csv_cell(v)
-        for v in (
-            clock.pk,
-            finding.vulnerability.cve_id,
-            clock.severity,
-            clock.state,
-            finding.digest.variant.series.repository.name,
-            finding.digest.digest,
-            "yes" if finding.vulnerability.kev else "no",
-            clock.start_event,
-            clock.started_at,
-            clock.at_risk_at,
-            clock.due_at,
-            "yes" if clock.kev_capped else "no",
-            finding.fixed_published_at,
-            clock.stopped_at,
-            clock.stop_reason,
-            clock.exempt_reason,
-            str(clock.policy_version),
-            " ".join(finding.vulnerability.other_ids),
-            str(finding.digest.variant),
-        )
+        clock.pk,
+        finding.vulnerability.cve_id,
+        clock.severity,
+        clock.state,
+        finding.digest.variant.series.repository.name,
+        finding.digest.digest,
+        "yes" if finding.vulnerability.kev else "no",
+        clock.start_event,
+        clock.started_at,
+        clock.at_risk_at,
+        clock.due_at,
+        "yes" if clock.kev_capped else "no",
+        finding.fixed_published_at,
+        clock.stopped_at,
+        clock.stop_reason,
+        clock.exempt_reason,
+        str(clock.policy_version),
+        " ".join(finding.vulnerability.other_ids),
+        str(finding.digest.variant),
     ]
 
 

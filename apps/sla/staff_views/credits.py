@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.views.generic import TemplateView
 
+from apps.core.exports import csv_response
 from apps.core.mixins import StaffOnlyMixin
 
-from ..formats.csv_export import credit_rows, csv_lines
+from ..formats.csv_export import credit_rows
 from ..selectors.credits import sla_credits_owed_all
 from ..staff_forms import WindowForm
 from .presentation import cents_text, with_status
@@ -49,10 +50,6 @@ class CreditsView(StaffOnlyMixin, TemplateView):
 
     @staticmethod
     def _csv(owed, start, end) -> HttpResponse:
-        response = StreamingHttpResponse(
-            csv_lines(credit_rows(owed)), content_type="text/csv; charset=utf-8"
-        )
         last = (end - timedelta(days=1)).date()
         name = f"sla-credits-{start.date().isoformat()}-{last.isoformat()}.csv"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        return csv_response(credit_rows(owed), name)

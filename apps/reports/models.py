@@ -30,8 +30,10 @@ class Report(models.Model):
 
     # The id printed in the report and used in its verification URL.
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    # Idempotency: the same request id is the same report, however often sent.
-    request_id = models.CharField(max_length=64, unique=True)
+    # Idempotency: within an organization the same request id is the same
+    # report, however often sent; each organization has its own ids, and the
+    # staff reports across customers (no org) share the publisher's.
+    request_id = models.CharField(max_length=64)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     # None only for staff reports across customers.
     org = models.ForeignKey(
@@ -110,6 +112,21 @@ class Report(models.Model):
                 condition=Q(progress__lte=100),
                 name="report_progress_percent",
                 violation_error_message="Progress is a percentage.",
+            ),
+            models.UniqueConstraint(
+                fields=["org", "request_id"],
+                name="report_org_request_id_unique",
+                violation_error_message=(
+                    "This organization already used this request id."
+                ),
+            ),
+            # NULLs are distinct in a unique index: the reports without an
+            # organization get their own.
+            models.UniqueConstraint(
+                fields=["request_id"],
+                condition=Q(org__isnull=True),
+                name="report_staff_request_id_unique",
+                violation_error_message="Staff already used this request id.",
             ),
         ]
 

@@ -136,8 +136,10 @@ def report_request(
     request: HttpRequest | None = None,
     token=None,
 ) -> tuple[Report, bool]:
-    """Queue one report. The same ``request_id`` with the same parameters is the
-    same report (``created`` False); with others it is refused.
+    """Queue one report. Request ids belong to ``org`` (the staff reports
+    without one share theirs): the same ``request_id`` with the same
+    parameters is the same report (``created`` False), with others it is
+    refused; an id another organization used is free here.
 
     ``token``: an API token of ``org`` whose scope the API already checked;
     without one the actor's role decides.
@@ -152,12 +154,10 @@ def report_request(
         "window_end": window_end,
         "digest": digest,
     }
-    existing = (
-        Report.objects.filter(request_id=request_id).select_related("digest").first()
-    )
+    _check_requester(org=org, actor=actor, token=token)
+    existing = _requested(org=org, request_id=request_id)
     if existing is not None:
         return _replay(existing, **params)
-    _check_requester(org=org, actor=actor, token=token)
     now = timezone.now()
     _validate_window(window_start=window_start, window_end=window_end, today=now.date())
     image = _validate_kind(kind=kind, org=org, digest=digest)
@@ -178,9 +178,9 @@ def report_request(
                     created_at=now,
                 )
         except IntegrityError:
-            existing = Report.objects.select_related("digest").get(
-                request_id=request_id
-            )
+            existing = _requested(org=org, request_id=request_id)
+            if existing is None:
+                raise
             return _replay(existing, **params)
         audit_record(
             action=AuditEvent.Action.REPORT_REQUESTED,
@@ -198,6 +198,16 @@ def report_request(
         )
         transaction.on_commit(lambda: report_enqueue(report_id=report.pk))
     return report, True
+
+
+def _requested(*, org: Organization | None, request_id: str) -> Report | None:
+    """The report this organization (or, without one, staff) already asked
+    for under ``request_id``; another organization's use of it is not seen."""
+    return (
+        Report.objects.filter(org=org, request_id=request_id)
+        .select_related("digest")
+        .first()
+    )
 
 
 def _replay(existing: Report, **params: Any) -> tuple[Report, bool]:

@@ -1,13 +1,20 @@
+import logging
+
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.contrib import messages
-from django.shortcuts import redirect
+from django.http import HttpResponse, HttpResponseForbidden
+from django.shortcuts import redirect, render
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
+from apps.core import outbound
 from apps.entitlements.selectors import has_feature
 
 from .models import OrgSsoConnection
+from .selectors import org_sso_contact_refusal
+
+logger = logging.getLogger(__name__)
 
 SSO_LAPSED_MESSAGE = (
     "{org}'s plan no longer includes single sign-on. Sign in with your email "
@@ -41,12 +48,42 @@ def sso_login_refuse(*, connection: OrgSsoConnection, request, step: str, email=
     return SSO_LAPSED_MESSAGE.format(org=connection.org.name)
 
 
+def _contact_refused(request, message: str) -> HttpResponse:
+    """The answer when a provider may not be contacted: back to the sign-in
+    page from a callback (as the callback's other refusals), else a 403."""
+    if request is None:
+        return HttpResponseForbidden(message)
+    match = getattr(request, "resolver_match", None)
+    if match is not None and match.url_name == "openid_connect_callback":
+        messages.error(request, message)
+        return redirect("account_login")
+    return render(
+        request, "accounts/sso_unavailable.html", {"message": message}, status=403
+    )
+
+
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
     """SSO logins are trusted only for the email domains the organization claims.
 
     Without this check an organization's identity provider could assert any
     address and sign in as a person of another organization.
     """
+
+    def get_requests_session(self):
+        # allauth makes every request to a provider (discovery, keys, token,
+        # userinfo) with a session from here: all go through the outbound policy.
+        return outbound.requests_session()
+
+    def get_provider(self, request, provider, client_id=None):
+        # The provider's login and callback views, and the discovery fetch,
+        # look the provider up here first: a provider that may not be
+        # contacted stops there, before any connection.
+        found = super().get_provider(request, provider, client_id=client_id)
+        refusal = org_sso_contact_refusal(app=getattr(found, "app", None))
+        if refusal:
+            logger.info("SSO provider %s not contacted: %s", provider, refusal)
+            raise ImmediateHttpResponse(_contact_refused(request, refusal))
+        return found
 
     def _connection(self, sociallogin) -> OrgSsoConnection | None:
         return (

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
+from apps.core import outbound
 from apps.core.tokens import new_secret, secret_hash
 from apps.entitlements.selectors import has_feature
 from apps.orgs.models import Organization
@@ -212,8 +213,8 @@ def _sso_settings_errors(
     errors: dict[str, Any] = {}
     if not issuer_url.startswith(("https://", "http://")):
         errors["issuer_url"] = "The issuer must be an http(s) URL."
-    elif settings.PRODUCTION and not issuer_url.startswith("https://"):
-        errors["issuer_url"] = "The issuer must use https."
+    elif refusal := _issuer_refusal(issuer_url):
+        errors["issuer_url"] = refusal
     if not client_id.strip():
         errors["client_id"] = "The client id is required."
     try:
@@ -232,6 +233,18 @@ def _sso_settings_errors(
             f"Already claimed by another organization: {', '.join(clash)}."
         )
     return errors, domains
+
+
+def _issuer_refusal(issuer_url: str) -> str:
+    """Why the portal may not fetch this issuer's discovery document ("" if
+    it may); checked again, pinned, when it is fetched."""
+    try:
+        outbound.check_url(issuer_url)
+    except outbound.RefusedDestination as exc:
+        if exc.code == "scheme":
+            return "The issuer must use https."
+        return f"The portal cannot use this issuer: {exc}"
+    return ""
 
 
 def _sso_connection_write(

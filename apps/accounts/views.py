@@ -1,12 +1,12 @@
 import logging
 
-import requests
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
+from apps.core import outbound
 from apps.core.forms import apply_validation_error
 from apps.entitlements.selectors import has_feature
 from apps.orgs.mixins import OrgMixin, OrgServiceFormMixin
@@ -125,9 +125,9 @@ class SsoLoginView(FormView):
             return self.render_to_response(self.get_context_data(form=form), status=403)
         provider = connection.social_app.get_provider(self.request)
         try:
-            # Reads the provider's discovery document over HTTP.
+            # Reads the provider's discovery document, through the outbound policy.
             return provider.redirect(self.request, process="login")
-        except (requests.RequestException, KeyError):
+        except (outbound.SessionError, KeyError):
             logger.warning(
                 "SSO discovery failed for %s", connection.provider_id, exc_info=True
             )

@@ -77,3 +77,60 @@ def site_url_check(app_configs: Any = None, **kwargs: Any) -> list:
             )
         )
     return found
+
+
+@checks.register(checks.Tags.security)
+def outbound_networks_check(app_configs: Any = None, **kwargs: Any) -> list:
+    """OUTBOUND_ALLOW_NETWORKS must be networks: a typo would otherwise stop
+    every webhook and SSO sign-in at the first request."""
+    import ipaddress
+
+    bad = []
+    for network in settings.OUTBOUND_ALLOW_NETWORKS:
+        try:
+            ipaddress.ip_network(str(network).strip(), strict=False)
+        except ValueError:
+            bad.append(str(network))
+    if not bad:
+        return []
+    return [
+        checks.Error(
+            f"OUTBOUND_ALLOW_NETWORKS has entries that are not networks: "
+            f"{', '.join(repr(b) for b in bad)}.",
+            hint="Give comma-separated CIDR networks, e.g. 10.20.0.0/16,::1/128.",
+            id="core.E001",
+        )
+    ]
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def outbound_relaxed_check(app_configs: Any = None, **kwargs: Any) -> list:
+    """Names what production lets the portal's own requests (webhooks, SSO
+    discovery) reach beyond https at public addresses: each relaxation lets
+    an organization owner point the server at what it names."""
+    if not settings.PRODUCTION:
+        return []
+    found = []
+    if settings.OUTBOUND_ALLOW_NETWORKS:
+        found.append(
+            checks.Info(
+                "OUTBOUND_ALLOW_NETWORKS lets webhooks and SSO providers reach "
+                f"{', '.join(map(str, settings.OUTBOUND_ALLOW_NETWORKS))}.",
+                hint="Anyone who may save a webhook URL or an SSO issuer can make "
+                "the portal send requests there; name only the networks you "
+                "mean (README.md, settings).",
+                id="core.I002",
+            )
+        )
+    if settings.OUTBOUND_ALLOW_HTTP:
+        found.append(
+            checks.Info(
+                "OUTBOUND_ALLOW_HTTP=1: webhooks and SSO providers may be "
+                "reached over plain http.",
+                hint="Webhook signatures and SSO tokens then cross the network "
+                "unencrypted; unset it unless every such URL is on a trusted "
+                "network.",
+                id="core.I003",
+            )
+        )
+    return found

@@ -18,6 +18,7 @@ from apps.notifications.services import (
     webhook_sign,
 )
 from apps.notifications.tasks import webhook_deliver
+from tests.core.outbound_support import production_rules
 from tests.factories import OrganizationFactory, UserFactory
 
 from .receiver import expected_signature
@@ -200,7 +201,8 @@ def test_a_worker_schedules_the_retry_after_the_backoff(
 def test_in_production_nothing_is_sent_to_a_local_address(delivery, receiver, settings):
     # Created while local addresses were allowed (development), then sent
     # under production rules: refused before any connection is made.
-    settings.DEV_MODE = False
+    production_rules(settings)
+    settings.OUTBOUND_ALLOW_HTTP = True  # the receiver speaks plain http
     attempted = _attempt_when_due(delivery)
     assert receiver.received == []
     assert "Not sent" in attempted.last_error

@@ -12,6 +12,7 @@ from django.urls import reverse
 from apps.audit.models import AuditEvent
 from apps.notifications.models import Delivery, WebhookEndpoint
 from apps.notifications.services import webhook_endpoint_create
+from tests.core.outbound_support import production_rules
 
 pytestmark = pytest.mark.django_db
 Action = AuditEvent.Action
@@ -68,7 +69,7 @@ def test_bad_input_is_refused_and_nothing_is_written(
 
 
 def test_plain_http_is_refused_in_production(org, owner, client_for, settings):
-    settings.DEV_MODE = False
+    production_rules(settings)
     response = _post(client_for(owner.user), org, url="http://hooks.acme.example/x")
     assert response.status_code == 400
     assert "must use https" in str(response.context["form"].errors["url"])
@@ -86,7 +87,7 @@ def test_plain_http_is_accepted_in_development(org, owner, settings):
 def test_the_service_refuses_what_the_form_would(org, owner, settings):
     from django.core.exceptions import ValidationError
 
-    settings.DEV_MODE = False
+    production_rules(settings)
     with pytest.raises(ValidationError) as exc:
         webhook_endpoint_create(
             org=org, url="http://x.example/", events=["nope"], actor=owner.user
@@ -256,7 +257,7 @@ def test_in_production_a_webhook_cannot_point_at_a_local_address(
 
     from apps.notifications.models import WebhookEndpoint
 
-    settings.DEV_MODE = False
+    production_rules(settings)
     with pytest.raises(ValidationError) as exc:
         webhook_endpoint_create(
             org=org, url=url, events=["sla.breached"], actor=owner.user

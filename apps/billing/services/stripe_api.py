@@ -7,6 +7,11 @@ from typing import Any
 import stripe
 from django.conf import settings
 
+from apps.core import outbound
+
+# A page of 100 subscriptions or 24 invoices is well under this.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+
 
 class StripeNotConfiguredError(Exception):
     """No STRIPE_SECRET_KEY: billing pages say so, nothing calls out."""
@@ -32,6 +37,10 @@ def stripe_client() -> stripe.StripeClient:
             # Pinned to the version the event handling is written against.
             stripe_version=stripe.api_version,
             max_network_retries=retries,
+            # Through the outbound policy, as every request the portal makes.
+            http_client=stripe.RequestsClient(
+                session=outbound.requests_session(max_bytes=MAX_RESPONSE_BYTES)
+            ),
         )
     return client
 

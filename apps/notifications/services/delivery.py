@@ -6,13 +6,14 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 
-import requests
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core import outbound
+
 from ..models import Delivery, WebhookEndpoint
-from .endpoints import _body, _refused_destination, webhook_sign
+from .endpoints import _body, webhook_sign
 
 MAX_ATTEMPTS = 5
 # Seconds before attempt n + 1 is 30 * 5 ** (n - 1): 30 s, 2.5 min, 12.5 min,
@@ -47,28 +48,26 @@ def _post(endpoint: WebhookEndpoint, delivery: Delivery) -> tuple[int | None, st
             body=body,
         ),
     }
-    refused = _refused_destination(endpoint.url)
-    if refused:
-        return None, f"Not sent: {refused}"
     try:
-        with requests.post(
+        # Checked again now, against the address the request is pinned to.
+        response = outbound.post(
             endpoint.url,
-            data=body,
+            body=body,
             headers=headers,
             timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-            allow_redirects=False,
-            stream=True,
-        ) as response:
-            code = response.status_code
-            location = response.headers.get("Location", "")
-    except requests.Timeout:
+        )
+    except outbound.RefusedDestination as exc:
+        return None, f"Not sent: {exc}"
+    except outbound.OutboundTimeout:
         return None, f"No answer within {READ_TIMEOUT:g} s."
-    except requests.RequestException as exc:
+    except outbound.OutboundError as exc:
         return None, f"{type(exc).__name__}: {exc}"[:500]
-    if 200 <= code < 300:
+    code = response.status
+    if response.ok:
         return code, ""
-    if 300 <= code < 400:
-        return code, f"Redirect to {location[:300] or '(no location)'} not followed."
+    if response.is_redirect:
+        location = response.location[:300] or "(no location)"
+        return code, f"Redirect to {location} not followed."
     return code, f"HTTP {code}."
 
 

@@ -1,9 +1,9 @@
 """Webhook endpoints an organization registers, and how messages are signed.
 
 Secrets follow Standard Webhooks: ``whsec_`` and base64 of 32 random bytes;
-a message is signed with HMAC-SHA256 of ``id.timestamp.body``. In production an
-endpoint may not reach the portal's own network, checked when it is created
-and before every send.
+a message is signed with HMAC-SHA256 of ``id.timestamp.body``. An endpoint is
+held to the outbound policy (apps/core/outbound.py) when it is created, and
+every delivery is sent through it.
 """
 
 from __future__ import annotations
@@ -11,15 +11,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import secrets
-import socket
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
@@ -28,6 +24,7 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
+from apps.core import outbound
 from apps.orgs.models import Organization
 
 from ..kinds import webhook_event_choices
@@ -63,51 +60,29 @@ def _body(payload: dict[str, Any]) -> bytes:
 # --- endpoints -------------------------------------------------------------------
 
 
-def _http_allowed() -> bool:
-    # Plain http only where nothing real is at stake: development and tests.
-    return bool(getattr(settings, "WEBHOOK_ALLOW_HTTP", settings.DEV_MODE))
-
-
-def _private_address(host: str) -> str:
-    """The first loopback, private, link-local or reserved address ``host``
-    is or resolves to; "" when none (or it does not resolve here)."""
+def _url_error(url: str) -> str:
+    """What is wrong with ``url`` as a webhook endpoint ("" if nothing)."""
     try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError, ValueError):
-        return ""
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if not address.is_global:
-            return str(address)
-    return ""
-
-
-def _refused_destination(url: str) -> str:
-    """In production a webhook may not reach the portal's own network: the
-    reason when ``url`` would (checked at creation and before every send)."""
-    if _http_allowed():
-        return ""
-    host = urlsplit(url).hostname or ""
-    private = _private_address(host)
-    if private:
-        return f"{host} is a private or local address ({private})."
+        URLValidator(schemes=["https", "http"])(url)
+    except ValidationError:
+        return "Enter a full URL, such as https://hooks.example.com/sla."
+    if len(url) > 500:
+        return "A webhook URL is at most 500 characters."
+    try:
+        outbound.check_url(url)
+    except outbound.RefusedDestination as exc:
+        if exc.code == "scheme":
+            return "Webhook URLs must use https."
+        if exc.code == "address":
+            return f"Webhooks go to public addresses only: {exc}"
+        return str(exc)
     return ""
 
 
 def _validate_endpoint(*, url: str, description: str, events: list[str]) -> dict:
     errors: dict[str, str] = {}
-    schemes = ["https", "http"] if _http_allowed() else ["https"]
-    try:
-        URLValidator(schemes=["https", "http"])(url)
-    except ValidationError:
-        errors["url"] = "Enter a full URL, such as https://hooks.example.com/sla."
-    else:
-        if urlsplit(url).scheme not in schemes:
-            errors["url"] = "Webhook URLs must use https."
-        elif len(url) > 500:
-            errors["url"] = "A webhook URL is at most 500 characters."
-        elif refused := _refused_destination(url):
-            errors["url"] = f"Webhooks go to public addresses only: {refused}"
+    if url_error := _url_error(url):
+        errors["url"] = url_error
     if len(description) > 200:
         errors["description"] = "A description is at most 200 characters."
     known = {value for value, _ in webhook_event_choices()}

@@ -46,6 +46,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from allauth.mfa.models import Authenticator  # noqa: E402
 from django.core.cache import cache  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -186,6 +187,10 @@ def pages(org) -> None:
         reference="BENCH",
     )
     staff = User.objects.create_user(email="staff@bench.example", is_staff=True)
+    # Staff pages need a second factor.
+    Authenticator.objects.create(
+        user=staff, type=Authenticator.Type.TOTP, data={"secret": "JBSWY3DPEHPK3PXP"}
+    )
     owner = User.objects.create_user(email="owner@bench.example")
     Membership.objects.create(org=org, user=owner, role=Role.OWNER)
     client = Client()

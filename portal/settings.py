@@ -66,7 +66,8 @@ INSECURE_HTTP = PRODUCTION and env.bool("PORTAL_INSECURE_HTTP", default=False)
 _HTTPS = PRODUCTION and not INSECURE_HTTP
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin, for staff with a second factor (apps/core/admin_site.py).
+    "apps.core.admin_apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -27,6 +27,27 @@ class UserFactory(factory.django.DjangoModelFactory):
                 user=obj, email=obj.email, verified=True, primary=True
             )
 
+    @factory.post_generation
+    def mfa(obj, create, extracted, **kwargs):
+        """Publisher staff have a second factor (their pages require one);
+        ``mfa=True`` gives one to anyone, ``mfa=False`` takes it from staff."""
+        if create and (extracted or (extracted is None and obj.is_staff)):
+            totp_enrol(obj)
+
+
+# A fixed TOTP secret for test accounts: browser tests compute its codes
+# (tests/e2e/conftest.py totp_now).
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def totp_enrol(user):
+    from allauth.mfa.models import Authenticator
+
+    return Authenticator.objects.create(
+        user=user, type=Authenticator.Type.TOTP, data={"secret": TOTP_SECRET}
+    )
+
+
 
 ORG_FEATURES = ("sso", "auditor_seats")
 

@@ -99,7 +99,7 @@ MEMBERS_PAGE = 12  # + memberships with users, pending invitations with inviters
 TOKENS_PAGE = 11  # + tokens with their creators
 AUDITORS_PAGE = 11  # + grants with their creators
 ORG_AUDIT_PAGE = 11  # + one page of events
-STAFF_AUDIT_PAGE = 9  # 7 + events with their organizations + switcher
+STAFF_AUDIT_PAGE = 10  # 7 + events with their orgs + switcher + second factor
 
 # A token request: the token with its organization, its creator (the request's
 # user), the rows with what they show. last_used_at is written at most once a

@@ -13,7 +13,8 @@ asks again whether the creator still holds them. A token is **suspended**
   managing tokens or no longer covers one of its scopes (an admin demoted to
   member);
 - it carries ``catalog:write`` and its creator is no longer publisher staff
-  (a token with only that scope, a publisher pipeline's, needs nothing else).
+  with a second factor (a token with only that scope, a publisher
+  pipeline's, needs nothing else).
 
 It works again, unchanged, as soon as the creator's standing holds again
 (the second factor set up, the role given back). An organization that wants
@@ -22,6 +23,7 @@ it gone for good revokes it. SECURITY.md states the rule.
 
 from __future__ import annotations
 
+from apps.core.mixins import staff_in_standing
 from apps.orgs.permissions import Perm
 from apps.orgs.selectors import org_access_get, org_mfa_unmet
 
@@ -68,8 +70,11 @@ def token_suspension(token: ApiToken) -> str | None:
             "creator has not set it up"
         )
     scopes = set(token.scopes)
-    if scopes & STAFF_SCOPES and not creator.is_staff:
-        return "its creator is no longer publisher staff"
+    if scopes & STAFF_SCOPES and not staff_in_standing(creator):
+        return (
+            "its creator is no longer publisher staff with a second factor "
+            "(two-factor authentication)"
+        )
     org_scopes = scopes - STAFF_SCOPES
     if not org_scopes:
         # A publisher pipeline's token: staff standing is all it carries.

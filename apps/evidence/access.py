@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from apps.accounts.standing import token_suspension
 from apps.catalog.models import ImageDigest, Variant
+from apps.core.mixins import staff_in_standing
 from apps.entitlements.selectors import has_feature
 from apps.orgs.models import AuditorGrant, Membership
 from apps.orgs.selectors import org_mfa_unmet
@@ -110,7 +111,7 @@ def evidence_access(
         return EvidenceAccess(False, features)
     if user is None or not user.is_authenticated:
         return EvidenceAccess(False, features)
-    if user.is_staff:
+    if staff_in_standing(user):
         return EvidenceAccess(True, features, None, "staff")
     memberships = Membership.objects.filter(user=user).select_related("org")
     grants = (
@@ -121,9 +122,13 @@ def evidence_access(
     )
     held_back = None
     # Lazily: the grants are read only when no membership answered.
+    def through_grants():
+        for grant in grants:
+            yield grant.org, "auditor"
+
     for org, via in chain(
         ((m.org, "member") for m in memberships.order_by("org__name", "org_id")),
-        ((g.org, "auditor") for g in grants),
+        through_grants(),
     ):
         if not _entitled(org, features, repository, at):
             continue

@@ -282,6 +282,11 @@ from apps.orgs.models import Membership, Organization
 staff = User.objects.create_user(
     email="loader@example.com", password=None, is_staff=True
 )
+# Publisher staff have a second factor (a catalog:write token needs it).
+from allauth.mfa.models import Authenticator
+Authenticator.objects.create(
+    user=staff, type="totp", data={{"secret": "JBSWY3DPEHPK3PXP"}}
+)
 org = Organization.objects.create(name="Publisher", slug="publisher")
 Membership.objects.create(org=org, user=staff, role="owner")
 repository = catalog.repository_upsert(name="busybox", category="tool")

@@ -192,8 +192,9 @@ def test_a_download_costs_the_same_queries_however_many_rules(
     # Session, user and allauth's session tracking (7); the digest with its
     # variant, series and repository, the latest scan with its attestation, its
     # rule results (3); the audit record: chain head and insert in a savepoint,
-    # inside the request's (6), on PostgreSQL under an advisory lock (1).
-    expected = 16 + (connection.vendor == "postgresql")
+    # inside the request's (6), on PostgreSQL under an advisory lock (1); the
+    # staff's second factor (1).
+    expected = 17 + (connection.vendor == "postgresql")
     with django_assert_num_queries(expected) as small_queries:
         assert client.get(_url(small)).status_code == 200
     with django_assert_num_queries(len(small_queries.captured_queries)):

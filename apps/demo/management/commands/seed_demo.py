@@ -77,6 +77,24 @@ def _user(email: str, password: str, *, staff: bool = False) -> User:
     return user
 
 
+def _staff_totp_secret(user: User) -> str:
+    """The demo staff's TOTP secret: publisher staff pages and the admin need
+    a second factor. Kept across runs, so an authenticator app set up once
+    keeps working."""
+    from allauth.mfa.adapter import get_adapter
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    existing = Authenticator.objects.filter(
+        user=user, type=Authenticator.Type.TOTP
+    ).first()
+    if existing is not None:
+        return get_adapter().decrypt(existing.data["secret"])
+    secret = generate_totp_secret()
+    TOTP.activate(user, secret)
+    return secret
+
+
 # What publisher staff read in the admin: the catalog's evidence (schema
 # warnings on attestations) and the advisories with their revisions.
 EVIDENCE_MODELS = {
@@ -177,6 +195,12 @@ class Command(BaseCommand):
         )
         for label, user in people:
             self.stdout.write(f"  {label:<10} {user.email:<28} password: {password}")
+            if user.is_staff:
+                secret = _staff_totp_secret(user)
+                self.stdout.write(
+                    f"  {'':<10} second factor (staff pages need one): add TOTP "
+                    f"secret {secret} to an authenticator app"
+                )
         self.stdout.write(line)
 
     def _sla_story(self, staff: User, now: datetime) -> None:

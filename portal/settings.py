@@ -121,6 +121,9 @@ MIDDLEWARE = [
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "apps.core.middleware.MfaEnrolmentMiddleware",
     "apps.entitlements.middleware.EntitlementCacheMiddleware",
+    # An identity provider that cannot be reached inside allauth's SSO views:
+    # a 502 page, not a 500.
+    "apps.accounts.middleware.SsoProviderUnreachableMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"

@@ -278,3 +278,18 @@ def test_a_token_endpoint_at_an_internal_address_is_not_contacted(
     assert response.status_code == 401  # allauth's authentication error page
     assert all(host == "127.0.0.1" for host, _port in connected), connected
     assert not any("169.254" in host for host, _port in connected)
+
+
+def test_allauth_login_for_a_provider_that_cannot_be_reached_is_a_502_page(
+    connection, idp, dns, settings
+):
+    """The provider is verified, but its discovery address is refused by the
+    policy: allauth's own login URL answers the /sso/ page's 502, not a 500."""
+    _verify(connection)
+    production_rules(settings)
+    settings.OUTBOUND_ALLOW_HTTP = True
+    response = Client(raise_request_exception=False).post(LOGIN_URL)
+    assert response.status_code == 502
+    assert "cannot be reached" in response.content.decode()
+    time.sleep(0.1)
+    assert idp.requests == []

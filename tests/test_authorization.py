@@ -287,3 +287,17 @@ def test_evidence_doors_follow_entitlement_and_the_mfa_rule(
         assert _shows_evidence(name, response), (response.status_code, name)
     else:
         assert not _shows_evidence(name, response), (response.status_code, name)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["catalog:attestation_download", "stig:diff"])
+def test_a_refusal_for_the_mfa_rule_says_so(name, world: World, stig_evidence):
+    """Entitled through an organization whose two-factor rule is unmet: the
+    page names the rule and the way to meet it, not the plans."""
+    _require_mfa(world)
+    response = _ask(name, stig_evidence, MEMBER, world)
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "requires two-factor authentication" in body
+    assert reverse("mfa_activate_totp") in body
+    assert "None of your organizations holds" not in body

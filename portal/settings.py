@@ -108,6 +108,8 @@ MIDDLEWARE = [
     # First: every later log line carries the request id, every answer is counted.
     "apps.core.middleware.RequestIdMiddleware",
     "apps.core.middleware.MetricsMiddleware",
+    # NUL and other control characters in the path or query: 400 before a view.
+    "apps.core.middleware.InputGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -290,6 +292,15 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Bodies through the input guard: JSON by the one bounded decoder (depth,
+    # number length), and no NUL in any field.
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.api.parsers.BoundedJSONParser",
+        "apps.api.parsers.GuardedFormParser",
+        "apps.api.parsers.GuardedMultiPartParser",
+    ],
+    # A service's ValidationError is the caller's mistake: 400, never 500.
+    "EXCEPTION_HANDLER": "apps.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["apps.api.throttling.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "token": env.str("API_THROTTLE_RATE", default="600/min")

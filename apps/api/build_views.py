@@ -4,7 +4,7 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
-from rest_framework import parsers, serializers, status
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,6 +12,7 @@ from apps.catalog.builds import build_register, built_at_parse
 from apps.catalog.models import Repository, Variant
 
 from .evidence_views import CatalogWriter
+from .parsers import BoundedJSONParser
 
 
 class BuildIn(serializers.Serializer):
@@ -64,7 +65,7 @@ class BuildOut(serializers.Serializer):
 
 class BuildRegisterView(APIView):
     permission_classes = [CatalogWriter]
-    parser_classes = [parsers.JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(
         request=BuildIn,

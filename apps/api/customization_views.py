@@ -12,6 +12,7 @@ from apps.customizations import services
 from apps.customizations.models import Customization
 
 from .base import OrgScopedViewSet
+from .errors import api_validation_error
 
 Scope = ApiToken.Scope
 
@@ -57,12 +58,6 @@ class CustomizationIn(CustomizationUpdateIn):
     )
 
 
-def _invalid(exc: DjangoValidationError) -> serializers.ValidationError:
-    if hasattr(exc, "error_dict"):
-        return serializers.ValidationError(exc.message_dict)
-    return serializers.ValidationError({"non_field_errors": exc.messages})
-
-
 class CustomizationViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedViewSet
 ):
@@ -89,7 +84,7 @@ class CustomizationViewSet(
                 org=self.org, actor=request.user, request=request, **data.validated_data
             )
         except DjangoValidationError as exc:
-            raise _invalid(exc) from exc
+            raise api_validation_error(exc) from exc
         return Response(
             CustomizationOut(customization).data, status=status.HTTP_201_CREATED
         )
@@ -107,7 +102,7 @@ class CustomizationViewSet(
                 **data.validated_data,
             )
         except DjangoValidationError as exc:
-            raise _invalid(exc) from exc
+            raise api_validation_error(exc) from exc
         return Response(CustomizationOut(customization).data)
 
     @extend_schema(request=None, responses=CustomizationOut)

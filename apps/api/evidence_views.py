@@ -3,12 +3,14 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import parsers, permissions, serializers, status
+from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.models import ApiToken
 from apps.evidence.ingest import EvidenceKind, evidence_import
+
+from .parsers import GuardedMultiPartParser
 
 
 class CatalogWriter(permissions.BasePermission):
@@ -50,7 +52,7 @@ class EvidenceIn(serializers.Serializer):
 
 class EvidenceImportView(APIView):
     permission_classes = [CatalogWriter]
-    parser_classes = [parsers.MultiPartParser]
+    parser_classes = [GuardedMultiPartParser]
 
     @extend_schema(
         request={"multipart/form-data": EvidenceIn},

@@ -11,6 +11,7 @@ from apps.orgs.models import AuditorGrant, Membership
 
 from . import serializers as s
 from .base import OrgScopedViewSet
+from .errors import api_validation_error
 
 Scope = ApiToken.Scope
 
@@ -62,7 +63,8 @@ class AuditorGrantViewSet(
                 org=self.org, actor=request.user, request=request, **data.validated_data
             )
         except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from exc
+            # No seats left is a refusal without a field: non_field_errors.
+            raise api_validation_error(exc) from exc
         return Response(s.AuditorGrantOut(grant).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=s.AuditorGrantOut)

@@ -1,5 +1,7 @@
 from django import forms
 
+from apps.core.forms import AsciiIntegerField
+
 from .models import AuditEvent
 
 
@@ -14,7 +16,7 @@ class AuditFilterForm(forms.Form):
     date_to = forms.DateField(
         required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
-    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    before = AsciiIntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def clean(self):
         cleaned = super().clean()

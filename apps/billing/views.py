@@ -17,6 +17,7 @@ from django.views.generic import TemplateView
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
+from apps.core.inputs import ascii_int
 from apps.core.mixins import StaffOnlyMixin
 from apps.entitlements.models import Entitlement, Feature
 from apps.entitlements.selectors import entitlement_list
@@ -118,10 +119,10 @@ class BillingCheckoutView(OrgMixin, View):
     permission = Perm.BILLING_MANAGE
 
     def post(self, request, org_slug):
-        raw = request.POST.get("price", "")
+        pk = ascii_int(request.POST.get("price", ""))
         price = (
-            Price.objects.filter(pk=raw).select_related("plan").first()
-            if raw.isdigit()
+            Price.objects.filter(pk=pk).select_related("plan").first()
+            if pk is not None
             else None
         )
         back = reverse("billing:billing", kwargs={"org_slug": org_slug})

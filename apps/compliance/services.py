@@ -3,7 +3,6 @@ written; a load replaces the map in one transaction."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,8 @@ from django.apps import apps as global_apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+
+from apps.core.boundedjson import JsonRefusedError, bounded_loads
 
 from .models import EvidenceKind, Framework
 
@@ -54,9 +55,9 @@ def control_map_parse(content: bytes) -> list[ControlRow]:
             f"The control map is {len(content):,} bytes; the limit is {limit:,}."
         )
     try:
-        doc = json.loads(content.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValidationError(f"The control map is not JSON: {exc}") from None
+        doc = bounded_loads(content, max_bytes=limit)
+    except JsonRefusedError as exc:
+        raise ValidationError(f"The control map is not JSON: {exc.message}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("controls"), list):
         raise ValidationError('The control map is an object with a "controls" list.')
     if not doc["controls"]:

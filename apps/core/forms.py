@@ -1,4 +1,7 @@
+from django import forms
 from django.core.exceptions import ValidationError
+
+from .inputs import ascii_int
 
 
 def apply_validation_error(form, exc: ValidationError) -> None:
@@ -8,3 +11,16 @@ def apply_validation_error(form, exc: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc.messages)
+
+
+class AsciiIntegerField(forms.IntegerField):
+    """Django's IntegerField, reading only ASCII digits (and a leading minus)."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        text = str(value).strip()
+        number = ascii_int(text.removeprefix("-"))
+        if number is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return -number if text.startswith("-") else number

@@ -1,4 +1,5 @@
-"""Request ids and request metrics, outermost in MIDDLEWARE."""
+"""Request ids and request metrics (outermost in MIDDLEWARE), the input guard
+and the MFA enrolment gate."""
 
 from __future__ import annotations
 
@@ -6,6 +7,11 @@ import re
 import time
 import uuid
 
+from django.http import HttpResponseBadRequest, JsonResponse
+from django.urls import Resolver404, resolve
+from django.utils.html import format_html
+
+from .inputs import control_character, printable
 from .logging import request_id_var
 from .metrics import request_observe
 
@@ -101,3 +107,58 @@ class MfaEnrolmentMiddleware:
                 if not request.path.startswith(open_paths):
                     return redirect("mfa_activate_totp")
         return self.get_response(request)
+
+
+class InputGuardMiddleware:
+    """A path or query string holding NUL or another control character is
+    refused with 400 naming the parameter, before any view reads it: in the
+    API's JSON shape under ``/api/``, as a plain page elsewhere."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        problem = _path_problem(request.path_info) or _query_problem(request)
+        if problem is None:
+            return self.get_response(request)
+        name, char, subject = problem
+        code = f"U+{ord(char):04X}"
+        if request.path_info.startswith("/api/"):
+            message = f"Contains a control character ({code}); remove it."
+            return JsonResponse({name: [message]}, status=400)
+        return HttpResponseBadRequest(
+            format_html(
+                '<!doctype html><html lang="en"><head><title>Bad request (400)'
+                "</title></head><body><h1>Bad request (400)</h1><p>{} contains "
+                "a control character ({}); remove it and try again.</p></body>"
+                "</html>",
+                subject,
+                code,
+            )
+        )
+
+
+def _path_problem(path: str) -> tuple[str, str, str] | None:
+    """(name, character, subject) when the path holds a control character,
+    naming the URL pattern's parameter that holds it where there is one."""
+    char = control_character(path)
+    if char is None:
+        return None
+    try:
+        kwargs = resolve(path).kwargs
+    except Resolver404:
+        kwargs = {}
+    for key, value in kwargs.items():
+        if isinstance(value, str) and control_character(value):
+            return key, char, f"The path parameter \u201c{key}\u201d"
+    return "path", char, "The path"
+
+
+def _query_problem(request) -> tuple[str, str, str] | None:
+    for key, values in request.GET.lists():
+        for text in (key, *values):
+            char = control_character(text)
+            if char is not None:
+                name = printable(key)
+                return name, char, f"The query parameter \u201c{name}\u201d"
+    return None

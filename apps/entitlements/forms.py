@@ -2,6 +2,7 @@ from django import forms
 from django.utils import timezone
 
 from apps.catalog.models import Repository
+from apps.core.forms import AsciiIntegerField
 from apps.orgs.models import Organization
 
 from .models import Entitlement, Feature
@@ -32,7 +33,7 @@ class EntitlementGrantForm(forms.Form):
     repository = forms.CharField(
         required=False, help_text="A repository name; empty for all repositories."
     )
-    quantity = forms.IntegerField(
+    quantity = AsciiIntegerField(
         required=False, min_value=0, help_text="Counted features; empty: unlimited."
     )
     source = forms.ChoiceField(choices=SOURCES)

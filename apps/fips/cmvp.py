@@ -6,12 +6,15 @@ every problem found. Nothing here touches the database.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+
+from apps.core.boundedjson import JsonRefusedError, bounded_loads
+from apps.core.inputs import ascii_int
 
 _STANDARDS = {"fips 140-2": "140-2", "fips 140-3": "140-3"}
 _STATUSES = {"active": "active", "historical": "historical", "revoked": "revoked"}
@@ -66,13 +69,13 @@ def _certificate_number(value: Any, errors: list[str]) -> int:
     if isinstance(value, bool) or value is None or value == "":
         errors.append("certificate.certificate_number: missing.")
         return 0
-    text = str(value).strip()
-    if not text.isdigit() or int(text) < 1:
+    number = ascii_int(str(value).strip())
+    if number is None or number < 1:
         errors.append(
             f"certificate.certificate_number: {value!r} is not a positive whole number."
         )
         return 0
-    return int(text)
+    return number
 
 
 def _validation_date(cert: dict[str, Any], errors: list[str]) -> date | None:
@@ -103,14 +106,14 @@ def _validation_date(cert: dict[str, Any], errors: list[str]) -> date | None:
 def cmvp_record_parse(*, content: bytes) -> CmvpRecord:
     """Parse one CMVP certificate record; raise ValidationError on bad input."""
     try:
-        document = json.loads(content.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ValidationError("The CMVP record is not UTF-8 text.") from None
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"The CMVP record is not valid JSON: line {exc.lineno} column "
-            f"{exc.colno}: {exc.msg}"
-        ) from None
+        document = bounded_loads(content, max_bytes=settings.EVIDENCE_MAX_BYTES)
+    except JsonRefusedError as exc:
+        if exc.line:
+            raise ValidationError(
+                f"The CMVP record is not valid JSON: line {exc.line} column "
+                f"{exc.column}: {exc.reason}"
+            ) from None
+        raise ValidationError(f"The CMVP record is refused: {exc.message}") from None
     if not isinstance(document, dict) or not isinstance(
         document.get("certificate"), dict
     ):

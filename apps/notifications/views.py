@@ -6,6 +6,7 @@ from django.views import View
 from django.views.generic import ListView, TemplateView
 
 from apps.core.forms import apply_validation_error
+from apps.core.inputs import ascii_int
 from apps.orgs.mixins import OrgMixin
 from apps.orgs.permissions import Perm
 
@@ -99,10 +100,11 @@ class DeliveriesView(OrgMixin, ListView):
         self.endpoint = None
         chosen = self.request.GET.get("endpoint", "")
         if chosen:
-            if not chosen.isdigit():
+            pk = ascii_int(chosen)
+            if pk is None:
                 raise Http404("No such endpoint.")
             self.endpoint = get_object_or_404(
-                self.scoped(WebhookEndpoint.objects), pk=int(chosen)
+                self.scoped(WebhookEndpoint.objects), pk=pk
             )
         return selectors.delivery_list(org=self.org, endpoint=self.endpoint)
 

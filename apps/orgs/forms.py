@@ -1,6 +1,8 @@
 from django import forms
 from django.utils import timezone
 
+from apps.core.forms import AsciiIntegerField
+
 from .models import Role
 
 
@@ -26,7 +28,7 @@ class RoleForm(forms.Form):
 
 
 class TransferForm(forms.Form):
-    membership_id = forms.IntegerField(label="New owner", min_value=1)
+    membership_id = AsciiIntegerField(label="New owner", min_value=1)
 
 
 class AuditorGrantForm(forms.Form):

@@ -11,6 +11,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.catalog.models import Repository
+from apps.core.forms import AsciiIntegerField
+from apps.core.inputs import ascii_int
 from apps.orgs.models import Organization
 
 from . import clock as arithmetic
@@ -139,10 +141,10 @@ def parse_cursor(raw: str) -> tuple[datetime, int] | None:
     try:
         stamp, pk = raw.rsplit("_", 1)
         due = datetime.fromisoformat(stamp)
-        number = int(pk)
     except ValueError:
         raise forms.ValidationError("This page link is not valid.") from None
-    if timezone.is_naive(due):
+    number = ascii_int(pk)
+    if number is None or timezone.is_naive(due):
         raise forms.ValidationError("This page link is not valid.")
     return due, number
 
@@ -207,7 +209,7 @@ class PolicyAssignForm(forms.Form):
 
 
 def _days(label: str) -> forms.IntegerField:
-    return forms.IntegerField(
+    return AsciiIntegerField(
         required=False,
         min_value=1,
         max_value=32767,
@@ -232,20 +234,20 @@ class PolicyVersionForm(forms.Form):
     )
     time_zone = forms.CharField(max_length=64, help_text="e.g. America/New_York.")
     start_event = forms.ChoiceField(choices=StartEvent.choices)
-    at_risk_percent = forms.IntegerField(
+    at_risk_percent = AsciiIntegerField(
         min_value=1, max_value=99, label="At risk at (%)"
     )
     kev_caps = forms.BooleanField(
         required=False, label="The CISA KEV due date caps the deadline"
     )
-    credit_percent_per_breach = forms.IntegerField(
+    credit_percent_per_breach = AsciiIntegerField(
         required=False,
         min_value=0,
         max_value=100,
         label="Credit per breach (%)",
         help_text="Of the monthly fee; empty: no credits.",
     )
-    credit_cap_percent = forms.IntegerField(
+    credit_cap_percent = AsciiIntegerField(
         required=False,
         min_value=0,
         max_value=100,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from collections import Counter
 from typing import Any
 
@@ -14,6 +13,7 @@ from django.db import transaction
 
 from apps.catalog.models import Attestation, ImageDigest
 from apps.catalog.services import SubjectOverride, attestation_store
+from apps.core.boundedjson import JsonRefusedError, bounded_loads
 
 from .formats import ckl, cklb
 from .formats.parsed import SEVERITY_CAT, ParsedScan, status_for
@@ -71,9 +71,9 @@ def _read(content: bytes) -> _Read:
     head = content.lstrip(b"\xef\xbb\xbf \t\r\n")
     if head[:1] in (b"{", b"["):
         try:
-            document = json.loads(content)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise _refuse(f"The document is not valid JSON: {exc}") from exc
+            document = bounded_loads(content, max_bytes=settings.EVIDENCE_MAX_BYTES)
+        except JsonRefusedError as exc:
+            raise _refuse(f"The document is not valid JSON: {exc.message}") from None
         if not isinstance(document, dict) or "stigs" not in document:
             raise _refuse(
                 "A JSON document must be a STIG Viewer checklist (.cklb), an "

@@ -496,11 +496,15 @@ BAD_DOCUMENTS = {
         'An SPDX document without "spdxVersion"',
     ),
     "components-nested-too-deep": (
-        nested_components(400),
+        nested_components(40),
         "schema",
         "Components nest deeper than 32 levels",
     ),
-    "json-nested-too-deep": (nested_components(3000), "invalid_json", "recursion"),
+    "json-nested-too-deep": (
+        nested_components(3000),
+        "invalid_json",
+        "nested too deeply: arrays and objects 6,003 levels deep; the limit is 100",
+    ),
     "invalid-purl": (
         alpine_with(_set(["components", 0, "purl"], "not-a-purl")),
         "invalid_purl",

@@ -423,12 +423,17 @@ def test_digest_bad_filter_is_a_form_error_not_a_500(anon, evidence):
         "md5:" + "0" * 32,
         "not-a-digest",
         "sha256:" + "0" * 65,
-        "%00",
     ],
 )
 def test_unknown_or_malformed_digest_is_404(anon, value):
     response = anon.get(f"/catalog/digest/{value}/")
     assert response.status_code == 404
+
+
+def test_a_digest_with_nul_is_refused_by_the_input_guard(anon):
+    response = anon.get("/catalog/digest/%00/")
+    assert response.status_code == 400
+    assert "path parameter \u201cdigest\u201d" in response.content.decode()
 
 
 def test_uppercase_or_bare_digest_redirects_to_the_canonical_page(anon, evidence):

@@ -690,7 +690,7 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 @pytest.mark.parametrize(
     ("content", "code", "says"),
     [
-        (b'{"statements": [', "invalid_json", "Invalid JSON at line 1"),
+        (b'{"statements": [', "invalid_json", "Not valid JSON: Expecting value"),
         (b"", "invalid_json", "empty"),
         (b"\xff\xfe{}", "invalid_json", "not UTF-8"),
         (b"[1, 2]", "unknown_format", "not a JSON object"),
@@ -705,7 +705,7 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
         (BILLION_LAUGHS, "unsafe_xml", "DTD or entity"),
         (EXTERNAL_ENTITY, "unsafe_xml", "DTD or entity"),
         (b"<bom><unclosed></bom>", "invalid_xml", "Invalid XML"),
-        (b"[" * 100_000, "invalid_json", "Invalid JSON"),
+        (b"[" * 100_000, "invalid_json", "nested too deeply"),
         (b'{"@context": "https://openvex.dev/ns", "x": NaN}', "invalid_json", "NaN"),
         (b'{"author": "a\\u0000b"}', "invalid_json", "NUL character"),
         (openvex([], version=2**40), "schema", "$.statements: [] should be non-empty"),
@@ -813,9 +813,9 @@ def test_deeply_nested_components_are_refused_not_a_crash():
     with pytest.raises(ValidationError) as exc:
         vex_import(content=content)
     code, message = refusal(exc)
-    # Where the stack runs out (reading or validating) depends on the caller.
-    assert code in {"invalid_json", "schema"}
-    assert message.endswith("nested too deeply.")
+    # Refused by the bounded reader before a byte is decoded.
+    assert code == "invalid_json"
+    assert "nested too deeply" in message
     assert counts() == (0, 0, 0)
 
 
@@ -1348,7 +1348,7 @@ def test_import_vex_command_reads_cyclonedx_xml():
 @pytest.mark.parametrize(
     ("content", "says"),
     [
-        (b"{not json", "Invalid JSON at line 1"),
+        (b"{not json", "Not valid JSON: Expecting property name"),
         (
             read("vexctl__pkg_ctl_testdata_v020-1.vex.json"),
             "$: 'timestamp' is a required",

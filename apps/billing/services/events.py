@@ -9,7 +9,6 @@ same rows.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -21,6 +20,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from apps.core.boundedjson import JsonRefusedError, bounded_loads
+from apps.core.inputs import ascii_int
 from apps.entitlements.models import Entitlement
 from apps.orgs.models import Organization
 
@@ -67,11 +68,13 @@ def stripe_event_receive(
             secret,
             tolerance=settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS,
         )
-        data = json.loads(payload)
+        data = bounded_loads(payload, max_bytes=len(payload))
     except stripe.SignatureVerificationError as exc:
         raise WebhookRefusedError(f"Signature check failed: {exc}") from exc
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise WebhookRefusedError("The body is not JSON.") from exc
+    except JsonRefusedError as exc:
+        raise WebhookRefusedError(f"The body is refused: {exc.message}") from exc
+    except UnicodeDecodeError as exc:
+        raise WebhookRefusedError("The body is not UTF-8 text.") from exc
     if not (
         isinstance(data, dict)
         and data.get("object") == "event"
@@ -120,8 +123,9 @@ def _org_for(obj: dict[str, Any]) -> Organization | None:
         metadata.get("org_id"),
         (parent.get("metadata") or {}).get("org_id"),
     ):
-        if isinstance(candidate, str) and candidate.isdigit():
-            org = Organization.objects.filter(pk=int(candidate)).first()
+        pk = ascii_int(candidate)
+        if pk is not None:
+            org = Organization.objects.filter(pk=pk).first()
             if org is not None:
                 return org
     return None

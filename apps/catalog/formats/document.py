@@ -2,16 +2,18 @@
 
 Shared by the SBOM, VEX and attestation readers, so that forms and the API show
 every refused document alike: a ``ValidationError`` on ``document`` whose code
-says why. The size is checked before a byte is parsed.
+says why. The size, depth and number lengths are checked before a byte is
+parsed (``apps.core.boundedjson``).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+
+from apps.core.boundedjson import JsonRefusedError, bounded_loads
 
 
 def refuse(message: str, code: str) -> ValidationError:
@@ -20,39 +22,24 @@ def refuse(message: str, code: str) -> ValidationError:
 
 
 def document_json(content: bytes) -> Any:
-    """Parse an evidence document, refusing oversize, non-UTF-8 and non-JSON input.
-
-    The size is checked before a byte is parsed.
-    """
-    limit = settings.EVIDENCE_MAX_BYTES
-    if len(content) > limit:
-        raise refuse(
-            f"The document is {len(content):,} bytes; the limit is {limit:,} bytes.",
-            "too_large",
-        )
+    """Parse an evidence document, refusing oversize, non-UTF-8 and non-JSON
+    input, nesting too deep, number literals too long and NUL in strings."""
     if not content.strip():
         raise refuse("The document is empty.", "invalid_json")
     if content.lstrip()[:1] == b"<":
         raise refuse(
             "This looks like XML; only JSON documents are accepted.", "unknown_format"
         )
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise refuse(
-            f"The document is not UTF-8 text (byte {exc.start}).", "invalid_json"
-        ) from None
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise refuse(
-            f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
-            "invalid_json",
-        ) from None
-    except (RecursionError, ValueError) as exc:
-        raise refuse(f"Not valid JSON: {exc}.", "invalid_json") from None
+    return document_loads(content)
 
 
-def _reject_constant(name: str) -> None:
-    # Python's json reads NaN and Infinity; JSON has neither.
-    raise ValueError(f"{name} is not a JSON value")
+def document_loads(content: bytes, *, max_bytes: int | None = None) -> Any:
+    """``content`` decoded by the bounded decoder (at most ``max_bytes``,
+    ``EVIDENCE_MAX_BYTES`` unless given), or the refusal of a document
+    (``too_large`` or ``invalid_json``)."""
+    limit = settings.EVIDENCE_MAX_BYTES if max_bytes is None else max_bytes
+    try:
+        return bounded_loads(content, max_bytes=limit)
+    except JsonRefusedError as exc:
+        code = "too_large" if exc.code == "too_large" else "invalid_json"
+        raise refuse(exc.message, code) from None

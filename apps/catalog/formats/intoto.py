@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from .document import document_json, refuse
+from django.core.exceptions import ValidationError
+
+from .document import document_json, document_loads, refuse
 from .subject import StatedSubject, statement_subject
 
 DSSE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
@@ -110,9 +111,11 @@ def dsse_payload(envelope: dict[str, Any], *, what: str = "SLSA provenance") -> 
     except ValueError:
         raise reader.refuse("payload", "not base64") from None
     try:
-        return json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise reader.refuse("payload", "the decoded payload is not JSON") from None
+        return document_loads(payload)
+    except ValidationError as exc:
+        raise reader.refuse(
+            "payload", "the decoded payload is not JSON: " + " ".join(exc.messages)
+        ) from None
 
 
 def _base64(value: str) -> bytes:

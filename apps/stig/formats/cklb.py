@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from apps.core.boundedjson import JsonRefusedError, bounded_loads
+
 from .checklist import (
     Asset,
     Checklist,
@@ -100,16 +102,14 @@ def cklb_loads(content: bytes) -> Checklist:
     """Read a STIG Viewer 3 .cklb."""
     check_size(content)
     try:
-        document = json.loads(content)
-    except UnicodeDecodeError:
-        raise refuse("The checklist is not UTF-8 text.") from None
-    except json.JSONDecodeError as exc:
-        raise refuse(
-            f"The checklist is not valid JSON (line {exc.lineno}, column "
-            f"{exc.colno}): {exc.msg}."
-        ) from None
-    except RecursionError:
-        raise refuse("The checklist's JSON is nested too deeply.") from None
+        document = bounded_loads(content, max_bytes=len(content))
+    except JsonRefusedError as exc:
+        if exc.line:
+            raise refuse(
+                f"The checklist is not valid JSON (line {exc.line}, column "
+                f"{exc.column}): {exc.reason}."
+            ) from None
+        raise refuse(f"The checklist is refused: {exc.message}") from None
     if not isinstance(document, dict):
         raise refuse("A .cklb is a JSON object; this is not.")
     stigs_in = document.get("stigs")

@@ -22,6 +22,7 @@ from django.utils import timezone
 from packageurl import PackageURL
 
 from apps.catalog.formats.document import refuse
+from apps.core.inputs import ascii_int
 
 from .vex_parsed import (
     AUTHOR_MAX,
@@ -364,7 +365,7 @@ def _cyclonedx_xml_to_json(root: Any, ns: str, spec_version: str) -> dict[str, A
     bom: dict[str, Any] = {
         "bomFormat": "CycloneDX",
         "specVersion": spec_version,
-        "version": int(version) if version.isdigit() else version,
+        "version": number if (number := ascii_int(version)) is not None else version,
     }
     if root.get("serialNumber"):
         bom["serialNumber"] = root.get("serialNumber")

@@ -18,6 +18,8 @@ import jsonschema
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from apps.core.boundedjson import JsonRefusedError, bounded_loads
+
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 KEV_SCHEMA = SCHEMA_DIR / "known_exploited_vulnerabilities.schema.json"
 MAX_ERRORS_SHOWN = 20
@@ -47,14 +49,14 @@ def kev_parse(content: bytes) -> tuple[str, dict[str, KevEntry]]:
             f"The KEV catalog is {len(content)} bytes, over the {max_bytes}-byte limit."
         )
     try:
-        catalog = json.loads(content)
-    except UnicodeDecodeError:
-        raise ValidationError("The KEV catalog is not UTF-8 text.") from None
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"The KEV catalog is not valid JSON: line {exc.lineno} column "
-            f"{exc.colno}: {exc.msg}"
-        ) from None
+        catalog = bounded_loads(content, max_bytes=max_bytes)
+    except JsonRefusedError as exc:
+        if exc.line:
+            raise ValidationError(
+                f"The KEV catalog is not valid JSON: line {exc.line} column "
+                f"{exc.column}: {exc.reason}"
+            ) from None
+        raise ValidationError(f"The KEV catalog is refused: {exc.message}") from None
     validator = jsonschema.Draft7Validator(
         _kev_schema(), format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
     )

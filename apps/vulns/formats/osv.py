@@ -24,6 +24,8 @@ from typing import Any
 
 from packageurl import PackageURL
 
+from apps.core.boundedjson import JsonRefusedError, bounded_loads
+
 from ..severity import (
     CvssError,
     cvss_v3_score,
@@ -560,12 +562,14 @@ def _zip_documents(path: Path, *, max_bytes: int) -> Iterator[OsvDocument]:
 
 
 def json_load(document: OsvDocument) -> object:
+    """One record's JSON, read by the bounded decoder (its size was checked
+    where it was read)."""
     try:
-        return json.loads(document.content)
-    except UnicodeDecodeError:
-        raise OsvError(f"{document.name}: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise OsvError(
-            f"{document.name}: invalid JSON at line {exc.lineno} column "
-            f"{exc.colno}: {exc.msg}"
-        ) from None
+        return bounded_loads(document.content, max_bytes=len(document.content))
+    except JsonRefusedError as exc:
+        if exc.line:
+            raise OsvError(
+                f"{document.name}: invalid JSON at line {exc.line} column "
+                f"{exc.column}: {exc.reason}"
+            ) from None
+        raise OsvError(f"{document.name}: {exc.message}") from None

@@ -15,6 +15,7 @@ the same key is a new key id.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import hashlib
 import io
@@ -38,17 +39,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.misc import PdfError
-from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
-from pyhanko.sign.validation import validate_pdf_signature
-from pyhanko.sign.validation.status import SignatureCoverageLevel
-from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
+from apps.core.bounded import BoundExceededError, run_bounded
 
+from .formats.pdf_signature import signature_facts
 from .links import verify_url
 from .models import Report, SigningKey
 
@@ -74,6 +72,13 @@ CHANGED = "the file was changed after signing"
 CERT_NOT_VALID = "the signing certificate was not valid when the report was signed"
 OTHER_REPORT = "this file is not the report of this record"
 OTHER_KEY = "signed by another key than the one recorded for this report"
+TOO_LARGE = "the file is too large to check"
+
+# What reading one uploaded PDF may cost (``apps.core.bounded``): a report
+# verifies in a fraction of a second; a crafted file stops here.
+VERIFY_TIMEOUT_SECONDS = 10.0
+VERIFY_CPU_SECONDS = 5
+VERIFY_MEMORY_BYTES = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -399,16 +404,14 @@ def _trusted_keys() -> dict[str, SigningKey]:
     return {row.key_id: row for row in SigningKey.objects.order_by("pk")}
 
 
-def _validation_context(keys: dict[str, SigningKey]) -> ValidationContext:
-    roots = [
-        asn1_x509.Certificate.load(
-            x509.load_pem_x509_certificate(row.certificate_pem.encode()).public_bytes(
-                serialization.Encoding.DER
-            )
+def _trust_roots(keys: dict[str, SigningKey]) -> list[bytes]:
+    """The recorded certificates, DER-encoded."""
+    return [
+        x509.load_pem_x509_certificate(row.certificate_pem.encode()).public_bytes(
+            serialization.Encoding.DER
         )
         for row in keys.values()
     ]
-    return ValidationContext(trust_roots=roots, allow_fetching=False)
 
 
 def _valid_then(row: SigningKey, when: datetime | None) -> bool:
@@ -419,7 +422,7 @@ def _valid_then(row: SigningKey, when: datetime | None) -> bool:
     return when is None or row.not_before <= when <= row.not_after
 
 
-def _bundle_signed_for(sig, expected: Report | None) -> Report | None:
+def _bundle_signed_for(reason: str, expected: Report | None) -> Report | None:
     """The evidence bundle a PDF was signed for, when it is one.
 
     A bundle's record holds the hash of the zip; the PDF inside it has no
@@ -428,7 +431,6 @@ def _bundle_signed_for(sig, expected: Report | None) -> Report | None:
     whole-file signature by a portal key naming a ready evidence bundle is
     that bundle's PDF.
     """
-    reason = str(sig.sig_object.get("/Reason", ""))
     match = re.fullmatch(r"Report ([0-9a-f-]{36})", reason)
     if match is None:
         return None
@@ -446,14 +448,28 @@ def signing_key_for(key_id: str) -> SigningKey | None:
     return SigningKey.objects.filter(key_id=key_id).first() if key_id else None
 
 
-def _embedded_signatures(content: bytes, digest: str) -> list | None:
-    """The PDF's signatures, in file order; None when it cannot be read."""
+def _signature_facts(content: bytes, digest: str, keys: dict[str, SigningKey]) -> dict:
+    """What the PDF says of its signature (``formats.pdf_signature``), read in
+    a bounded child process: a crafted file is an unreadable one."""
     try:
-        reader = PdfFileReader(io.BytesIO(content), strict=False)
-        return list(reader.embedded_signatures)
-    except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
-        logger.info("Verify: unreadable PDF %s: %s", digest, exc)
-        return None
+        facts = run_bounded(
+            signature_facts,
+            content,
+            trust_roots=_trust_roots(keys),
+            field_name=SIGNATURE_FIELD,
+            timeout=VERIFY_TIMEOUT_SECONDS,
+            cpu_seconds=VERIFY_CPU_SECONDS,
+            memory_bytes=VERIFY_MEMORY_BYTES,
+        )
+    except BoundExceededError as exc:
+        facts = {"readable": False, "detail": str(exc)}
+    if not facts.get("readable"):
+        logger.info("Verify: unreadable PDF %s: %s", digest, facts.get("detail"))
+    elif facts.get("signed") and not facts.get("checked"):
+        logger.info(
+            "Verify: signature of %s cannot be checked: %s", digest, facts["detail"]
+        )
+    return facts
 
 
 def _unjudged(
@@ -476,23 +492,23 @@ def _judged(
     report: Report | None,
     problems: list[str],
     *,
-    sig,
-    status,
+    facts: dict,
     keys: dict[str, SigningKey],
     expected: Report | None,
 ) -> Verification:
     """A PDF whose signature was validated: by a portal key valid at the
     time, over the whole file, and of the report recorded for it?"""
-    cert_der = status.signing_cert.dump()
+    cert_der = base64.b64decode(facts["signing_cert"])
     signer_key_id = "sha256:" + hashlib.sha256(cert_der).hexdigest()
     row = keys.get(signer_key_id)
     known = row is not None
-    # pyHanko's ``trusted`` also requires an intact signature; the chain is
-    # judged on its own here so that each failure gets its own message.
-    chain_ok = status.trust_problem_indic is None and status.validation_path is not None
-    when = (report.finished_at if report else None) or status.signer_reported_dt
-    entire_file = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
-    if not (status.intact and status.valid):
+    chain_ok = bool(facts["chain_ok"])
+    signed_at = (
+        datetime.fromisoformat(facts["signed_at"]) if facts["signed_at"] else None
+    )
+    when = (report.finished_at if report else None) or signed_at
+    entire_file = bool(facts["entire_file"])
+    if not (facts["intact"] and facts["valid"]):
         problems.append(MISMATCH)
     if row is None:
         problems.append(UNKNOWN_KEY)
@@ -502,7 +518,7 @@ def _judged(
         problems.append(CHANGED)
     in_bundle = None
     if report is None and not problems:
-        in_bundle = _bundle_signed_for(sig, expected)
+        in_bundle = _bundle_signed_for(facts["reason"], expected)
         report = in_bundle
     if report is None:
         problems.append(NO_REPORT)
@@ -514,14 +530,14 @@ def _judged(
         in_bundle=in_bundle is not None,
         is_pdf=True,
         signed=True,
-        intact=bool(status.intact),
-        valid=bool(status.valid),
+        intact=bool(facts["intact"]),
+        valid=bool(facts["valid"]),
         trusted=chain_ok and row is not None and _valid_then(row, when),
         entire_file=entire_file,
         key_id=signer_key_id if known else "",
         signing_key=row,
-        signer=status.signing_cert.subject.human_friendly,
-        signed_at=status.signer_reported_dt,
+        signer=facts["signer"],
+        signed_at=signed_at,
         problems=tuple(problems),
     )
 
@@ -542,20 +558,17 @@ def verify_document(content: bytes, *, expected: Report | None = None) -> Verifi
         elif report.media_type in ("", "application/pdf"):
             problems.append(NOT_A_PDF)
         return Verification(sha256=digest, report=report, problems=tuple(problems))
-    embedded = _embedded_signatures(content, digest)
-    if not embedded:
-        problems.append(DAMAGED if embedded is None else NO_SIGNATURE)
+    if len(content) > settings.EVIDENCE_MAX_BYTES:
+        problems.append(TOO_LARGE)
         return _unjudged(digest, report, problems)
-    # The portal's signature is the first; anything signed after it is a
-    # later change, which the coverage check reports.
-    sig = next((s for s in embedded if s.field_name == SIGNATURE_FIELD), embedded[0])
     keys = _trusted_keys()
-    try:
-        status = validate_pdf_signature(sig, _validation_context(keys), skip_diff=True)
-    except (PdfError, ValueError, KeyError, TypeError) as exc:
-        logger.info("Verify: signature of %s cannot be checked: %s", digest, exc)
+    # The portal's signature (else the first); anything signed after it is a
+    # later change, which the coverage check reports.
+    facts = _signature_facts(content, digest, keys)
+    if not facts.get("readable") or not facts.get("signed"):
+        problems.append(NO_SIGNATURE if facts.get("readable") else DAMAGED)
+        return _unjudged(digest, report, problems)
+    if not facts.get("checked"):
         problems.append(MISMATCH)
         return _unjudged(digest, report, problems, signed=True)
-    return _judged(
-        digest, report, problems, sig=sig, status=status, keys=keys, expected=expected
-    )
+    return _judged(digest, report, problems, facts=facts, keys=keys, expected=expected)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 
-import requests
 from django.shortcuts import render
 
 from apps.core.outbound import OutboundError
@@ -20,6 +19,18 @@ from apps.core.outbound import OutboundError
 logger = logging.getLogger(__name__)
 
 SSO_PREFIX = "/accounts/oidc/"
+
+
+def _unreachable(exception: Exception) -> bool:
+    """The policy's refusals, the HTTP client's errors as allauth sees them
+    (requests' exceptions, named by module: only apps/core/outbound.py
+    imports the client), and a discovery document that is not what it
+    should be."""
+    if isinstance(exception, OutboundError | ValueError | KeyError):
+        return True
+    return any(
+        cls.__module__.split(".")[0] == "requests" for cls in type(exception).__mro__
+    )
 
 
 class SsoProviderUnreachableMiddleware:
@@ -32,9 +43,7 @@ class SsoProviderUnreachableMiddleware:
     def process_exception(self, request, exception):
         if not request.path_info.startswith(SSO_PREFIX):
             return None
-        if not isinstance(
-            exception, OutboundError | requests.RequestException | ValueError
-        ):
+        if not _unreachable(exception):
             return None
         logger.warning(
             "SSO provider unreachable at %s: %s", request.path_info, exception

@@ -301,3 +301,4 @@ def test_a_refusal_for_the_mfa_rule_says_so(name, world: World, stig_evidence):
     assert "requires two-factor authentication" in body
     assert reverse("mfa_activate_totp") in body
     assert "None of your organizations holds" not in body
+    assert "need two-factor authentication" in body or "needs two-factor" in body

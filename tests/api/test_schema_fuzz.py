@@ -38,7 +38,22 @@ OPERATIONS = _operations()
 
 
 @pytest.fixture
-def tokens(db):
+def _keep_the_test_connection():
+    """The app is called as a WSGI server calls it, so Django's request
+    signals close the database connection after each request, and with it
+    the test's transaction. As Django's test client does, keep it open."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def tokens(db, _keep_the_test_connection):
     owner = MembershipFactory(role="owner")
     org = owner.org
     for feature in ("sla", "customizations", "auditor_seats"):

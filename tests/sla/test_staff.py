@@ -291,7 +291,8 @@ def test_desk_query_count_is_the_same_for_5_and_60_clocks(
     with django_assert_max_num_queries(few):
         response = staff_client.get(path)
     assert len(ids_in(response)) == 50
-    assert few <= 17  # one of them reads the last ledger check
+    # one of them reads the last ledger check, one the staff's second factor
+    assert few <= 18
 
 
 def test_waivers_query_count_is_the_same_for_5_and_60_waivers(

@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "apps.stig",
     "apps.compliance",
     "apps.reports",
+    "apps.registry",
     "apps.notifications",
     "apps.api",
     "apps.public",
@@ -452,6 +453,26 @@ REPORT_SIGNING_DIR = env.path(
 )
 # Uploads and hash look-ups on the public verify page, per client address.
 REPORT_VERIFY_RATE = env.str("REPORT_VERIFY_RATE", default="30/min")
+
+# The registry token service (apps/registry). REGISTRY_SERVICE names the
+# registry (its auth.token.service); empty in production turns the service off.
+# Tokens are signed with REGISTRY_TOKEN_KEY_FILE (P-256) and its certificate;
+# development generates both on first use in REGISTRY_TOKEN_DIR.
+REGISTRY_SERVICE = env.str(
+    "REGISTRY_SERVICE", default="portal-registry" if DEV_MODE else ""
+)
+REGISTRY_PUBLIC_HOST = env.str(
+    "REGISTRY_PUBLIC_HOST", default="localhost:5000" if DEV_MODE else ""
+)
+REGISTRY_TOKEN_ISSUER = env.str(
+    "REGISTRY_TOKEN_ISSUER", default="portal-dev" if DEV_MODE else ""
+)
+REGISTRY_TOKEN_TTL_SECONDS = env.int("REGISTRY_TOKEN_TTL_SECONDS", default=300)
+REGISTRY_TOKEN_KEY_FILE = env.str("REGISTRY_TOKEN_KEY_FILE", default="")
+REGISTRY_TOKEN_CERT_FILE = env.str("REGISTRY_TOKEN_CERT_FILE", default="")
+REGISTRY_TOKEN_DIR = env.path(
+    "REGISTRY_TOKEN_DIR", default=str(BASE_DIR / "var" / "registry-token")
+)
 
 # /metrics answers a bearer token or a caller from these networks, else 404.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -36,6 +36,7 @@ urlpatterns = [
     path("catalog/", include("apps.public.urls")),
     path("compliance/", include("apps.compliance.urls")),
     path("reports/verify/", include("apps.reports.verify_urls")),
+    path("", include("apps.registry.urls")),
     path("orgs/", org_views.OrgListView.as_view(), name="org_list"),
     path("o/<slug:org_slug>/", include(org_patterns)),
     path(

@@ -171,6 +171,7 @@ def _report_signing_dir(settings, tmp_path_factory):
     """The development signing key of a test run lives in the run's temporary
     directory (generated once, reused by every test), never in the checkout."""
     settings.REPORT_SIGNING_DIR = tmp_path_factory.getbasetemp() / "report-signing"
+    settings.REGISTRY_TOKEN_DIR = tmp_path_factory.getbasetemp() / "registry-token"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -26,7 +26,8 @@ class ApiTokenForm(forms.Form):
             self.fields["scopes"].choices = [
                 choice
                 for choice in ApiToken.Scope.choices
-                if choice[0] != ApiToken.Scope.CATALOG_WRITE
+                if choice[0]
+                not in {ApiToken.Scope.CATALOG_WRITE, ApiToken.Scope.REGISTRY_PUSH}
             ]
 
     def clean_expires_at(self):

@@ -61,6 +61,10 @@ class ApiToken(models.Model):
         SLA_READ = "sla:read", "Read SLA clocks, metrics and waivers"
         # Reading and downloading reports is evidence:read.
         REPORTS_WRITE = "reports:write", "Request reports"
+        # Pull images the organization is entitled to (apps/registry).
+        REGISTRY_PULL = "registry:pull", "Pull images from the registry"
+        # Publisher staff only, asked again on every use: push images.
+        REGISTRY_PUSH = "registry:push", "Push images to the registry (staff)"
         # Publisher staff only: load SBOMs, provenance, advisories and VEX.
         CATALOG_WRITE = "catalog:write", "Load catalog evidence (staff)"
 

@@ -45,6 +45,7 @@ SCOPE_PERMISSIONS: dict[str, Perm] = {
     Scope.CUSTOMIZATIONS_WRITE: Perm.MIRRORS_MANAGE,
     Scope.SLA_READ: Perm.ORG_VIEW,
     Scope.REPORTS_WRITE: Perm.EVIDENCE_VIEW,
+    Scope.REGISTRY_PULL: Perm.ORG_VIEW,
 }
 # Minting and keeping any token needs this permission.
 MINTING_PERMISSION = Perm.TOKENS_MANAGE

@@ -1,0 +1,228 @@
+"""Issuing registry tokens: who asks, what they may have, the log, the JWT.
+
+``registry_token_issue`` is the one writer: it decides every requested scope
+with ``mapping.access_decide``, records each decision in the pull log (in one
+transaction, before the token leaves) and signs a token that grants exactly
+what was decided.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import ApiToken
+from apps.accounts.services import TOKEN_PREFIX, api_token_authenticate
+from apps.accounts.standing import token_suspension
+from apps.core.mixins import staff_in_standing
+from apps.orgs.selectors import user_memberships
+
+from .formats.scope import Scope
+from .keys import token_key
+from .mapping import Principal, access_decide
+from .models import PullLogEntry
+
+MAX_AUTHORIZATION_LENGTH = 1024
+MAX_ACCOUNT_LENGTH = 254
+Scopes = ApiToken.Scope
+
+
+class CredentialsRefused(Exception):
+    """The request is refused before any scope is decided."""
+
+    def __init__(self, status: int, code: str, message: str, *, account: str = ""):
+        super().__init__(message)
+        self.status, self.code, self.message, self.account = (
+            status,
+            code,
+            message,
+            account,
+        )
+
+
+def basic_credentials(header: str) -> tuple[str, str] | None:
+    """``(account, secret)`` from an ``Authorization: Basic`` header, None
+    without one; CredentialsRefused when it cannot be read."""
+    if not header:
+        return None
+    if len(header) > MAX_AUTHORIZATION_LENGTH:
+        raise CredentialsRefused(
+            400, "UNSUPPORTED", "The Authorization header is too long."
+        )
+    kind, _, value = header.partition(" ")
+    if kind.lower() != "basic":
+        raise CredentialsRefused(401, "UNAUTHORIZED", "Use HTTP Basic credentials.")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise CredentialsRefused(
+            401, "UNAUTHORIZED", "The Basic credentials are not base64 of UTF-8."
+        ) from None
+    account, colon, secret = decoded.partition(":")
+    if not colon or not secret or "\x00" in decoded:
+        raise CredentialsRefused(
+            401, "UNAUTHORIZED", "The Basic credentials are not account:secret."
+        )
+    return account[:MAX_ACCOUNT_LENGTH], secret
+
+
+def _token_principal(account: str, raw: str, now: datetime) -> Principal:
+    token = api_token_authenticate(raw=raw, now=now)
+    if token is None:
+        raise CredentialsRefused(
+            401, "UNAUTHORIZED", "Unknown, expired or revoked token.", account=account
+        )
+    reason = token_suspension(token)
+    if reason is not None:
+        raise CredentialsRefused(
+            401, "DENIED", f"The token is suspended: {reason}.", account=account
+        )
+    can_push = token.has_scope(Scopes.REGISTRY_PUSH) and staff_in_standing(
+        token.created_by
+    )
+    if not can_push and not token.has_scope(Scopes.REGISTRY_PULL):
+        raise CredentialsRefused(
+            401, "DENIED", "The token has no registry:pull scope.", account=account
+        )
+    return Principal(
+        kind="token",
+        orgs=(token.org,),
+        user=token.created_by,
+        token=token,
+        can_push=can_push,
+        account=token.prefix,
+    )
+
+
+def _password_principal(request, account: str, password: str) -> Principal:
+    user = authenticate(request, email=account, password=password)
+    if user is None or not user.is_active:
+        raise CredentialsRefused(
+            401, "UNAUTHORIZED", "Wrong email or password.", account=account
+        )
+    orgs = tuple(m.org for m in user_memberships(user=user))
+    strict = [org.name for org in orgs if org.require_mfa]
+    if strict:
+        raise CredentialsRefused(
+            401,
+            "DENIED",
+            f"{', '.join(strict)} requires two-factor authentication: sign in "
+            "to the registry with an API token (scope registry:pull), not a "
+            "password.",
+            account=account,
+        )
+    return Principal(kind="user", orgs=orgs, user=user, account=account)
+
+
+def principal_from(
+    credentials: tuple[str, str] | None, *, request=None, now: datetime
+) -> Principal:
+    """Who the credentials name; CredentialsRefused when they name no one
+    who may use the registry."""
+    if credentials is None:
+        return Principal(kind="anonymous")
+    account, secret = credentials
+    if secret.startswith(f"{TOKEN_PREFIX}_"):
+        return _token_principal(account, secret, now)
+    return _password_principal(request, account, secret)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_in: int
+    issued_at: datetime
+    access: list[dict]
+
+
+def _log(principal: Principal, scope: Scope, decision, *, ip: str | None, now):
+    return PullLogEntry(
+        org=decision.org or (principal.orgs[0] if len(principal.orgs) == 1 else None),
+        user=principal.user,
+        token=principal.token,
+        account=principal.account,
+        repository=scope.name,
+        requested=list(scope.actions),
+        granted=list(decision.granted),
+        reason=decision.reason[:500],
+        ip=ip,
+        created_at=now,
+    )
+
+
+def refusal_log(
+    *, account: str, scopes: list[Scope], reason: str, ip: str | None, now=None
+) -> None:
+    """Record credentials refused on each scope they asked for."""
+    now = now or timezone.now()
+    PullLogEntry.objects.bulk_create(
+        PullLogEntry(
+            account=account,
+            repository=scope.name,
+            requested=list(scope.actions),
+            granted=[],
+            reason=reason[:500],
+            ip=ip,
+            created_at=now,
+        )
+        for scope in scopes
+    )
+
+
+def _sign(principal: Principal, access: list[dict], *, service: str, now) -> str:
+    key = token_key()
+    ttl = timedelta(seconds=settings.REGISTRY_TOKEN_TTL_SECONDS)
+    claims = {
+        "iss": settings.REGISTRY_TOKEN_ISSUER,
+        "sub": principal.account,
+        "aud": service,
+        "exp": int((now + ttl).timestamp()),
+        "nbf": int(now.timestamp()) - 1,
+        "iat": int(now.timestamp()),
+        "jti": secrets.token_urlsafe(18),
+        "access": access,
+    }
+    headers = {"kid": key.kid, "x5c": key.x5c, "typ": "JWT"}
+    return jwt.encode(claims, key.key, algorithm="ES256", headers=headers)
+
+
+@transaction.atomic
+def registry_token_issue(
+    *,
+    principal: Principal,
+    scopes: list[Scope],
+    service: str,
+    ip: str | None,
+    now: datetime | None = None,
+) -> IssuedToken:
+    """Decide each scope, log each decision, and sign what was granted."""
+    now = now or timezone.now()
+    access, entries = [], []
+    for scope in scopes:
+        decision = access_decide(principal=principal, scope=scope, at=now)
+        entries.append(_log(principal, scope, decision, ip=ip, now=now))
+        if scope.type == "repository":
+            access.append(
+                {
+                    "type": scope.type,
+                    "name": scope.name,
+                    "actions": list(decision.granted),
+                }
+            )
+    PullLogEntry.objects.bulk_create(entries)
+    token = _sign(principal, access, service=service, now=now)
+    return IssuedToken(
+        token=token,
+        expires_in=settings.REGISTRY_TOKEN_TTL_SECONDS,
+        issued_at=now,
+        access=access,
+    )

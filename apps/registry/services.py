@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import jwt
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -103,11 +107,59 @@ def _token_principal(account: str, raw: str, now: datetime) -> Principal:
     )
 
 
+# Failed password sign-ins allowed per email and per client address in a
+# window (seconds), as the sign-in page allows them.
+FAILED_SIGN_IN_LIMITS = (("email", 5, 300), ("ip", 20, 60))
+
+
+def _failure_keys(account: str, ip: str) -> list[tuple[str, int, int]]:
+    now = int(time.time())
+    keys = []
+    for kind, limit, window in FAILED_SIGN_IN_LIMITS:
+        value = account.lower() if kind == "email" else ip
+        digest = hashlib.sha256(value.encode()).hexdigest()[:32]
+        keys.append(
+            (f"registry:sign-in-failed:{kind}:{digest}:{now // window}", limit, window)
+        )
+    return keys
+
+
+def _too_many_failures(account: str, ip: str) -> bool:
+    return any(
+        (cache.get(key) or 0) >= limit for key, limit, _ in _failure_keys(account, ip)
+    )
+
+
+def _failure_record(account: str, ip: str) -> None:
+    for key, _, window in _failure_keys(account, ip):
+        cache.add(key, 0, timeout=window)
+        try:
+            cache.incr(key)
+        except ValueError:
+            # Expired between add and incr: the window has just turned.
+            cache.add(key, 1, timeout=window)
+
+
 def _password_principal(request, account: str, password: str) -> Principal:
+    ip = request.META.get("REMOTE_ADDR", "") if request is not None else ""
+    if _too_many_failures(account, ip):
+        raise CredentialsRefused(
+            429,
+            "TOOMANYREQUESTS",
+            "Too many failed sign-ins: wait, or use an API token.",
+            account=account,
+        )
     user = authenticate(request, email=account, password=password)
+    if user is None:
+        _failure_record(account, ip)
     if user is None or not user.is_active:
         raise CredentialsRefused(
             401, "UNAUTHORIZED", "Wrong email or password.", account=account
+        )
+    if not EmailAddress.objects.filter(user=user, verified=True).exists():
+        # The sign-in page lets no one in before the address is confirmed.
+        raise CredentialsRefused(
+            401, "DENIED", "Confirm your email address first.", account=account
         )
     orgs = tuple(m.org for m in user_memberships(user=user))
     strict = [org.name for org in orgs if org.require_mfa]

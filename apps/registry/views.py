@@ -55,7 +55,7 @@ def token(request: HttpRequest) -> JsonResponse:
         credentials = basic_credentials(request.headers.get("Authorization", ""))
         principal = principal_from(credentials, request=request, now=now)
     except CredentialsRefused as refused:
-        if refused.status == 401:
+        if refused.status != 400:
             refusal_log(
                 account=refused.account,
                 scopes=scopes,

@@ -1,4 +1,5 @@
 import pytest
+from django.core.cache import cache
 
 
 @pytest.fixture(autouse=True)
@@ -8,3 +9,11 @@ def registry_settings(settings):
     settings.REGISTRY_TOKEN_CERT_FILE = ""
     settings.REGISTRY_SERVICE = "test-registry"
     settings.REGISTRY_TOKEN_ISSUER = "test-portal"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sign_in_limits():
+    """Failed sign-ins counted by one test do not count against the next."""
+    cache.clear()
+    yield
+    cache.clear()

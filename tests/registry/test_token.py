@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import jwt
 import pytest
+import time_machine
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.urls import reverse
@@ -414,3 +415,32 @@ def test_other_resource_types_are_down_scoped(client, nginx):
     assert response.status_code == 200
     assert _claims(response)["access"] == []
     assert PullLogEntry.objects.get().reason == "registry scopes are not granted"
+
+
+def test_an_unconfirmed_email_cannot_pull_with_its_password(client, nginx):
+    user = _member(OrganizationFactory(), verified=False)
+    response = _ask(client, "repository:nginx:pull", auth=_basic(user.email, PASSWORD))
+    assert response.status_code == 401
+    assert "Confirm your email" in response.json()["errors"][0]["message"]
+
+
+def test_repeated_wrong_passwords_hit_the_sign_in_limit(client, nginx):
+    user = _member(OrganizationFactory())
+    # Inside one window of the limit, whatever the clock says.
+    with time_machine.travel(timezone.now(), tick=False):
+        statuses = [
+            _ask(
+                client, "repository:nginx:pull", auth=_basic(user.email, "nope")
+            ).status_code
+            for _ in range(6)
+        ]
+        # Even the right password waits now: the limit is per email.
+        right = _ask(client, "repository:nginx:pull", auth=_basic(user.email, PASSWORD))
+    assert statuses == [401] * 5 + [429]
+    assert right.status_code == 429
+    assert right.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
+    assert not PullLogEntry.objects.exclude(granted=[]).exists()
+    # Another person from the same address is not locked out by it.
+    other = _member(OrganizationFactory())
+    fine = _ask(client, "repository:nginx:pull", auth=_basic(other.email, PASSWORD))
+    assert fine.status_code == 200

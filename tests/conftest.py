@@ -74,7 +74,13 @@ def _not_inside_a_worker():
     # as a plain process.
     from celery._state import _set_task_join_will_block
 
+    from portal.celery import app
+
     _set_task_join_will_block(False)
+    # And with the portal's Celery app as the current one: a Celery() made
+    # by a test without set_as_current=False would otherwise take its place,
+    # and every later shared task's .delay() would go to that app's broker.
+    app.set_current()
 
 
 def require_service(name: str, reason: str):

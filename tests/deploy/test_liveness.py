@@ -148,7 +148,9 @@ def test_a_holder_whose_lock_expired_stops_sending(
 
 def test_beat_without_redis_waits_and_stays_alive(tmp_path, heartbeat):
     with socket_free_port() as port:
-        app = Celery("beat-test", broker=f"redis://127.0.0.1:{port}/0")
+        app = Celery(
+            "beat-test", broker=f"redis://127.0.0.1:{port}/0", set_as_current=False
+        )
         app.conf.beat_schedule = {}
         sched = LockedScheduler(
             app=app, schedule_filename=str(tmp_path / "schedule"), lazy=False
@@ -162,7 +164,7 @@ def test_beat_without_redis_waits_and_stays_alive(tmp_path, heartbeat):
 
 
 def test_the_beat_lock_refuses_a_broker_that_is_not_redis(tmp_path):
-    app = Celery("beat-test", broker="memory://")
+    app = Celery("beat-test", broker="memory://", set_as_current=False)
     app.conf.beat_schedule = {}
     sched = LockedScheduler(
         app=app, schedule_filename=str(tmp_path / "schedule"), lazy=False

@@ -553,7 +553,9 @@ def test_a_reports_worker_killed_mid_report_leaves_it_built_exactly_once(stack):
         doomed.wait(timeout=10)
     assert report_row(stack, report["id"])["status"] == "rendering"
 
-    probe = Celery("probe", broker=stack["env"]["CELERY_BROKER_URL"])
+    probe = Celery(
+        "probe", broker=stack["env"]["CELERY_BROKER_URL"], set_as_current=False
+    )
     with reports_worker(stack, "reports-heir"):
         # beat's sweep (every 5 minutes in production), once the lease is out.
         wait_for(

@@ -126,7 +126,7 @@ def test_a_killed_worker_leaves_the_report_retried_not_lost_or_doubled(
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("AWS_STORAGE_BUCKET_NAME", None)
-    probe = Celery("probe", broker=broker)
+    probe = Celery("probe", broker=broker, set_as_current=False)
 
     def state():
         return Report.objects.values_list("status", "attempts").get(pk=report.pk)

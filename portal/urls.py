@@ -24,6 +24,7 @@ org_patterns = [
     path("", include("apps.sla.urls")),
     path("", include("apps.fips.urls")),
     path("", include("apps.reports.urls")),
+    path("", include("apps.registry.org_urls")),
 ]
 
 urlpatterns = [

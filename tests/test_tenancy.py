@@ -56,6 +56,7 @@ from apps.notifications.models import Delivery, WebhookEndpoint
 from apps.notifications.services import webhook_endpoint_create
 from apps.orgs.models import AuditorGrant, Invitation, Membership, Organization, Role
 from apps.orgs.services import invitation_create
+from apps.registry.models import PullLogEntry
 from apps.reports.models import Report, ReportDownload
 from apps.sla.models import (
     LedgerCheckRun,
@@ -254,6 +255,9 @@ def _populate(org: Organization, owner: Membership, tag: str, invitee: str) -> d
         org=org,
     )
     report = _ready_report(org, owner)
+    PullLogEntry.objects.create(
+        org=org, repository=f"{tag}/nginx", requested=["pull"], reason="walker"
+    )
     return {
         "org_slug": org.slug,
         "report_public_id": str(report.public_id),

@@ -63,6 +63,7 @@ class ApiToken(models.Model):
         REPORTS_WRITE = "reports:write", "Request reports"
         # Pull images the organization is entitled to (apps/registry).
         REGISTRY_PULL = "registry:pull", "Pull images from the registry"
+        REGISTRY_READ = "registry:read", "Read the registry pull log"
         # Publisher staff only, asked again on every use: push images.
         REGISTRY_PUSH = "registry:push", "Push images to the registry (staff)"
         # Publisher staff only: load SBOMs, provenance, advisories and VEX.

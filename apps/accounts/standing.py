@@ -46,6 +46,7 @@ SCOPE_PERMISSIONS: dict[str, Perm] = {
     Scope.SLA_READ: Perm.ORG_VIEW,
     Scope.REPORTS_WRITE: Perm.EVIDENCE_VIEW,
     Scope.REGISTRY_PULL: Perm.ORG_VIEW,
+    Scope.REGISTRY_READ: Perm.AUDIT_VIEW,
 }
 # Minting and keeping any token needs this permission.
 MINTING_PERMISSION = Perm.TOKENS_MANAGE

@@ -9,6 +9,7 @@ from . import (
     customization_views,
     evidence_views,
     fips_views,
+    registry_views,
     report_views,
     sla_views,
     stig_views,
@@ -34,6 +35,7 @@ router.register("sla/waivers", sla_views.SlaWaiverViewSet, basename="slawaiver")
 router.register("sla/metrics", sla_views.SlaMetricsViewSet, basename="slametrics")
 router.register("fips/modules", fips_views.FipsModuleViewSet, basename="fipsmodule")
 router.register("reports", report_views.ReportViewSet, basename="report")
+router.register("registry/pulls", registry_views.PullLogViewSet, basename="pulllog")
 # The public catalog: read by anyone, no token needed.
 router.register("repositories", catalog_views.RepositoryViewSet, basename="repository")
 router.register("series", catalog_views.SeriesViewSet, basename="series")

@@ -3,12 +3,16 @@
 The token endpoint answers registries, not browsers: it takes no session, and
 a request without a ``service`` is refused with 400 whoever sends it, with
 nothing written. The JWKS is public. tests/registry/test_token.py covers who
-gets which access.
+gets which access. The pull log is read through the API with
+``registry:read``, one organization's rows only.
 """
 
-from tests.walker import Expect, SiteRoute
+from apps.accounts.models import ApiToken
+from apps.registry.models import PullLogEntry
+from tests.walker import MANAGERS, ApiOp, ApiRoute, Expect, OrgRoute, SiteRoute, ids
 
 SPECS = [
+    OrgRoute("registry_log:denials", get=MANAGERS),
     SiteRoute(
         "registry:token",
         get=lambda p: Expect(400, contains=("UNSUPPORTED",)),
@@ -20,5 +24,10 @@ SPECS = [
         get=lambda p: Expect(200, contains=("ES256",)),
         post=lambda p: Expect(405),
         requires_login=False,
+    ),
+    ApiRoute(
+        "api:pulllog-list",
+        get=ApiOp(ApiToken.Scope.REGISTRY_READ, other="list"),
+        rows=ids(PullLogEntry),
     ),
 ]

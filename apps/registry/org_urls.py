@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import org_views
+
+app_name = "registry_log"
+
+urlpatterns = [
+    path("registry/", org_views.RegistryDenialsView.as_view(), name="denials"),
+]

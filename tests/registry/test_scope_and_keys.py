@@ -111,3 +111,15 @@ def test_development_generates_the_key_once(settings, tmp_path):
         (tmp_path / "gen" / keys.DEV_CERT_NAME).read_bytes()
     )
     assert cert.public_key() == first.key.public_key()
+
+
+def test_production_with_a_key_but_no_issuer_fails_the_check(settings, tmp_path):
+    key_path, cert_path = _pem_pair(tmp_path, ec.generate_private_key(ec.SECP256R1()))
+    settings.DEV_MODE = False
+    settings.REGISTRY_SERVICE = "registry"
+    settings.REGISTRY_TOKEN_KEY_FILE = str(key_path)
+    settings.REGISTRY_TOKEN_CERT_FILE = str(cert_path)
+    settings.REGISTRY_TOKEN_ISSUER = ""
+    (error,) = registry_token_key_check()
+    assert error.id == "registry.E002"
+    assert "REGISTRY_TOKEN_ISSUER" in error.msg

@@ -101,7 +101,7 @@ class Decision:
 
 
 def _suffix_exists(repository: Repository, suffix: str) -> bool:
-    if suffix == "els":
+    if suffix == FeatureKey.ELS:
         return Series.objects.filter(
             repository=repository, els_end__isnull=False
         ).exists()

@@ -136,13 +136,15 @@ class DigestDetailView(TemplateView):
         today = timezone.now().date()
         # One answer for all of the build's attestations: no query per row.
         evidence = evidence_access(image=image, user=self.request.user)
+        lifecycle = selectors.lifecycle_of(series=image.variant.series, day=today)
+        tag_events = list(selectors.digest_tag_events(image=image))
         return {
             **super().get_context_data(**kwargs),
             "image": image,
             "series": image.variant.series,
-            "lifecycle": selectors.lifecycle_of(series=image.variant.series, day=today),
+            "lifecycle": lifecycle,
             "repository": image.variant.series.repository,
-            "tag_events": selectors.digest_tag_events(image=image),
+            "tag_events": tag_events,
             "severity_counts": vuln_selectors.digest_severity_counts(image=image),
             "assessment": vuln_assessment.digest_assessment(digest=image),
             "form": form,
@@ -157,6 +159,7 @@ class DigestDetailView(TemplateView):
             "attestations": selectors.digest_attestations(image=image),
             "crypto_modules": _crypto_modules(image),
             "evidence": evidence,
+            "pull": _pull(image, status=lifecycle.status, tag_events=tag_events),
             "stig": _stig_section(image, evidence),
             "components": _page(
                 self.request,
@@ -172,6 +175,31 @@ def _crypto_modules(image) -> list:
     if not image.variant.fips:
         return []
     return digest_crypto_module_rows(image=image)
+
+
+def _pull(image, *, status: str, tag_events) -> dict | None:
+    """The pull commands of a build, by digest and by its current tags, and
+    what pulling it needs (apps.registry.mapping); None without a registry."""
+    from django.conf import settings
+
+    from apps.catalog.models import Series
+    from apps.registry.mapping import variant_pull_path
+
+    host = settings.REGISTRY_PUBLIC_HOST
+    if not host:
+        return None
+    els = status == Series.Status.ELS_ONLY
+    where = variant_pull_path(variant=image.variant, els=els)
+    reference = f"{host}/{where.path}"
+    return {
+        "by_digest": f"docker pull {reference}@{image.digest}",
+        "by_tag": [
+            f"docker pull {reference}:{t.tag}"
+            for t in tag_events
+            if t.removed_at is None
+        ],
+        "needs": where.needs,
+    }
 
 
 def _stig_section(image, evidence):

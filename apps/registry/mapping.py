@@ -122,6 +122,36 @@ def _catalog_target(path: str) -> Target | None:
     return None
 
 
+@dataclass(frozen=True)
+class PullPath:
+    """Where a catalog build is pulled from, and what pulling it needs."""
+
+    path: str
+    features: tuple[str, ...]
+
+    @property
+    def needs(self) -> str:
+        """``FIPS entitlement``-style words for the features, or ``""``."""
+        return _labels(list(self.features)) if self.features else ""
+
+
+def variant_pull_path(*, variant: Variant, els: bool = False) -> PullPath:
+    """The registry path of ``variant`` (the inverse of ``path_resolve`` for
+    catalog paths): the repository's name, with ``-fips``, ``-stig`` or
+    ``-fips-stig`` for those variants, and ``-els`` for a runtime or dev
+    build of a series under extended lifecycle support only."""
+    suffix = "-".join(
+        flag for flag, on in (("fips", variant.fips), ("stig", variant.stig)) if on
+    )
+    if not suffix and els:
+        suffix = FeatureKey.ELS
+    base = variant.series.repository.name
+    return PullPath(
+        path=f"{base}-{suffix}" if suffix else base,
+        features=SUFFIX_FEATURES[suffix],
+    )
+
+
 def path_resolve(path: str) -> Target | None:
     """The catalog image behind a registry repository path, or None."""
     namespace, slash, rest = path.partition("/")

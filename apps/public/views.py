@@ -102,7 +102,9 @@ class RepositoryDetailView(TemplateView):
             "assessment": vuln_assessment.builds_assessment(assessments.values()),
             "has_vex": vuln_selectors.repository_has_vex(repository_id=repository.pk),
             "series_list": series_list,
-            "current_tags": selectors.repository_current_tags(repository=repository),
+            "current_tags": _with_pull_refs(
+                selectors.repository_current_tags(repository=repository), today
+            ),
             "history": _page(
                 self.request,
                 selectors.repository_tag_history(repository=repository),
@@ -175,6 +177,27 @@ def _crypto_modules(image) -> list:
     if not image.variant.fips:
         return []
     return digest_crypto_module_rows(image=image)
+
+
+def _with_pull_refs(tag_events, today) -> list:
+    """The current tags, each with ``pull_ref`` (``host/path:tag``) and
+    ``pull_needs`` (apps.registry.mapping) when a registry host is set."""
+    from django.conf import settings
+
+    from apps.catalog.models import Series
+    from apps.registry.mapping import variant_pull_path
+
+    rows = list(tag_events)
+    host = settings.REGISTRY_PUBLIC_HOST
+    for t in rows:
+        t.pull_ref = t.pull_needs = ""
+        if host:
+            variant = t.digest.variant
+            els = variant.series.status_on(today) == Series.Status.ELS_ONLY
+            where = variant_pull_path(variant=variant, els=els)
+            t.pull_ref = f"{host}/{where.path}:{t.tag}"
+            t.pull_needs = where.needs
+    return rows
 
 
 def _pull(image, *, status: str, tag_events) -> dict | None:

@@ -60,3 +60,14 @@ def test_without_a_registry_host_no_pull_section(settings):
     settings.REGISTRY_PUBLIC_HOST = ""
     image = catalog.build(catalog.series(catalog.repository("python"), "3.12"))
     assert "docker pull" not in Client().get(image.get_absolute_url()).content.decode()
+
+
+def test_the_repository_page_gives_each_current_tag_its_pull_command():
+    repo = catalog.repository("python")
+    series = catalog.series(repo, "3.12")
+    catalog.build(series, tags=["3.12"])
+    catalog.build(series, tags=["3.12-fips"], fips=True)
+    body = Client().get(repo.get_absolute_url()).content.decode()
+    assert f"docker pull {HOST}/python:3.12<" in body
+    assert f"docker pull {HOST}/python-fips:3.12-fips<" in body
+    assert "needs FIPS" in body

@@ -14,11 +14,7 @@ groups of 4 joined by ``:``.
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -31,6 +27,8 @@ from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
+
+from apps.core.dev_keys import dev_key_pair
 
 DEV_KEY_NAME = "registry-token-key.pem"
 DEV_CERT_NAME = "registry-token-cert.pem"
@@ -77,47 +75,15 @@ def _dev_certificate(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
     )
 
 
-@contextmanager
-def _dir_lock(directory: Path) -> Iterator[None]:
-    # Two processes starting at once must not each write half a key pair.
-    with open(directory / ".lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
-
-
 def _dev_key_files() -> tuple[bytes, bytes]:
-    directory = Path(settings.REGISTRY_TOKEN_DIR)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key_path, cert_path = directory / DEV_KEY_NAME, directory / DEV_CERT_NAME
-    with _dir_lock(directory):
-        if key_path.exists() and cert_path.exists():
-            key_pem, cert_pem = key_path.read_bytes(), cert_path.read_bytes()
-            cert = x509.load_pem_x509_certificate(cert_pem)
-            if cert.not_valid_after_utc - DEV_RENEW_BEFORE > timezone.now():
-                return key_pem, cert_pem
-        key = ec.generate_private_key(ec.SECP256R1())
-        key_pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        cert_pem = _dev_certificate(key).public_bytes(serialization.Encoding.PEM)
-        # The certificate last: a key without its certificate is regenerated.
-        _write_private(key_path, key_pem)
-        _write_private(cert_path, cert_pem)
-        cert_path.chmod(0o644)
-        return key_pem, cert_pem
+    key_pem, cert_pem, _ = dev_key_pair(
+        directory=Path(settings.REGISTRY_TOKEN_DIR),
+        key_name=DEV_KEY_NAME,
+        cert_name=DEV_CERT_NAME,
+        certificate=_dev_certificate,
+        renew_before=DEV_RENEW_BEFORE,
+    )
+    return key_pem, cert_pem
 
 
 def _configured_key_files() -> tuple[bytes, bytes]:

@@ -16,14 +16,10 @@ the same key is a new key id.
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
 import io
 import logging
-import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -45,6 +41,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.bounded import BoundExceededError, run_bounded
+from apps.core.dev_keys import dev_key_pair
 
 from .formats.pdf_signature import signature_facts
 from .links import verify_url
@@ -146,51 +143,19 @@ def _dev_certificate(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
     )
 
 
-@contextmanager
-def _dir_lock(directory: Path) -> Iterator[None]:
-    # Two workers starting at once must not each write half a key pair.
-    with open(directory / ".lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
 def _dev_key_files() -> tuple[bytes, bytes]:
     """The development key pair as PEM, generated on first use."""
     directory = Path(settings.REPORT_SIGNING_DIR)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key_path, cert_path = directory / DEV_KEY_NAME, directory / DEV_CERT_NAME
-    with _dir_lock(directory):
-        if key_path.exists() and cert_path.exists():
-            key_pem, cert_pem = key_path.read_bytes(), cert_path.read_bytes()
-            cert = x509.load_pem_x509_certificate(cert_pem)
-            if cert.not_valid_after_utc - DEV_RENEW_BEFORE > timezone.now():
-                return key_pem, cert_pem
-            logger.info("Development signing certificate expires: replacing it")
-        key = ec.generate_private_key(ec.SECP256R1())
-        key_pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        cert_pem = _dev_certificate(key).public_bytes(serialization.Encoding.PEM)
-        # The certificate last: a key without its certificate is regenerated.
-        _write_private(key_path, key_pem)
-        _write_private(cert_path, cert_pem)
-        cert_path.chmod(0o644)
+    key_pem, cert_pem, made = dev_key_pair(
+        directory=directory,
+        key_name=DEV_KEY_NAME,
+        cert_name=DEV_CERT_NAME,
+        certificate=_dev_certificate,
+        renew_before=DEV_RENEW_BEFORE,
+    )
+    if made:
         logger.info("Generated a development report signing key in %s", directory)
-        return key_pem, cert_pem
+    return key_pem, cert_pem
 
 
 def _configured_key_files() -> tuple[bytes, bytes]:

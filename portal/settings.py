@@ -441,6 +441,21 @@ OUTBOUND_CA_BUNDLE = env.str("OUTBOUND_CA_BUNDLE", default="")
 INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=7)
 API_TOKEN_LAST_USED_RESOLUTION_SECONDS = 60
 EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=50 * 1024 * 1024)
+# Signatures on evidence: which verdicts an import refuses (the others are
+# stored with their verdict shown), and the Sigstore trusted root keyless
+# signatures and transparency-log entries are checked against, offline.
+EVIDENCE_SIGNATURE_REFUSE = env.list("EVIDENCE_SIGNATURE_REFUSE", default=["invalid"])
+_SIGNATURE_VERDICTS = {"unverified", "invalid", "untrusted"}
+if not set(EVIDENCE_SIGNATURE_REFUSE) <= _SIGNATURE_VERDICTS:
+    raise ImproperlyConfigured(
+        "EVIDENCE_SIGNATURE_REFUSE names verdicts among "
+        f"{', '.join(sorted(_SIGNATURE_VERDICTS))}; got "
+        f"{', '.join(EVIDENCE_SIGNATURE_REFUSE)}."
+    )
+SIGSTORE_TRUSTED_ROOT_FILE = env.str(
+    "SIGSTORE_TRUSTED_ROOT_FILE",
+    default=str(BASE_DIR / "apps" / "catalog" / "trust" / "sigstore-public-good.json"),
+)
 
 # Report signing. With a key file the portal signs with it (production needs
 # one); without, development generates a key and a self-signed certificate on
@@ -472,6 +487,12 @@ REGISTRY_TOKEN_KEY_FILE = env.str("REGISTRY_TOKEN_KEY_FILE", default="")
 REGISTRY_TOKEN_CERT_FILE = env.str("REGISTRY_TOKEN_CERT_FILE", default="")
 REGISTRY_TOKEN_DIR = env.path(
     "REGISTRY_TOKEN_DIR", default=str(BASE_DIR / "var" / "registry-token")
+)
+# The registry posts pull and push events to /registry/notifications with
+# this secret as a Bearer token (its notifications.endpoints[].headers).
+REGISTRY_NOTIFICATIONS_SECRET = env.str(
+    "REGISTRY_NOTIFICATIONS_SECRET",
+    default="dev-registry-notifications" if DEV_MODE else "",
 )
 
 # /metrics answers a bearer token or a caller from these networks, else 404.

@@ -31,6 +31,7 @@ is allowed to change something must show the change (``effect``).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 import shutil
@@ -56,7 +57,7 @@ from apps.notifications.models import Delivery, WebhookEndpoint
 from apps.notifications.services import webhook_endpoint_create
 from apps.orgs.models import AuditorGrant, Invitation, Membership, Organization, Role
 from apps.orgs.services import invitation_create
-from apps.registry.models import PullLogEntry
+from apps.registry.models import PullLogEntry, RegistryEvent
 from apps.reports.models import Report, ReportDownload
 from apps.sla.models import (
     LedgerCheckRun,
@@ -257,6 +258,14 @@ def _populate(org: Organization, owner: Membership, tag: str, invitee: str) -> d
     report = _ready_report(org, owner)
     PullLogEntry.objects.create(
         org=org, repository=f"{tag}/nginx", requested=["pull"], reason="walker"
+    )
+    RegistryEvent.objects.create(
+        event_id=f"walker-{tag}",
+        action=RegistryEvent.Action.PULL,
+        org=org,
+        repository=f"{tag}/nginx",
+        digest="sha256:" + hashlib.sha256(tag.encode()).hexdigest(),
+        occurred_at=timezone.now(),
     )
     return {
         "org_slug": org.slug,
@@ -779,6 +788,9 @@ def test_api_route(spec, principal, method, fmt, world: World):
             assert payload["id"] == org.pk
         elif op.other == "figures":
             assert payload["org"] == org.pk
+        elif op.other == "digests":
+            digests = {row["digest"] for row in payload["results"]}
+            assert digests == spec.rows(org), "a list answered another org's pulls"
         else:
             assert payload["id"] == world.refs[spec.kwargs["pk"]]
 

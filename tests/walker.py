@@ -297,7 +297,8 @@ class ApiOp:
     effect: Effect | None = None
     # What another org's token gets: "detail" -> 404, "list" -> only its own
     # rows, "current" -> its own org, "create" -> created in its own org,
-    # "figures" -> figures of its own org.
+    # "figures" -> figures of its own org, "digests" -> only digests its own
+    # org pulled (rows without ids).
     other: str = "detail"
     # For "create": what the other org's token made (default: an auditor grant).
     other_effect: Effect | None = None

@@ -36,6 +36,9 @@ router.register("sla/metrics", sla_views.SlaMetricsViewSet, basename="slametrics
 router.register("fips/modules", fips_views.FipsModuleViewSet, basename="fipsmodule")
 router.register("reports", report_views.ReportViewSet, basename="report")
 router.register("registry/pulls", registry_views.PullLogViewSet, basename="pulllog")
+router.register(
+    "registry/images", registry_views.ImagesRunViewSet, basename="imagesrun"
+)
 # The public catalog: read by anyone, no token needed.
 router.register("repositories", catalog_views.RepositoryViewSet, basename="repository")
 router.register("series", catalog_views.SeriesViewSet, basename="series")

@@ -56,3 +56,15 @@ def stripe_event_list(*, state: str = ""):
     elif state == "failing":
         events = events.filter(processed_at__isnull=True).exclude(last_error="")
     return events
+
+
+def plans_granting() -> dict[str, list[Plan]]:
+    """Feature key -> the plans and add-ons that grant it, in display order
+    (one query): what to offer for a feature someone lacks."""
+    granting: dict[str, list[Plan]] = {}
+    grants = PlanFeature.objects.select_related("plan", "feature").order_by(
+        "plan__is_addon", "plan__position", "plan__key"
+    )
+    for grant in grants:
+        granting.setdefault(grant.feature.key, []).append(grant.plan)
+    return granting

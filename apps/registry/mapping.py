@@ -98,6 +98,9 @@ class Decision:
     granted: tuple[str, ...]
     reason: str = ""
     org: Organization | None = None
+    # The features whose absence refused the pull (for ``org``, or for an
+    # anonymous caller), so a denial can name what would allow it.
+    missing: tuple[str, ...] = ()
 
 
 def _suffix_exists(repository: Repository, suffix: str) -> bool:
@@ -208,17 +211,25 @@ def _pull(principal: Principal, target: Target, at: datetime) -> Decision:
             reason=f"{_labels(list(target.features))} for "
             f"{target.repository.name} needs an entitled organization: "
             "sign in with an API token",
+            missing=target.features,
         )
     reasons = []
+    first_missing: list[str] = []
     for org in orgs:
         missing = _missing(org, target, at)
         if not missing:
             return Decision(granted=(PULL,), org=org)
+        first_missing = first_missing or missing
         reasons.append(
             f"{org.name} is not entitled to {_labels(missing)} for "
             f"{target.repository.name}"
         )
-    return Decision(granted=(), reason="; ".join(reasons), org=orgs[0])
+    return Decision(
+        granted=(),
+        reason="; ".join(reasons),
+        org=orgs[0],
+        missing=tuple(first_missing),
+    )
 
 
 def access_decide(*, principal: Principal, scope: Scope, at: datetime) -> Decision:
@@ -230,11 +241,12 @@ def access_decide(*, principal: Principal, scope: Scope, at: datetime) -> Decisi
         return Decision(granted=(), reason="no such repository")
     reasons = []
     granted: list[str] = []
+    missing: tuple[str, ...] = ()
     if PULL in scope.actions:
         decision = _pull(principal, target, at)
         granted += decision.granted
         reasons += [decision.reason] if decision.reason else []
-        org = decision.org
+        org, missing = decision.org, decision.missing
     else:
         org = target.mirror_org
     wants_push = [a for a in scope.actions if a in PUSH_ACTIONS]
@@ -247,4 +259,72 @@ def access_decide(*, principal: Principal, scope: Scope, at: datetime) -> Decisi
     others = [a for a in scope.actions if a != PULL and a not in PUSH_ACTIONS]
     if others:
         reasons.append(f"unknown actions: {', '.join(others)}")
-    return Decision(granted=tuple(granted), reason="; ".join(reasons), org=org)
+    return Decision(
+        granted=tuple(granted), reason="; ".join(reasons), org=org, missing=missing
+    )
+
+
+@dataclass(frozen=True)
+class PathAccess:
+    """A repository path and whether an organization may pull it now."""
+
+    path: str
+    repository: Repository
+    features: tuple[str, ...]
+    missing: tuple[str, ...]
+    mirror: bool = False
+
+    @property
+    def allowed(self) -> bool:
+        return not self.missing
+
+    @property
+    def needs(self) -> str:
+        return _labels(list(self.features)) if self.features else ""
+
+
+def org_pull_paths(*, org: Organization, at: datetime) -> list[PathAccess]:
+    """Every catalog path (free and paid, as ``path_resolve`` knows them)
+    and the organization's mirror paths, each with the features it lacks
+    for it. Four queries whatever the size of the catalog."""
+    variant_flags = set(
+        Variant.objects.order_by()
+        .values_list("series__repository_id", "fips", "stig")
+        .distinct()
+    )
+    els_repositories = set(
+        Series.objects.filter(els_end__isnull=False)
+        .order_by()
+        .values_list("repository_id", flat=True)
+    )
+    mirrors = {
+        mirror.repository_id: mirror
+        for mirror in Mirror.objects.filter(org=org, status=Mirror.Status.ACTIVE)
+    }
+    paths: list[PathAccess] = []
+    for repository in Repository.objects.order_by("is_generated", "name"):
+        for suffix, features in SUFFIX_FEATURES.items():
+            if suffix == FeatureKey.ELS:
+                exists = repository.pk in els_repositories
+            else:
+                flags = (repository.pk, "fips" in suffix, "stig" in suffix)
+                exists = not suffix or flags in variant_flags
+            if not exists:
+                continue
+            path = f"{repository.name}-{suffix}" if suffix else repository.name
+            missing = tuple(
+                f
+                for f in features
+                if not has_feature(org=org, feature=f, repository=repository, at=at)
+            )
+            paths.append(PathAccess(path, repository, features, missing))
+            mirror = mirrors.get(repository.pk)
+            if mirror is not None and all(
+                getattr(mirror, _MIRROR_FLAG[f]) for f in features
+            ):
+                paths.append(
+                    PathAccess(
+                        f"{org.slug}/{path}", repository, features, missing, True
+                    )
+                )
+    return paths

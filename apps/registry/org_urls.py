@@ -5,5 +5,5 @@ from . import org_views
 app_name = "registry_log"
 
 urlpatterns = [
-    path("registry/", org_views.RegistryDenialsView.as_view(), name="denials"),
+    path("registry/", org_views.RegistryView.as_view(), name="overview"),
 ]

@@ -206,6 +206,7 @@ def _log(principal: Principal, scope: Scope, decision, *, ip: str | None, now):
         requested=list(scope.actions),
         granted=list(decision.granted),
         reason=decision.reason[:500],
+        missing_features=list(decision.missing),
         ip=ip,
         created_at=now,
     )

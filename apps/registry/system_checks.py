@@ -1,8 +1,8 @@
 """System check: a production process with the registry token service on
 (``REGISTRY_SERVICE`` set) refuses to start without a usable token key, its
-issuer and the registry's public host, instead of failing the first
-``docker pull``. Without ``REGISTRY_SERVICE`` the service is off and its
-doors answer 404."""
+issuer, the registry's public host and the notifications secret, instead of
+failing the first ``docker pull``. Without ``REGISTRY_SERVICE`` the service
+is off and its doors answer 404."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 TAG = "registry_tokens"
+MIN_SECRET_LENGTH = 32
 
 
 @checks.register(TAG)
@@ -40,4 +41,15 @@ def registry_token_key_check(app_configs: Any = None, **kwargs: Any) -> list:
             return [
                 checks.Error(f"{name} is not set.", id="registry.E002"),
             ]
+    if len(settings.REGISTRY_NOTIFICATIONS_SECRET) < MIN_SECRET_LENGTH:
+        return [
+            checks.Error(
+                "REGISTRY_NOTIFICATIONS_SECRET is not set or shorter than "
+                f"{MIN_SECRET_LENGTH} characters: the portal would not know "
+                "which images were pulled.",
+                hint="Generate one (openssl rand -hex 32) and give the same "
+                "value to the registry's notifications endpoint header.",
+                id="registry.E003",
+            )
+        ]
     return []

@@ -1,16 +1,24 @@
-"""The registry token endpoint (distribution's token authentication) and the
-JWKS of its signing key. The registry, not a browser, is the audience: no
-session, no CSRF, answers in JSON."""
+"""The registry token endpoint (distribution's token authentication), the
+JWKS of its signing key, and the endpoint the registry posts its
+notifications to. The registry, not a browser, is the audience: no session,
+no CSRF, answers in JSON."""
 
 from __future__ import annotations
+
+import hmac
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, JsonResponse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
 
+from apps.core.boundedjson import JsonRefusedError, bounded_loads
+
+from .formats.events import EventsError, events_parse
 from .formats.scope import ScopeError, scopes_parse
 from .keys import jwks
+from .receiving import registry_events_receive
 from .services import (
     CredentialsRefused,
     basic_credentials,
@@ -86,3 +94,57 @@ def jwks_view(request: HttpRequest) -> JsonResponse:
     if not settings.REGISTRY_SERVICE:
         raise Http404("The registry token service is off.")
     return JsonResponse(jwks())
+
+
+# An envelope holds at most MAX_EVENTS events of well under 2 KiB each.
+MAX_NOTIFICATION_BYTES = 512 * 1024
+NOTIFICATION_MEDIA_TYPES = frozenset(
+    {"application/vnd.docker.distribution.events.v1+json", "application/json"}
+)
+
+
+def _bearer_matches(request: HttpRequest) -> bool:
+    secret = settings.REGISTRY_NOTIFICATIONS_SECRET
+    header = request.headers.get("Authorization", "")
+    if len(header) > 1024 or not header.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(header[7:].encode(), secret.encode())
+
+
+@csrf_exempt
+@require_POST
+def notifications(request: HttpRequest) -> JsonResponse:
+    """Store what the registry reports; 200 once stored (a retried delivery
+    is answered 200 again, nothing stored twice), 4xx for what a retry
+    cannot fix."""
+    if not settings.REGISTRY_SERVICE or not settings.REGISTRY_NOTIFICATIONS_SECRET:
+        raise Http404("The registry notifications endpoint is off.")
+    if not _bearer_matches(request):
+        response = _error(
+            401, "UNAUTHORIZED", "Send the notifications secret as a Bearer token."
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="registry-notifications"'
+        return response
+    media_type = request.content_type or ""
+    if media_type not in NOTIFICATION_MEDIA_TYPES:
+        return _error(
+            415, "UNSUPPORTED", f"Expected a notification envelope, not {media_type!r}."
+        )
+    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    if length > MAX_NOTIFICATION_BYTES:
+        return _error(
+            413, "UNSUPPORTED", f"The envelope is over {MAX_NOTIFICATION_BYTES} bytes."
+        )
+    try:
+        document = bounded_loads(request.body, max_bytes=MAX_NOTIFICATION_BYTES)
+        events = events_parse(document)
+    except (JsonRefusedError, EventsError) as exc:
+        return _error(400, "UNSUPPORTED", str(exc))
+    received = registry_events_receive(events)
+    return JsonResponse(
+        {
+            "stored": received.stored,
+            "duplicates": received.duplicates,
+            "ignored": received.ignored,
+        }
+    )

@@ -493,6 +493,7 @@ def test_schema_renders_and_lists_every_endpoint(client):
         "/api/v1/reports/{id}/",
         "/api/v1/reports/{id}/download/",
         "/api/v1/registry/pulls/",
+        "/api/v1/registry/images/",
         "/api/v1/sla/waivers/",
         "/api/v1/sla/waivers/{id}/",
         # The public catalog (tests/catalog/test_api.py).

@@ -74,6 +74,7 @@ def test_production_with_a_configured_key_passes_and_signs_with_it(settings, tmp
     settings.REGISTRY_SERVICE = "registry"
     settings.REGISTRY_TOKEN_KEY_FILE = str(key_path)
     settings.REGISTRY_TOKEN_CERT_FILE = str(cert_path)
+    settings.REGISTRY_NOTIFICATIONS_SECRET = "n" * 32
     assert registry_token_key_check() == []
     assert keys.token_key().kid == keys.libtrust_key_id(key.public_key())
 
@@ -123,3 +124,18 @@ def test_production_with_a_key_but_no_issuer_fails_the_check(settings, tmp_path)
     (error,) = registry_token_key_check()
     assert error.id == "registry.E002"
     assert "REGISTRY_TOKEN_ISSUER" in error.msg
+
+
+@pytest.mark.parametrize("secret", ["", "short"])
+def test_production_without_a_notifications_secret_fails_the_check(
+    settings, tmp_path, secret
+):
+    key_path, cert_path = _pem_pair(tmp_path, ec.generate_private_key(ec.SECP256R1()))
+    settings.DEV_MODE = False
+    settings.REGISTRY_SERVICE = "registry"
+    settings.REGISTRY_TOKEN_KEY_FILE = str(key_path)
+    settings.REGISTRY_TOKEN_CERT_FILE = str(cert_path)
+    settings.REGISTRY_NOTIFICATIONS_SECRET = secret
+    (error,) = registry_token_key_check()
+    assert error.id == "registry.E003"
+    assert "REGISTRY_NOTIFICATIONS_SECRET" in error.msg

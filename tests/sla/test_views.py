@@ -243,6 +243,7 @@ def test_a_clock_timeline_shows_every_event_and_its_terms(client, sla_org, owner
         "due",
         "fixed",
         "stopped",
+        "pulled",
     }
     known = [e.at for e in response.context["timeline"] if e.at is not None]
     assert known == sorted(known)

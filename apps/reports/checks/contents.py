@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db.models import Q
 
+from apps.registry.models import RegistryEvent
 from apps.sla.models import SLA_SEVERITIES, SlaClock
 
 from .base import (
@@ -113,6 +114,43 @@ def clocks_match_ledger(subject: Subject) -> Iterator[str]:
     )
     reported = [row["id"] for row in e["appendix"]["clocks"]]
     yield from compare_with_ledger(subject, reported, clocks, "Appendix A")
+
+
+@check(CHECKS, "pulls_match_registry", kinds=COMPLIANCE)
+def pulls_match_registry(subject: Subject) -> Iterator[str]:
+    """The images the report says were pulled during the window are the
+    registry's reported pulls, recounted: each digest with its count."""
+    report, e = subject.report, subject.evidence or {}
+    if "images_pulled" not in e:
+        return
+    start, end = window_bounds(report)
+    counted = Counter(
+        RegistryEvent.objects.for_org(report_org(report))
+        .filter(
+            action=RegistryEvent.Action.PULL,
+            occurred_at__gte=start,
+            occurred_at__lt=end,
+        )
+        .values_list("repository", "digest")
+    )
+    stated = Counter(
+        {(row["repository"], row["digest"]): row["pulls"] for row in e["images_pulled"]}
+    )
+    if stated != counted:
+        differing = sorted(
+            set(stated) ^ set(counted)
+            | {
+                key
+                for key in stated.keys() & counted.keys()
+                if stated[key] != counted[key]
+            }
+        )
+        yield (
+            f"The report counts pulls of {len(stated)} image(s); the registry "
+            f"reported {len(counted)}; they differ for "
+            + ", ".join(f"{repo}@{digest[:19]}" for repo, digest in differing[:5])
+            + "."
+        )
 
 
 @check(CHECKS, "appendix_matches_summary", kinds=COMPLIANCE)

@@ -15,6 +15,7 @@ from apps.entitlements.selectors import (
     feature_state,
 )
 from apps.orgs.models import Organization
+from apps.registry.selectors import digest_pulls
 from apps.vulns.models import Finding
 
 from ..models import SlaClock, SlaWaiver
@@ -166,6 +167,35 @@ def upstream_fix_source(finding: Finding) -> str:
     )
 
 
+def _pull_entries(clock: SlaClock) -> list[TimelineEntry]:
+    """When the organization pulled the affected digest, as the registry
+    reported it (one query)."""
+    pulls = digest_pulls(org=clock.org, image_id=clock.finding.digest_id)
+    if pulls is None:
+        return [
+            TimelineEntry(
+                "pulled",
+                "Pulled",
+                None,
+                "the registry has reported no pull of this digest by the organization",
+            )
+        ]
+    entries = [
+        TimelineEntry(
+            "pulled",
+            "First pulled",
+            pulls.first_pulled_at,
+            f"{pulls.pulls} pull{'s' if pulls.pulls != 1 else ''} of this digest "
+            "reported by the registry",
+        )
+    ]
+    if pulls.last_pulled_at != pulls.first_pulled_at:
+        entries.append(
+            TimelineEntry("pulled_last", "Last pulled", pulls.last_pulled_at)
+        )
+    return entries
+
+
 def sla_clock_timeline(clock: SlaClock) -> list[TimelineEntry]:
     """The clock's events in time order (unknown times last), read from a
     clock loaded by ``sla_clock_get``."""
@@ -221,6 +251,7 @@ def sla_clock_timeline(clock: SlaClock) -> list[TimelineEntry]:
             "fixed", "Fixed digest published", finding.fixed_published_at, fixed_note
         ),
         TimelineEntry("stopped", "Clock stopped", clock.stopped_at, stop_note),
+        *_pull_entries(clock),
     ]
     known = [e for e in entries if e.at is not None]
     known.sort(key=lambda e: e.at or _EARLIEST)

@@ -43,15 +43,16 @@ class RegistryView(OrgMixin, TemplateView):
         denials = list(pull_log_list(org=self.org, denied_only=True)[:RECENT_DENIALS])
         for entry in denials:
             entry.allowed_by = _plans_for(entry.missing_features, granting)
-        paths = [
-            (access, _plans_for(access.missing, granting))
-            for access in org_pull_paths(org=self.org, at=now)
-        ]
+        repositories: dict[int, list] = {}
+        for access in org_pull_paths(org=self.org, at=now):
+            repositories.setdefault(access.repository.pk, []).append(
+                (access, _plans_for(access.missing, granting))
+            )
         context.update(
             registry_host=settings.REGISTRY_PUBLIC_HOST,
             images=images_run_list(org=self.org)[:IMAGES_SHOWN],
             images_limit=IMAGES_SHOWN,
-            paths=paths,
+            repositories=list(repositories.values()),
             tokens=[
                 token
                 for token in api_token_list(org=self.org, active_only=True)

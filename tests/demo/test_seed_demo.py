@@ -102,3 +102,25 @@ def test_the_demo_ledger_tells_a_story_and_holds(monkeypatch):
     # The auditor can sign in to a grant in force today.
     grant = AuditorGrant.objects.get(org__slug="acme")
     assert grant.status == "active"
+    # Acme's cluster pulled the builds its clocks track: the registry's
+    # reports are attributed to Acme through the token service's grants,
+    # and its clock pages say when.
+    from apps.registry.models import PullLogEntry, RegistryEvent
+    from apps.registry.selectors import images_run_list
+    from apps.sla.selectors.clocks import sla_clock_timeline
+
+    acme = grant.org
+    assert RegistryEvent.objects.filter(org__isnull=True).count() == 0
+    runs = images_run_list(org=acme)
+    assert len(runs) >= 4
+    pulled = {run.image.pk for run in runs if run.image is not None}
+    clock = SlaClock.objects.filter(org=acme, finding__digest_id__in=pulled).first()
+    assert clock is not None
+    assert {e.key for e in sla_clock_timeline(clock) if e.at} >= {"pulled"}
+    # Refusals name what would allow them: Acme's ELS pull, Globex's FIPS pull.
+    refused = PullLogEntry.objects.filter(granted=[])
+    assert set(refused.values_list("org__slug", flat=True)) == {"acme", "globex"}
+    assert {tuple(m) for m in refused.values_list("missing_features", flat=True)} == {
+        ("els",),
+        ("fips",),
+    }

@@ -17,6 +17,7 @@ from apps.billing.tiers import tiers_load
 from apps.catalog.models import Repository
 from apps.demo.catalog import demo_catalog_load
 from apps.demo.fips import demo_fips_load
+from apps.demo.registry import demo_registry_load
 from apps.demo.sla import (
     at_risk_start,
     demo_fix_release,
@@ -163,6 +164,7 @@ class Command(BaseCommand):
             )
         demo_stig_load(actor=staff)
         fips_builds = demo_fips_load(actor=staff, repositories=FIPS_REPOSITORIES)
+        pulls = demo_registry_load(now=now)
         notices_run()
         sla_transitions_run()
         check = sla_ledger_check_run(trigger="seed_demo")
@@ -170,7 +172,8 @@ class Command(BaseCommand):
             f"  {loaded['real_images']} real images, "
             f"{loaded['generated_repositories']} generated repositories, "
             f"{loaded['findings_created']} new findings, "
-            f"{fips_builds} FIPS builds with their modules"
+            f"{fips_builds} FIPS builds with their modules, "
+            f"{pulls} pulls reported by the registry"
         )
         clocks = SlaClock.objects.filter(org__slug="acme")
         states = ", ".join(

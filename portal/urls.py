@@ -4,6 +4,7 @@ from django.urls import include, path
 from apps.accounts.views import SsoLoginView
 from apps.audit.views import StaffAuditLogView
 from apps.billing import views as billing_views
+from apps.catalog import staff_signers
 from apps.catalog.staff import BuildRegisterView
 from apps.core import metrics as core_metrics
 from apps.core import views as core_views
@@ -49,6 +50,21 @@ urlpatterns = [
     path("staff/audit/", StaffAuditLogView.as_view(), name="staff_audit"),
     path("staff/evidence/", EvidenceUploadView.as_view(), name="staff_evidence"),
     path("staff/builds/", BuildRegisterView.as_view(), name="staff_build_register"),
+    path(
+        "staff/signers/",
+        staff_signers.SignerListView.as_view(),
+        name="staff_signers",
+    ),
+    path(
+        "staff/signers/rotate/",
+        staff_signers.SignerRotateView.as_view(),
+        name="staff_signer_rotate",
+    ),
+    path(
+        "staff/signers/revoke/",
+        staff_signers.SignerRevokeView.as_view(),
+        name="staff_signer_revoke",
+    ),
     path(
         "staff/vex/",
         vex_staff_views.VexDocumentListView.as_view(),

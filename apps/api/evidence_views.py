@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.models import ApiToken
-from apps.evidence.ingest import EvidenceKind, evidence_import
+from apps.evidence.ingest import SIGNATURE_MAX_BYTES, EvidenceKind, evidence_import
 
 from .parsers import GuardedMultiPartParser
 
@@ -41,6 +41,22 @@ class EvidenceIn(serializers.Serializer):
         "and in the audit log.",
     )
 
+    signature = serializers.FileField(
+        required=False,
+        help_text="A detached signature of the document: a Sigstore bundle, or a "
+        "DSSE envelope whose in-toto statement names the document's SHA-256. "
+        "Without one, the document's own signature (a DSSE envelope or Sigstore "
+        "bundle) is checked. The verdict is in the answer.",
+    )
+
+    def validate_signature(self, value):
+        limit = SIGNATURE_MAX_BYTES
+        if value.size > limit:
+            raise serializers.ValidationError(
+                f"The signature file is {value.size} bytes; the limit is {limit}."
+            )
+        return value
+
     def validate_document(self, value):
         limit = settings.EVIDENCE_MAX_BYTES
         if value.size > limit:
@@ -67,6 +83,7 @@ class EvidenceImportView(APIView):
     def post(self, request, format=None):
         data = EvidenceIn(data=request.data)
         data.is_valid(raise_exception=True)
+        signature = data.validated_data.get("signature")
         try:
             summary = evidence_import(
                 kind=data.validated_data["kind"],
@@ -77,6 +94,7 @@ class EvidenceImportView(APIView):
                 subject_override_reason=data.validated_data.get(
                     "subject_override_reason"
                 ),
+                signature=signature.read() if signature is not None else None,
             )
         except DjangoValidationError as exc:
             detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages

@@ -106,7 +106,7 @@ class TagEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 class AttestationInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Attestation
     extra = 0
-    fields = ["kind", "media_type", "spec_version", "size", "signature_verified"]
+    fields = ["kind", "media_type", "spec_version", "size", "signature_status"]
     readonly_fields = fields
     show_change_link = True
 
@@ -146,12 +146,12 @@ class AttestationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "digest",
         "media_type",
         "size",
-        "signature_verified",
+        "signature_status",
         "subject_status",
         "schema_warnings",
         "created_at",
     ]
-    list_filter = ["kind", "signature_verified", "subject_status"]
+    list_filter = ["kind", "signature_status", "subject_status"]
     list_select_related = ["digest__variant__series__repository"]
     search_fields = ["sha256", "digest__digest", "signer_key_id"]
     exclude = ["warnings"]

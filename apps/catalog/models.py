@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -220,6 +220,123 @@ class TagEvent(models.Model):
         return f"{self.repository.name}:{self.tag} -> {self.digest.digest[:19]}"
 
 
+class TrustedSigner(models.Model):
+    """A key or keyless identity the publisher trusts to sign its evidence,
+    with the window it is trusted for. Never deleted: a rotated key keeps
+    vouching for what it signed inside its window, a revoked one for nothing."""
+
+    class Kind(models.TextChoices):
+        PUBLIC_KEY = "public_key", "Public key"
+        IDENTITY = "identity", "Keyless identity (Sigstore certificate)"
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    public_key_pem = models.TextField(blank=True)
+    key_algorithm = models.CharField(max_length=20, blank=True)
+    fingerprint = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of the key's DER SubjectPublicKeyInfo, hex.",
+    )
+    key_id = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The key id the publisher's signatures name, when it is not "
+        "the key's fingerprint (npm's SHA256:..., a KMS key URI).",
+    )
+    issuer = models.CharField(
+        max_length=500, blank=True, help_text="OIDC issuer of a keyless identity."
+    )
+    subject = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="The certificate identity (email or workflow URI), exactly.",
+    )
+    subject_pattern = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Or a regular expression the whole identity must match.",
+    )
+    not_before = models.DateTimeField(default=timezone.now)
+    not_after = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revocation_reason = models.TextField(blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    replaces = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="replaced_by",
+        help_text="The key this one rotated out.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "-not_before", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(kind="public_key")
+                    & ~Q(public_key_pem="")
+                    & ~Q(fingerprint="")
+                    & Q(issuer="", subject="", subject_pattern="")
+                )
+                | (
+                    Q(kind="identity")
+                    & Q(public_key_pem="", fingerprint="", key_id="")
+                    & ~Q(issuer="")
+                    & (
+                        (~Q(subject="") & Q(subject_pattern=""))
+                        | (Q(subject="") & ~Q(subject_pattern=""))
+                    )
+                ),
+                name="signer_key_or_identity",
+                violation_error_message=(
+                    "A signer is a public key, or an identity with an issuer and "
+                    "a subject or a subject pattern."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(not_after__isnull=True) | Q(not_after__gt=F("not_before")),
+                name="signer_window_ends_after_it_starts",
+                violation_error_message="A signer's window ends after it starts.",
+            ),
+            models.CheckConstraint(
+                condition=Q(revoked_at__isnull=True, revocation_reason="")
+                | (Q(revoked_at__isnull=False) & ~Q(revocation_reason="")),
+                name="signer_revocation_has_reason",
+                violation_error_message="A revocation records its reason.",
+            ),
+            models.UniqueConstraint(
+                fields=["fingerprint"],
+                condition=~Q(fingerprint=""),
+                name="signer_key_registered_once",
+                violation_error_message="This key is already registered.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
 class Attestation(models.Model):
     """A piece of evidence attached to a digest, stored byte for byte."""
 
@@ -230,6 +347,12 @@ class Attestation(models.Model):
         OPENVEX = "openvex", "OpenVEX"
         STIG_SCAN = "stig-scan", "STIG scan"
         FIPS = "fips", "FIPS"
+
+    class SignatureStatus(models.TextChoices):
+        VERIFIED = "verified", "Verified"
+        UNVERIFIED = "unverified", "Unverified (no signature)"
+        INVALID = "invalid", "Invalid"
+        UNTRUSTED = "untrusted", "Untrusted (valid signature, signer not trusted)"
 
     class Subject(models.TextChoices):
         MATCH = "match", "This build"
@@ -247,7 +370,40 @@ class Attestation(models.Model):
     size = models.PositiveBigIntegerField()
     spec_version = models.CharField(max_length=32, blank=True)
     signer_key_id = models.CharField(max_length=255, blank=True)
-    signature_verified = models.BooleanField(default=False)
+    signature_status = models.CharField(
+        max_length=10,
+        choices=SignatureStatus.choices,
+        default=SignatureStatus.UNVERIFIED,
+        help_text="What checking the document's signature concluded.",
+    )
+    signature_signer = models.ForeignKey(
+        TrustedSigner,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="attestations",
+        help_text="The registered signer whose key or identity made the signature.",
+    )
+    signature_identity = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="The key (algorithm and fingerprint) or certificate identity "
+        "that signed.",
+    )
+    signature_signed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When it was signed, as a signed timestamp or the transparency "
+        "log attests; empty when nothing does.",
+    )
+    signature_checked_at = models.DateTimeField(null=True, blank=True)
+    signature_message = models.TextField(blank=True)
+    signature_file = models.FileField(
+        upload_to="evidence/signatures/%Y/%m/",
+        blank=True,
+        help_text="The detached signature (a Sigstore bundle or DSSE envelope) it "
+        "came with.",
+    )
     summary = models.JSONField(
         default=dict,
         blank=True,
@@ -308,7 +464,20 @@ class Attestation(models.Model):
                     "override has a reason."
                 ),
             ),
+            models.CheckConstraint(
+                condition=~Q(signature_status="verified")
+                | Q(signature_signer__isnull=False, signature_checked_at__isnull=False),
+                name="attestation_verified_names_signer",
+                violation_error_message=(
+                    "A verified signature names its signer and when it was checked."
+                ),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for {self.digest}"
+
+    @property
+    def signature_verified(self) -> bool:
+        """Whether a registered signer's valid signature vouches for it."""
+        return self.signature_status == self.SignatureStatus.VERIFIED

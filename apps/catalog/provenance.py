@@ -20,8 +20,8 @@ def provenance_import(
     """Attach SLSA provenance (bare statement or DSSE envelope) to a digest.
 
     The digest must be one of the statement's subjects (unless staff
-    override). Signatures are recorded by key id, not verified:
-    ``signature_verified`` stays False.
+    override). Signatures are recorded here by key id; the evidence door
+    checks them (``apps.evidence.ingest.evidence_signature_check``).
     """
     provenance = provenance_parse(content)
     attestation, _ = attestation_store(
@@ -33,7 +33,6 @@ def provenance_import(
         spec_version=provenance.spec_version,
         media_type=provenance.media_type,
         signer_key_id=provenance.signer_key_id,
-        signature_verified=False,
         summary=provenance.summary,
     )
     return attestation

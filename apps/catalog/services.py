@@ -304,7 +304,6 @@ def attestation_store(
     spec_version: str = "",
     media_type: str = "application/json",
     signer_key_id: str = "",
-    signature_verified: bool = False,
     summary: dict[str, Any] | None = None,
     warnings: list[dict[str, Any]] | None = None,
 ) -> tuple[Attestation, bool]:
@@ -332,7 +331,6 @@ def attestation_store(
         spec_version=spec_version,
         media_type=media_type,
         signer_key_id=signer_key_id,
-        signature_verified=signature_verified,
         summary=summary or {},
         warnings=warnings or [],
         subject_status=decision.status,

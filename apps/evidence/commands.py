@@ -13,6 +13,7 @@ from apps.catalog.services import (
 )
 
 from .files import evidence_file_read
+from .ingest import signature_input_check
 
 
 def image_for(digest: str) -> ImageDigest:
@@ -49,6 +50,33 @@ def add_actor_arguments(parser) -> None:
         "and why (publisher staff only; kept with the document and in the audit "
         "log)",
     )
+
+
+def add_signature_argument(parser) -> None:
+    parser.add_argument(
+        "--signature",
+        metavar="FILE",
+        help="a detached signature of the document: a Sigstore bundle (cosign "
+        "sign-blob --bundle) or a DSSE envelope whose statement names the "
+        "document's SHA-256",
+    )
+
+
+def signature_for(path: str | None, kind: str) -> bytes | None:
+    """The --signature file's bytes, checked as the other doors check them."""
+    if not path:
+        return None
+    content = read(path)
+    try:
+        signature_input_check(content, kind)
+    except ValidationError as exc:
+        raise CommandError(f"{path}: {' '.join(exc.messages)}") from None
+    return content
+
+
+def signature_line(attestation: Attestation) -> str:
+    """What the signature check concluded, in a sentence."""
+    return f"Signature: {attestation.signature_message}"
 
 
 def subject_line(attestation: Attestation) -> str:

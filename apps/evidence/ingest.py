@@ -9,6 +9,12 @@ lookup, the audit record, and queueing the matching of findings afterwards.
 Whether a document's own subject is the build is decided where every importer
 stores it (``services.attestation_store``); a staff override of that check,
 with its reason, is passed down from here and kept in the audit record.
+
+Every document attached to a build has its signature checked here, its own
+(a DSSE envelope, a Sigstore bundle) or a detached one given with it, and the
+verdict kept with it; ``EVIDENCE_SIGNATURE_REFUSE`` names the verdicts that
+refuse the document instead (by default an invalid signature: unsigned and
+untrusted documents are stored and shown as such).
 """
 
 from __future__ import annotations
@@ -23,11 +29,16 @@ from django.http import HttpRequest
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
+from apps.catalog.formats.verdict import CHECK_SUBJECT, Verdict
 from apps.catalog.models import Attestation, ImageDigest
 from apps.catalog.services import (
     SubjectOverride,
     normalize_digest,
     subject_override_check,
+)
+from apps.catalog.signatures import (
+    attestation_signature_record,
+    attestation_signature_verify,
 )
 
 from .registry import importer_for
@@ -46,6 +57,15 @@ class EvidenceKind(models.TextChoices):
 NEEDS_DIGEST = frozenset(
     {EvidenceKind.SBOM, EvidenceKind.PROVENANCE, EvidenceKind.STIG, EvidenceKind.FIPS}
 )
+# A Sigstore bundle or DSSE envelope is a few kilobytes (certificates, a log
+# entry, timestamps); a megabyte is no signature.
+SIGNATURE_MAX_BYTES = 1_048_576
+
+_REFUSALS = {
+    Attestation.SignatureStatus.UNVERIFIED: "this portal takes signed evidence only",
+    Attestation.SignatureStatus.INVALID: "its signature is invalid",
+    Attestation.SignatureStatus.UNTRUSTED: "its signer is not trusted",
+}
 
 
 def _image(digest: str) -> ImageDigest:
@@ -69,8 +89,19 @@ _SUBJECTS = dict(Attestation.Subject.choices)
 _FORMATS = {"cyclonedx": "CycloneDX", "spdx": "SPDX"}
 
 
+_SIGNATURE_KEYS = ("signature", "signature_message", "signature_signer")
+
+
 def summary_text(kind: str, summary: dict[str, Any]) -> str:
-    """What an import stored, in a sentence for the person who uploaded it."""
+    """What an import stored, in a sentence for the person who uploaded it,
+    and what its signature check concluded."""
+    text = _stored_text(kind, summary)
+    if summary.get("signature_message"):
+        text += f" Signature: {summary['signature_message']}"
+    return text
+
+
+def _stored_text(kind: str, summary: dict[str, Any]) -> str:
     s = summary
     if kind == EvidenceKind.SBOM and "components" in s:
         if not s.get("created", True):
@@ -94,7 +125,7 @@ def summary_text(kind: str, summary: dict[str, Any]) -> str:
         )
     parts = []
     for key, value in s.items():
-        if key in ("kind", "created") or value == "":
+        if key in ("kind", "created", *_SIGNATURE_KEYS) or value == "":
             continue  # an empty value says nothing
         if key == "subject":
             value = _SUBJECTS.get(value, value)
@@ -111,6 +142,85 @@ def _attestation_of(result: Any) -> Attestation | None:
         return attestation
     pk = getattr(result, "attestation_id", None)
     return Attestation.objects.filter(pk=pk).first() if pk else None
+
+
+def signature_input_check(signature: bytes | None, kind: str) -> None:
+    """A detached signature given with a document: for a kind attached to a
+    build, not empty, not huge."""
+    if signature is None:
+        return
+    if kind not in NEEDS_DIGEST:
+        raise ValidationError(
+            {
+                "signature": "Only a document attached to a build (SBOM, provenance, "
+                "STIG scan, FIPS attestation) is checked against a signature."
+            }
+        )
+    if not signature.strip():
+        raise ValidationError({"signature": "The signature file is empty."})
+    if len(signature) > SIGNATURE_MAX_BYTES:
+        raise ValidationError(
+            {
+                "signature": f"The signature file is {len(signature)} bytes; a "
+                f"signature is at most {SIGNATURE_MAX_BYTES}."
+            }
+        )
+
+
+def evidence_signature_check(
+    *,
+    attestation: Attestation,
+    content: bytes,
+    signature: bytes | None = None,
+    overridden: bool = False,
+) -> Verdict:
+    """Check the signature of a document just attached and keep the verdict
+    with it, or refuse the document when ``EVIDENCE_SIGNATURE_REFUSE`` names
+    the verdict (a ValidationError: the importing transaction writes nothing).
+
+    A statement signed about another image is invalid for this build; with a
+    staff subject override it is stored and flagged instead of refused. Call in
+    the importing transaction, after the importer.
+    """
+    if signature is None and attestation.signature_file:
+        with attestation.signature_file.open("rb") as handle:
+            signature = handle.read()
+        kept = True
+    else:
+        kept = False
+    verdict = attestation_signature_verify(
+        attestation=attestation, content=content, signature=signature
+    )
+    refused = set(settings.EVIDENCE_SIGNATURE_REFUSE)
+    if verdict.status in refused and not (
+        overridden and verdict.check == CHECK_SUBJECT
+    ):
+        field = "signature" if signature is not None and not kept else "document"
+        raise ValidationError(
+            {
+                field: ValidationError(
+                    f"Refused because {_REFUSALS[verdict.status]}: {verdict.message}",
+                    code=f"signature_{verdict.status}",
+                )
+            }
+        )
+    attestation_signature_record(
+        attestation=attestation,
+        verdict=verdict,
+        signature=None if kept else signature,
+    )
+    return verdict
+
+
+def _signature_details(attestation: Attestation) -> dict[str, Any]:
+    """What the audit record and the import's answer keep of the verdict."""
+    details: dict[str, Any] = {
+        "signature": attestation.signature_status,
+        "signature_message": attestation.signature_message,
+    }
+    if attestation.signature_signer_id:
+        details["signature_signer"] = attestation.signature_signer.name
+    return details
 
 
 def _subject_details(attestation: Attestation) -> dict[str, Any]:
@@ -144,6 +254,8 @@ def evidence_recorded(
         attestation = _attestation_of(result)
         if attestation is not None:
             summary.update(_subject_details(attestation))
+            if attestation.signature_checked_at is not None:
+                summary.update(_signature_details(attestation))
             if attestation.warnings:
                 summary["warnings"] = [w["message"] for w in attestation.warnings]
     if source:
@@ -166,8 +278,14 @@ def evidence_import(
     request: HttpRequest | None = None,
     match: bool = True,
     subject_override_reason: str | None = None,
+    signature: bytes | None = None,
 ) -> dict[str, Any]:
     """Import one document of a kind; returns a summary of what was stored.
+
+    ``signature`` is a detached signature of the document (a Sigstore bundle,
+    or a DSSE envelope whose statement names the document's SHA-256); without
+    one, the document's own signature is checked (see
+    ``evidence_signature_check``).
 
     ``subject_override_reason`` (publisher staff only, never blank) attaches
     a document whose own subject is another image; without it such a document
@@ -197,11 +315,20 @@ def evidence_import(
         raise ValidationError({"document": "The document is empty."})
     if kind in NEEDS_DIGEST and not digest:
         raise ValidationError({"digest": "Name the image digest this document is for."})
+    signature_input_check(signature, kind)
 
     importer = importer_for(kind)
     with transaction.atomic():
         image = _image(digest) if kind in NEEDS_DIGEST else None
         result = importer.run(image=image, content=content, subject_override=override)
+        attestation = _attestation_of(result) if image is not None else None
+        if attestation is not None:
+            evidence_signature_check(
+                attestation=attestation,
+                content=content,
+                signature=signature,
+                overridden=override is not None,
+            )
         summary = evidence_recorded(
             kind=kind, result=result, image=image, actor=actor, request=request
         )

@@ -11,7 +11,7 @@ from django.views.generic import FormView
 from apps.core.forms import apply_validation_error
 from apps.core.mixins import StaffOnlyMixin
 
-from .ingest import EvidenceKind, evidence_import, summary_text
+from .ingest import SIGNATURE_MAX_BYTES, EvidenceKind, evidence_import, summary_text
 
 
 class EvidenceUploadForm(forms.Form):
@@ -23,6 +23,12 @@ class EvidenceUploadForm(forms.Form):
         "image's sha256 digest.",
     )
     document = forms.FileField(help_text="JSON, or a zip of OSV records.")
+    signature = forms.FileField(
+        required=False,
+        help_text="Optional: a detached signature of the document (a Sigstore "
+        "bundle, or a DSSE envelope naming the document's SHA-256). A DSSE "
+        "envelope or Sigstore bundle document carries its own.",
+    )
     subject_override = forms.BooleanField(
         required=False,
         label="Attach even though the document names another image",
@@ -35,6 +41,15 @@ class EvidenceUploadForm(forms.Form):
         label="Reason for the override",
         widget=forms.Textarea(attrs={"rows": 3}),
     )
+
+    def clean_signature(self):
+        signature = self.cleaned_data.get("signature")
+        if signature is not None and signature.size > SIGNATURE_MAX_BYTES:
+            raise forms.ValidationError(
+                f"The file is {signature.size} bytes; a signature is at most "
+                f"{SIGNATURE_MAX_BYTES}."
+            )
+        return signature
 
     def clean_document(self):
         document = self.cleaned_data["document"]
@@ -63,6 +78,7 @@ class EvidenceUploadView(StaffOnlyMixin, FormView):
                 actor=self.request.user,
                 request=self.request,
                 subject_override_reason=reason if override else None,
+                signature=data["signature"].read() if data["signature"] else None,
             )
         except ValidationError as exc:
             apply_validation_error(form, exc)

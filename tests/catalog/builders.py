@@ -10,10 +10,19 @@ import hashlib
 import itertools
 from datetime import date, datetime, timedelta
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.utils import timezone
 
 from apps.catalog.formats.subject import NOT_STATED
-from apps.catalog.models import ImageDigest, Repository, Series, Variant
+from apps.catalog.formats.verdict import VERIFIED, Verdict
+from apps.catalog.models import (
+    ImageDigest,
+    Repository,
+    Series,
+    TrustedSigner,
+    Variant,
+)
 from apps.catalog.services import (
     attestation_store,
     digest_register,
@@ -22,6 +31,8 @@ from apps.catalog.services import (
     tag_remove,
     variant_get_or_create,
 )
+from apps.catalog.signatures import attestation_signature_record
+from apps.catalog.signers import signer_key_register, signer_of
 from apps.vulns.models import (
     Component,
     DigestComponent,
@@ -123,14 +134,36 @@ def component(name: str, version: str = "1.0-r0", kind: str = "apk") -> Componen
 SBOM = b'{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": []}'
 
 
-def sbom(image: ImageDigest, content: bytes = SBOM, **kwargs):
-    """An attestation stored through the service (files land in MEDIA_ROOT)."""
+def sbom(image: ImageDigest, content: bytes = SBOM, *, verified_by=None, **kwargs):
+    """An attestation stored through the service (files land in MEDIA_ROOT);
+    ``verified_by`` (a TrustedSigner) records a Verified signature by it."""
     kwargs.setdefault("kind", "sbom-cyclonedx")
     kwargs.setdefault("media_type", "application/vnd.cyclonedx+json")
     kwargs.setdefault("spec_version", "1.6")
     kwargs.setdefault("subject", NOT_STATED)
     attestation, _ = attestation_store(image=image, content=content, **kwargs)
+    if verified_by is not None:
+        attestation_signature_record(
+            attestation=attestation,
+            verdict=Verdict(
+                status=VERIFIED,
+                message=f"Verified: signed by {verified_by.name}.",
+                signer=signer_of(verified_by),
+                identity=f"{verified_by.key_algorithm} key",
+            ),
+        )
     return attestation
+
+
+def signer(name: str = "Catalog release key", **kwargs) -> TrustedSigner:
+    """A registered public key (a fresh Ed25519 key), as staff register one."""
+    pem = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return signer_key_register(name=name, public_key_pem=pem, actor=None, **kwargs)
 
 
 def contains(image: ImageDigest, comp: Component, attestation=None) -> DigestComponent:

@@ -16,6 +16,22 @@ SPECS = [
         # Staff posting nothing get the form back with errors; nothing is written.
         post=lambda p: Expect(400) if p == "staff" else Expect(403),
     ),
+    SiteRoute(
+        "staff_signers",
+        get=lambda p: Expect(200) if p == "staff" else Expect(403),
+        # Staff posting nothing get the forms back with errors; nothing is written.
+        post=lambda p: Expect(400) if p == "staff" else Expect(403),
+    ),
+    SiteRoute(
+        "staff_signer_rotate",
+        get=lambda p: Expect(405) if p == "staff" else Expect(403),
+        post=lambda p: Expect(400) if p == "staff" else Expect(403),
+    ),
+    SiteRoute(
+        "staff_signer_revoke",
+        get=lambda p: Expect(405) if p == "staff" else Expect(403),
+        post=lambda p: Expect(400) if p == "staff" else Expect(403),
+    ),
     public_page("catalog:list"),
     public_page("catalog:lifecycle"),
     public_page("catalog:lifecycle_ics"),

@@ -105,7 +105,9 @@ def test_tekton_dsse_envelope_is_stored_with_its_builder_and_key_id(media):
         attestation.signer_key_id
         == "SHA256:Q2hrAmo3UuVRU6SOErQ+0EgKZolzlZdRu9eoKUii+kc"
     )
-    assert attestation.signature_verified is False  # no key configured to check it
+    # The importer reads key ids; the evidence door checks the signature.
+    assert attestation.signature_status == Attestation.SignatureStatus.UNVERIFIED
+    assert attestation.signature_checked_at is None
     summary = attestation.summary
     assert summary["predicate_type"] == "https://slsa.dev/provenance/v0.2"
     assert summary["statement_type"] == "https://in-toto.io/Statement/v0.1"
@@ -189,7 +191,7 @@ def test_slsa_v1_in_a_dsse_envelope_records_every_signer():
     attestation = provenance_import(image=image, content=content)
 
     assert attestation.signer_key_id == "key-one, key-two"
-    assert attestation.signature_verified is False
+    assert attestation.signature_checked_at is None
     assert attestation.summary["signatures"] == 3
     assert attestation.summary["key_ids"] == ["key-one", "key-two"]
 
@@ -365,8 +367,11 @@ def test_import_provenance_command_attaches_and_reports():
 
     assert f"Attached SLSA 0.2 provenance to {TEKTON_DIGEST}" in output
     assert "builder 'https://tekton.dev/chains/v2'" in output
-    assert "(not verified)" in output
-    assert Attestation.objects.get().signer_key_id.startswith("SHA256:Q2hr")
+    # Tekton's key is not registered: the signature is not trusted, and said so.
+    assert "Signature: No registered key verifies this signature" in output
+    attestation = Attestation.objects.get()
+    assert attestation.signer_key_id.startswith("SHA256:Q2hr")
+    assert attestation.signature_status == Attestation.SignatureStatus.UNTRUSTED
 
 
 @pytest.mark.parametrize(

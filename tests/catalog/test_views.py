@@ -315,7 +315,7 @@ def evidence():
     s = b.series(repo)
     image = b.build(s, tags=["3.12"])
     later = b.build(s, tags=["3.12"])  # moves the tag away from ``image``
-    sbom = b.sbom(image, signer_key_id="kms://catalog-key", signature_verified=True)
+    sbom = b.sbom(image, signer_key_id="kms://catalog-key", verified_by=b.signer())
     openssl = b.component("openssl", "3.3.1-r0")
     zlib = b.component("zlib", "1.3-r0")
     b.contains(image, openssl, sbom)

@@ -31,7 +31,7 @@ def shelf(settings, tmp_path):
     b.build(py312, fips=True, tags=["3.12-fips"])
     nginx = b.repository("nginx", category="web", tags=["web", "proxy"])
     b.build(b.series(nginx, "1.28", support=150, els=450), stig=True, tags=["1.28"])
-    sbom = b.sbom(image, signer_key_id="kms://catalog-key", signature_verified=True)
+    sbom = b.sbom(image, signer_key_id="kms://catalog-key", verified_by=b.signer())
     for i, (name, severity, status) in enumerate(
         [
             ("openssl", "critical", Finding.Status.AFFECTED),

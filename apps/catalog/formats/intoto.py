@@ -1,7 +1,8 @@
 """In-toto statements and DSSE envelopes, and the SLSA provenance they carry.
 
 Pure reading: the bytes of a document in, a ``Provenance`` (or a refusal naming
-the path of what is wrong) out. Signatures are read by key id, not verified.
+the path of what is wrong) out. Signatures are read by key id here; whether
+they hold is ``formats.signatures``' question.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from .document import document_json, document_loads, refuse
+from .sigstore_bundle import is_bundle
 from .subject import StatedSubject, statement_subject
 
 DSSE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
@@ -45,15 +47,22 @@ def provenance_parse(content: bytes) -> Provenance:
     """Read a DSSE envelope or a bare in-toto statement; refuse anything else."""
     doc = document_json(content)
     envelope: dict[str, Any] | None = None
+    media_type = DSSE_MEDIA_TYPE
     prefix = "$"
+    if is_bundle(doc) and isinstance(doc.get("dsseEnvelope"), dict):
+        # A Sigstore bundle: the statement is in its DSSE envelope.
+        media_type = doc["mediaType"][:100]
+        doc = doc["dsseEnvelope"]
+        prefix = "$.dsseEnvelope"
     if isinstance(doc, dict) and "payloadType" in doc and "payload" in doc:
         envelope = doc
         doc = dsse_payload(envelope)
-        prefix = "$.payload(decoded)"
+        prefix += ".payload(decoded)"
     if not isinstance(doc, dict) or "_type" not in doc:
         raise refuse(
             "Not SLSA provenance this portal reads: expected an in-toto statement "
-            '("_type") or a DSSE envelope ("payloadType", "payload").',
+            '("_type"), a DSSE envelope ("payloadType", "payload") or a Sigstore '
+            "bundle holding one.",
             "unknown_format",
         )
     reader = Reader(prefix)
@@ -85,7 +94,7 @@ def provenance_parse(content: bytes) -> Provenance:
     }
     return Provenance(
         spec_version=SLSA_PREDICATES[predicate_type],
-        media_type=DSSE_MEDIA_TYPE if envelope is not None else IN_TOTO_MEDIA_TYPE,
+        media_type=media_type if envelope is not None else IN_TOTO_MEDIA_TYPE,
         signer_key_id=", ".join(key_ids)[:255],
         subject=statement_subject(subjects),
         summary=summary,

@@ -43,7 +43,7 @@ def _attestations(image: ImageDigest, cutoff: datetime) -> list[dict]:
             "media_type": a["media_type"],
             "spec_version": a["spec_version"],
             "signer": a["signer_key_id"],
-            "signature_verified": a["signature_verified"],
+            "signature_verified": a["signature_status"] == "verified",
             "created_at": ts(a["created_at"]),
         }
         for a in Attestation.objects.filter(digest=image, created_at__lt=cutoff)
@@ -54,7 +54,7 @@ def _attestations(image: ImageDigest, cutoff: datetime) -> list[dict]:
             "media_type",
             "spec_version",
             "signer_key_id",
-            "signature_verified",
+            "signature_status",
             "created_at",
         )
         .order_by("kind", "created_at", "sha256")

@@ -5,12 +5,15 @@ from django.db import transaction
 from apps.evidence.commands import (
     actor_for,
     add_actor_arguments,
+    add_signature_argument,
     image_for,
     override_for,
     read,
+    signature_for,
+    signature_line,
     subject_line,
 )
-from apps.evidence.ingest import evidence_recorded
+from apps.evidence.ingest import evidence_recorded, evidence_signature_check
 from apps.vulns.formats.sbom_parsed import FORMAT_LABELS
 from apps.vulns.services.sbom import sbom_import
 
@@ -22,16 +25,24 @@ class Command(BaseCommand):
         parser.add_argument("digest", help="sha256:<64 hex> of a registered build")
         parser.add_argument("file", help="the SBOM, JSON")
         add_actor_arguments(parser)
+        add_signature_argument(parser)
 
     def handle(self, *args, digest, file, **options):
         image = image_for(digest)
         actor = actor_for(options["actor"])
         override = override_for(options["subject_override_reason"], actor)
         content = read(file)
+        signature = signature_for(options["signature"], "sbom")
         try:
             with transaction.atomic():
                 result = sbom_import(
                     image=image, content=content, subject_override=override
+                )
+                evidence_signature_check(
+                    attestation=result.attestation,
+                    content=content,
+                    signature=signature,
+                    overridden=override is not None,
                 )
                 evidence_recorded(
                     kind="sbom",
@@ -55,6 +66,8 @@ class Command(BaseCommand):
                 f"the catalog, {result.links_created} new to this digest), "
                 f"{result.skipped_without_purl} without a purl skipped. "
                 + subject_line(result.attestation)
+                + " "
+                + signature_line(result.attestation)
             )
         )
         if result.warnings:

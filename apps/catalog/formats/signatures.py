@@ -50,6 +50,9 @@ from .verdict import (
 )
 
 SUBJECTS_SHOWN = 3
+# A document that signs itself names one of these keys; one that names none
+# (an SBOM, a scan) is not parsed a second time to find out.
+_SIGNED_MARKERS = (b'"payloadType"', b'"dsseEnvelope"', b'"messageSignature"')
 
 
 def _is_envelope(obj: Any) -> bool:
@@ -267,6 +270,8 @@ def document_signature_verify(
             expected=own,
             artifact=document,
         )
+    if not any(marker in document for marker in _SIGNED_MARKERS):
+        return unverified()
     obj = _json(document)
     if is_bundle(obj) or _is_envelope(obj):
         if is_bundle(obj) and "dsseEnvelope" not in obj:

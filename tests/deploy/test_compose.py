@@ -162,9 +162,13 @@ def test_secrets_init_copies_the_key_for_uid_10001_and_nothing_more(compose):
     for secret in init["secrets"]:
         assert compose["secrets"][secret["source"]]["file"].startswith("./secrets/")
     assert "signing" in compose["volumes"]
-    # Nothing else holds the compose secrets.
+    # Nothing else holds the compose secrets (registry-token-init holds the
+    # registry token's: test_registry.py).
     holders = {n for n, svc in compose["services"].items() if "secrets" in svc}
-    assert holders == {"secrets-init"}
+    assert holders == {"secrets-init", "registry-token-init"}
+    assert {
+        s["source"] for s in compose["services"]["registry-token-init"]["secrets"]
+    }.isdisjoint({s["source"] for s in init["secrets"]})
 
 
 def test_the_image_smoke_test_runs_the_same_copy_step():

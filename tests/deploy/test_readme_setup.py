@@ -73,10 +73,17 @@ def test_every_file_compose_reads_is_made(checkout):
         "deploy/secrets/migrate.env",
         "deploy/secrets/report-signing.key",
         "deploy/secrets/report-signing.crt",
+        "deploy/secrets/registry-token.key",
+        "deploy/secrets/registry-token.crt",
     ):
         assert (checkout / path).is_file(), path
     assert stat.S_IMODE((checkout / "deploy/secrets").stat().st_mode) == 0o700
-    for path in ("admin.env", "migrate.env", "report-signing.key"):
+    for path in (
+        "admin.env",
+        "migrate.env",
+        "report-signing.key",
+        "registry-token.key",
+    ):
         mode = stat.S_IMODE((checkout / "deploy/secrets" / path).stat().st_mode)
         assert mode & 0o077 == 0, (path, oct(mode))
 
@@ -88,6 +95,7 @@ def test_the_env_passes_production_settings(checkout):
         "PORTAL_DB_PASSWORD",
         "MINIO_APP_PASSWORD",
         "METRICS_TOKEN",
+        "REGISTRY_NOTIFICATIONS_SECRET",
     ):
         assert HEX64.match(env[name]), name
     runtime_url = f"postgres://portal:{env['PORTAL_DB_PASSWORD']}@postgres:5432/portal"
@@ -161,3 +169,26 @@ def test_the_signing_key_is_p256_and_matches_its_certificate(checkout):
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     assert key.curve.name == "secp256r1"
     assert cert.public_key().public_numbers() == key.public_key().public_numbers()
+
+
+def test_the_registry_settings_and_token_key_pass_the_registry_check(
+    checkout, settings
+):
+    """What the steps make is what a production portal with the registry on
+    needs: the token key (P-256, its certificate), the issuer, the public
+    host and a notifications secret (registry.E001-E003)."""
+    from apps.registry.system_checks import registry_token_key_check
+
+    env = read_env(checkout / "deploy" / ".env")
+    secrets = checkout / "deploy" / "secrets"
+    settings.DEV_MODE = False
+    settings.REGISTRY_SERVICE = env["REGISTRY_SERVICE"]
+    settings.REGISTRY_TOKEN_ISSUER = env["REGISTRY_TOKEN_ISSUER"]
+    settings.REGISTRY_PUBLIC_HOST = env["REGISTRY_PUBLIC_HOST"]
+    settings.REGISTRY_NOTIFICATIONS_SECRET = env["REGISTRY_NOTIFICATIONS_SECRET"]
+    settings.REGISTRY_TOKEN_KEY_FILE = str(secrets / "registry-token.key")
+    settings.REGISTRY_TOKEN_CERT_FILE = str(secrets / "registry-token.crt")
+    assert registry_token_key_check() == []
+    # Without the key the same settings stop the start.
+    settings.REGISTRY_TOKEN_KEY_FILE = str(secrets / "missing.key")
+    assert [e.id for e in registry_token_key_check()] == ["registry.E001"]

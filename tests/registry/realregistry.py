@@ -1,11 +1,12 @@
 """A real image registry and a real client for end-to-end tests and the benchmark.
 
 Debian's ``docker-registry`` (distribution 2.8) is started on a free loopback
-port with its own storage directory and a configuration written here: token
-authentication against the portal (realm, service, issuer and the portal's
-token certificate as ``rootcertbundle``, as deploy/registry/config.yml has
-them) and notifications to the portal's receiver, or no authentication at all
-(the benchmark's baseline). Images are OCI layouts built in Python (a gzip tar
+port with its own storage directory, configured from the deployed file
+(deploy/registry/config.yml) with this machine's addresses: token
+authentication against the live portal (its realm, service and issuer, the
+portal's token certificate as ``rootcertbundle``) and notifications to the
+portal's receiver with the shared secret, or no authentication at all (the
+benchmark's baseline). Images are OCI layouts built in Python (a gzip tar
 layer of a few bytes, a config, a manifest), no daemon; Debian's ``skopeo``
 pushes and pulls them.
 
@@ -40,9 +41,8 @@ SKOPEO_BINARY = Path("/usr/bin/skopeo")
 STARTUP_SECONDS = 20
 STOP_SECONDS = 10
 SKOPEO_SECONDS = 90
-# Blob events (every layer fetch) are not wanted, only manifests' (a pull or
-# push of an image).
-BLOB_MEDIA_TYPE = "application/octet-stream"
+# The portal's receiver of the registry's notifications (registry:notifications).
+NOTIFICATIONS_PATH = "/registry/notifications"
 
 OCI_LAYOUT = {"imageLayoutVersion": "1.0.0"}
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -78,35 +78,20 @@ def _die_with_parent() -> None:
 
 # -- configuration -------------------------------------------------------------
 
+DEPLOY_CONFIG = (
+    Path(__file__).resolve().parents[2] / "deploy" / "registry" / "config.yml"
+)
+# What the deployed registry's command replaces with the shared secret.
+SECRET_PLACEHOLDER = "@REGISTRY_NOTIFICATIONS_SECRET@"
+
 
 def token_auth(*, realm: str, service: str, issuer: str, rootcertbundle: str) -> dict:
-    """distribution's ``auth.token`` section."""
+    """distribution's ``auth.token`` settings that differ per installation."""
     return {
-        "token": {
-            "realm": realm,
-            "service": service,
-            "issuer": issuer,
-            "rootcertbundle": rootcertbundle,
-        }
-    }
-
-
-def notifications(*, url: str, secret: str) -> dict:
-    """distribution's ``notifications`` section: one endpoint, the portal's,
-    with the shared secret as a Bearer header, a short timeout and backoff."""
-    return {
-        "events": {"includereferences": True},
-        "endpoints": [
-            {
-                "name": "portal",
-                "url": url,
-                "headers": {"Authorization": [f"Bearer {secret}"]},
-                "timeout": "2s",
-                "threshold": 3,
-                "backoff": "1s",
-                "ignoredmediatypes": [BLOB_MEDIA_TYPE],
-            }
-        ],
+        "realm": realm,
+        "service": service,
+        "issuer": issuer,
+        "rootcertbundle": rootcertbundle,
     }
 
 
@@ -114,28 +99,33 @@ def registry_config(
     *,
     port: int,
     storage: Path,
-    auth: dict | None = None,
-    notify: dict | None = None,
+    token: dict | None = None,
+    notify_url: str | None = None,
+    notify_secret: str = "",
 ) -> dict:
-    config: dict = {
-        "version": 0.1,
-        "log": {"level": "info", "formatter": "text"},
-        "storage": {
-            "filesystem": {"rootdirectory": str(storage)},
-            "delete": {"enabled": True},
-            "maintenance": {"uploadpurging": {"enabled": False}},
-        },
-        "http": {
-            "addr": f"127.0.0.1:{port}",
-            "secret": secrets.token_hex(16),
-            "headers": {"X-Content-Type-Options": ["nosniff"]},
-        },
-        "health": {"storagedriver": {"enabled": False}},
-    }
-    if auth is not None:
-        config["auth"] = auth
-    if notify is not None:
-        config["notifications"] = notify
+    """deploy/registry/config.yml with this machine's addresses: the port and
+    storage given, token auth with ``token``'s settings (none without it),
+    notifications to ``notify_url`` with the secret where the deployed
+    command writes it (none without a URL), retried within seconds."""
+    config = yaml.safe_load(DEPLOY_CONFIG.read_text())
+    config["log"] = {"level": "info", "formatter": "text"}
+    config["storage"]["filesystem"]["rootdirectory"] = str(storage)
+    config["http"]["addr"] = f"127.0.0.1:{port}"
+    config["http"]["secret"] = secrets.token_hex(16)
+    if token is None:
+        del config["auth"]
+    else:
+        config["auth"]["token"].update(token)
+    if notify_url is None:
+        del config["notifications"]
+    else:
+        (endpoint,) = config["notifications"]["endpoints"]
+        (header,) = endpoint["headers"]["Authorization"]
+        assert SECRET_PLACEHOLDER in header, DEPLOY_CONFIG
+        endpoint["headers"]["Authorization"] = [
+            header.replace(SECRET_PLACEHOLDER, notify_secret)
+        ]
+        endpoint.update(url=notify_url, timeout="2s", threshold=3, backoff="1s")
     return config
 
 
@@ -153,7 +143,12 @@ class RealRegistry:
     message)."""
 
     def __init__(
-        self, workdir: Path, *, auth: dict | None = None, notify: dict | None = None
+        self,
+        workdir: Path,
+        *,
+        token: dict | None = None,
+        notify_url: str | None = None,
+        notify_secret: str = "",
     ):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -162,7 +157,11 @@ class RealRegistry:
         self.config_path = self.workdir / "config.yml"
         self.log_path = self.workdir / "registry.log"
         self.config = registry_config(
-            port=self.port, storage=self.storage, auth=auth, notify=notify
+            port=self.port,
+            storage=self.storage,
+            token=token,
+            notify_url=notify_url,
+            notify_secret=notify_secret,
         )
         self.process: subprocess.Popen | None = None
 
@@ -262,19 +261,20 @@ def portal_registry(
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     portal_url = portal_url.rstrip("/")
-    auth = token_auth(
+    token = token_auth(
         realm=portal_url + reverse("registry:token"),
         service=settings.REGISTRY_SERVICE,
         issuer=settings.REGISTRY_TOKEN_ISSUER,
         rootcertbundle=str(certificate_write(workdir / "token-cert.pem")),
     )
-    notify = None
-    if notifications_secret is not None:
-        notify = notifications(
-            url=portal_url + "/registry/notifications",
-            secret=notifications_secret,
-        )
-    return RealRegistry(workdir, auth=auth, notify=notify)
+    if notifications_secret is None:
+        return RealRegistry(workdir, token=token)
+    return RealRegistry(
+        workdir,
+        token=token,
+        notify_url=portal_url + NOTIFICATIONS_PATH,
+        notify_secret=notifications_secret,
+    )
 
 
 # -- images ---------------------------------------------------------------------

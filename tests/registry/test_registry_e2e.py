@@ -1,18 +1,21 @@
 """The registry, end to end: Debian's docker-registry (distribution 2.8) asks
-the live portal for tokens, and skopeo pushes and pulls images built here as
-OCI layouts (tests/registry/realregistry.py).
+the live portal for tokens and tells it of pulls, and skopeo pushes and pulls
+images built here as OCI layouts (tests/registry/realregistry.py), with the
+registry configured from deploy/registry/config.yml.
 
 The publisher's CI pushes with a staff ``registry:push`` token; organizations
 pull with ``registry:pull`` tokens made on their tokens page; what they may
 pull is what their plan says now, changed through Stripe's webhook (the local
-fake of tests/billing). Skipped where docker-registry or skopeo is missing,
-except under CI, where that fails.
+fake of tests/billing); what they pulled reaches their Registry page and their
+SLA clocks through the registry's notifications. Skipped where docker-registry
+or skopeo is missing, except under CI, where that fails.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -22,14 +25,17 @@ from django.urls import reverse
 from apps.accounts.models import ApiToken
 from apps.accounts.services import api_token_create
 from apps.catalog.models import ImageDigest
+from apps.entitlements.services import mirror_add
 from apps.orgs.services import org_create
-from apps.registry.models import PullLogEntry
+from apps.registry.models import PullLogEntry, RegistryEvent
+from apps.sla.models import SlaClock
 from tests.billing import conftest as billing_fixtures
 from tests.billing.conftest import deliver_all
 from tests.catalog import builders as catalog
 from tests.conftest import require_service
 from tests.entitlements.builders import ensure_tiers
 from tests.factories import UserFactory
+from tests.sla import builders as sla_builders
 
 from .realregistry import (
     OciImage,
@@ -52,6 +58,8 @@ NOTIFICATIONS_SECRET = "e2e-registry-notifications-secret"
 FIPS_REFUSAL = "is not entitled to FIPS variants for nginx"
 # What the registry answers for a token that grants less than was asked.
 DENIED = "denied: requested access to the resource is denied"
+# The registry retries a notification every second (realregistry.py).
+NOTIFIED_WITHIN = 20
 
 
 @pytest.fixture(autouse=True)
@@ -287,3 +295,76 @@ def test_a_lapse_and_a_revocation_stop_the_next_pull(
     assert entry.granted == []
     assert entry.reason == "Unknown, expired or revoked token."
     assert raw not in entry.account + entry.reason
+
+
+def registry_events(deadline: float, **filters) -> list[RegistryEvent]:
+    """The events stored so far that match, once there is one (or the time is
+    up): the registry sends them on its own schedule."""
+    while True:
+        events = list(RegistryEvent.objects.filter(**filters))
+        if events or time.monotonic() > deadline:
+            return events
+        time.sleep(0.2)
+
+
+def test_a_pull_reaches_the_portal_and_shows_where_the_organization_looks(
+    publisher, registry, skopeo, images, nginx, stripe_prices, fake_stripe, tmp_path
+):
+    pulled = tmp_path / "pulled"
+    fips = nginx["nginx-fips"]
+    # Contoso (Select: the SLA and FIPS) mirrors nginx with its FIPS builds;
+    # the FIPS build has an open finding, so Contoso has a clock on it.
+    client, contoso = owner_client("Contoso")
+    subscribe(client, contoso, stripe_prices["select_month"], fake_stripe)
+    finding = sla_builders.finding(fips.variant.series, image=fips)
+    mirror_add(
+        org=contoso,
+        repository=fips.variant.series.repository,
+        actor=contoso.memberships.get().user,
+        include_fips=True,
+    )
+    clock = SlaClock.objects.get(org=contoso, finding=finding)
+    _, raw = pull_token(client, contoso)
+    initech_client, initech = owner_client("Initech")
+
+    result, digest = skopeo.pull(
+        registry.host, "nginx-fips", TAG, pulled, creds=("ci", raw)
+    )
+    assert result.ok, f"{result}\n{registry.log()[-3000:]}"
+    assert digest == fips.digest
+    deadline = time.monotonic() + NOTIFIED_WITHIN
+    (event,) = registry_events(deadline, action="pull", org=contoso)
+    assert (event.digest, event.image, event.repository) == (
+        fips.digest,
+        fips,
+        "nginx-fips",
+    )
+    # The publisher's pushes were reported too, as pushes of nobody's.
+    pushes = registry_events(deadline, action="push")
+    assert {e.digest for e in pushes} == {i.digest for i in images.values()}
+    assert {e.org for e in pushes} == {None}
+
+    # "Images you run" on Contoso's Registry page, linked to the catalog build.
+    page = client.get(f"/o/{contoso.slug}/registry/").content.decode()
+    images_section = page[page.index('id="images"') : page.index('id="tokens"')]
+    assert f'title="{fips.digest}"' in images_section
+    assert fips.get_absolute_url() in images_section
+    # The clock of the finding on that digest says when it was pulled.
+    detail = client.get(
+        reverse("sla:clock_detail", args=[contoso.slug, clock.pk])
+    ).content.decode()
+    assert 'id="event-pulled"' in detail
+    assert "1 pull of this digest" in detail
+    # Another organization sees none of it.
+    other = initech_client.get(f"/o/{initech.slug}/registry/").content.decode()
+    assert fips.digest not in other
+    assert "The registry has reported no pull by this organization yet." in other
+
+    # An anonymous pull is reported but is nobody's image.
+    result, _ = skopeo.pull(registry.host, "nginx", TAG, pulled, creds=None)
+    assert result.ok, result
+    (anonymous,) = registry_events(
+        time.monotonic() + NOTIFIED_WITHIN, action="pull", repository="nginx"
+    )
+    assert anonymous.org is None
+    assert RegistryEvent.objects.filter(action="pull", org=contoso).count() == 1

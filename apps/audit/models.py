@@ -94,6 +94,9 @@ class AuditEvent(models.Model):
         REPORT_FAILED = "report.failed", "Report failed"
         REPORT_DOWNLOADED = "report.downloaded", "Report downloaded"
         SIGNING_KEY_ADDED = "report.signing_key_added", "Report signing key added"
+        CRA_CASE_OPENED = "cra.case_opened", "CRA Article 14 case opened"
+        CRA_MEASURE_RECORDED = "cra.measure_recorded", "CRA corrective measure recorded"
+        CRA_STAGE_SUBMITTED = "cra.stage_submitted", "CRA report submitted"
 
     created_at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(

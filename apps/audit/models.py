@@ -97,6 +97,15 @@ class AuditEvent(models.Model):
         CRA_CASE_OPENED = "cra.case_opened", "CRA Article 14 case opened"
         CRA_MEASURE_RECORDED = "cra.measure_recorded", "CRA corrective measure recorded"
         CRA_STAGE_SUBMITTED = "cra.stage_submitted", "CRA report submitted"
+        FEDRAMP_PROFILE_SET = "fedramp.profile_set", "FedRAMP class set"
+        FEDRAMP_EXPOSURE_SET = (
+            "fedramp.exposure_set",
+            "FedRAMP repository IRV/PAIN set",
+        )
+        FEDRAMP_CLOCK_EVALUATED = (
+            "fedramp.clock_evaluated",
+            "FedRAMP clock evaluation set",
+        )
 
     created_at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(

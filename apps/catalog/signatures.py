@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from sigstore.models import TrustedRoot
 
 from .formats.signatures import document_signature_verify
 from .formats.sigstore_bundle import trust_root_read
-from .formats.verdict import Verdict
+from .formats.verdict import Signer, Verdict
 from .models import Attestation
 from .signers import signers_for_verification
 
@@ -56,6 +57,7 @@ def attestation_signature_verify(
     content: bytes,
     signature: bytes | None = None,
     now: datetime | None = None,
+    signers: list[Signer] | None = None,
 ) -> Verdict:
     """The verdict on an attestation's signature: its own (a DSSE envelope or
     a Sigstore bundle whose statement must name the build) or the detached
@@ -69,7 +71,7 @@ def attestation_signature_verify(
         document=content,
         signature=signature,
         subject_digests={algorithm: hexdigest},
-        signers=signers_for_verification(),
+        signers=signers if signers is not None else signers_for_verification(),
         trust_root=trust_root(),
         received_at=received_at,
     )
@@ -107,3 +109,34 @@ def attestation_signature_record(
         fields.append("signature_file")
     attestation.save(update_fields=fields)
     return attestation
+
+
+def attestations_signature_recheck(
+    *, digest: str = "", now: datetime | None = None
+) -> Counter[str]:
+    """Check every stored attestation's signature again (after a signer is
+    registered, or the trust root changes) and keep the new verdicts; returns
+    how many ended in each status. Each attestation is saved on its own."""
+    now = now or timezone.now()
+    signers = signers_for_verification()
+    counts: Counter[str] = Counter()
+    rows = Attestation.objects.select_related("digest").order_by("pk")
+    if digest:
+        rows = rows.filter(digest__digest=digest)
+    for attestation in rows.iterator(chunk_size=200):
+        with attestation.document.open("rb") as handle:
+            content = handle.read()
+        signature = None
+        if attestation.signature_file:
+            with attestation.signature_file.open("rb") as handle:
+                signature = handle.read()
+        verdict = attestation_signature_verify(
+            attestation=attestation,
+            content=content,
+            signature=signature,
+            now=now,
+            signers=signers,
+        )
+        attestation_signature_record(attestation=attestation, verdict=verdict, now=now)
+        counts[verdict.status] += 1
+    return counts

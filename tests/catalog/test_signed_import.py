@@ -430,3 +430,31 @@ def test_reimporting_keeps_the_detached_signature_and_checks_it_again(
     assert again.status_code == 201
     assert again.json()["signature"] == "verified"
     assert Attestation.objects.count() == 1
+
+
+def test_recheck_after_registering_the_key_verifies_what_was_untrusted(
+    tmp_path, image, key
+):
+    envelope = tmp_path / "provenance.json"
+    envelope.write_bytes(signed(key, provenance(hexof(image))))
+    run("import_provenance", image.digest, str(envelope))
+    attestation = Attestation.objects.get()
+    assert attestation.signature_status == Attestation.SignatureStatus.UNTRUSTED
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    signer_key_register(
+        name="Registered later",
+        public_key_pem=pem.decode(),
+        actor=None,
+        not_before=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    output = run("signatures_recheck", "--digest", image.digest)
+    assert "Checked 1 attestations: 1 verified." in output
+    attestation.refresh_from_db()
+    assert attestation.signature_signer.name == "Registered later"
+    with pytest.raises(CommandError, match="sha256"):
+        run("signatures_recheck", "--digest", "md5:abc")
+    assert "Checked 0 attestations: none." in run(
+        "signatures_recheck", "--digest", "sha256:" + "0" * 64
+    )

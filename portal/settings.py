@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "apps.sla",
     "apps.fips",
     "apps.stig",
+    "apps.cra",
     "apps.compliance",
     "apps.reports",
     "apps.registry",
@@ -205,6 +206,10 @@ CELERY_BEAT_SCHEDULE = {
     "notices-run": {"task": "notifications.run", "schedule": 5 * 60},
     # Reports whose task was lost or whose worker died (lease ran out).
     "reports-requeue-stale": {"task": "reports.requeue_stale", "schedule": 5 * 60},
+    # Article 14 cases for KEV-listed vulnerabilities now affecting a build.
+    "cra-cases-open": {"task": "cra.cases_open", "schedule": 5 * 60},
+    # Pull log rows and registry events past their retention.
+    "registry-prune-nightly": {"task": "registry.prune", "schedule": 24 * 60 * 60},
 }
 # How long a report worker holds a report before another may take it over.
 REPORT_LEASE_SECONDS = env.int("REPORT_LEASE_SECONDS", default=900)
@@ -494,6 +499,13 @@ REGISTRY_NOTIFICATIONS_SECRET = env.str(
     "REGISTRY_NOTIFICATIONS_SECRET",
     default="dev-registry-notifications" if DEV_MODE else "",
 )
+# Days the pull log and registry events are kept: an organization's (the
+# reports look back a year), and anonymous ones (free images, anyone).
+REGISTRY_LOG_DAYS = env.int("REGISTRY_LOG_DAYS", default=400)
+REGISTRY_ANONYMOUS_LOG_DAYS = env.int("REGISTRY_ANONYMOUS_LOG_DAYS", default=30)
+
+# EU CRA Article 14: the manufacturer named in the reports' field packs.
+CRA_MANUFACTURER_NAME = env.str("CRA_MANUFACTURER_NAME", default=SITE_NAME)
 
 # /metrics answers a bearer token or a caller from these networks, else 404.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -91,6 +91,7 @@ urlpatterns = [
         name="staff_entitlement_end",
     ),
     path("staff/sla/", include("apps.sla.staff_urls")),
+    path("staff/cra/", include("apps.cra.urls")),
     path("staff/reports/", include(report_urls.staff_urlpatterns)),
     path("pricing/", billing_views.PricingView.as_view(), name="pricing"),
     path(

@@ -51,6 +51,7 @@ from apps.accounts.models import ApiToken, OrgSsoConnection
 from apps.accounts.services import api_token_create
 from apps.audit.models import AuditEvent
 from apps.billing.models import BillingAccount, Invoice, StripeEvent, Subscription
+from apps.cra.models import CraCase
 from apps.customizations.models import Customization
 from apps.entitlements.models import Entitlement, Mirror
 from apps.notifications.models import Delivery, WebhookEndpoint
@@ -192,7 +193,17 @@ def _sla_ledger(org: Organization) -> dict:
     )
     # The customer's SLA pages show the ledger (not the plans) while entitled.
     entitle(org, "sla")
+    # A CRA Article 14 case on the build (publisher-wide, staff only).
+    case = CraCase.objects.create(
+        vulnerability=vuln,
+        source=CraCase.Source.STAFF,
+        evidence="Walker evidence",
+        aware_at=now - timedelta(days=2),
+        created_at=now,
+    )
+    case.digests.add(image)
     return {
+        "cra_case_pk": case.pk,
         "sla_clock_pk": clock.pk,
         "sla_waiver_pk": waiver.pk,
         "sla_policy_pk": policy.pk,

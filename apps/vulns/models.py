@@ -128,6 +128,9 @@ class Vulnerability(models.Model):
     kev_date_added = models.DateField(null=True, blank=True)
     kev_due_date = models.DateField(null=True, blank=True)
     kev_ransomware = models.BooleanField(default=False)
+    # When a KEV import first listed it here (null: not listed): the moment
+    # the publisher could know it is actively exploited (apps.cra).
+    kev_flagged_at = models.DateTimeField(null=True, blank=True)
     references = models.JSONField(default=list, blank=True)
     source_sha256 = models.CharField(
         max_length=64, blank=True, help_text="SHA-256 of the record last imported."

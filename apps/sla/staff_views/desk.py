@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.generic import TemplateView
 
 from apps.core.mixins import StaffOnlyMixin
+from apps.cra.selectors import cra_desk_figures
 
 from ..models import SlaWaiver
 from ..selectors.desk import (
@@ -56,6 +57,7 @@ class DeskView(StaffOnlyMixin, TemplateView):
                 state=SlaWaiver.State.REQUESTED
             ).count(),
             last_check=ledger_check_last(),
+            cra=cra_desk_figures(now=timezone.now()),
             now=timezone.now(),
         )
         return with_status(self.render_to_response(context), form)

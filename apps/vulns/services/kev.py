@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db import transaction
+from django.utils import timezone
 
 from ..formats.kev import KevEntry, kev_parse
 from ..models import AdvisoryImport, Vulnerability
@@ -35,10 +36,10 @@ def kev_import(*, content: bytes, source: str = "") -> KevImportReport:
     """
     catalog_version, listed = kev_parse(content)
     report = KevImportReport(catalog_version=catalog_version, entries=len(listed))
-    changes, matched = _kev_changes(listed, report)
+    changes, matched = _kev_changes(listed, report, now=timezone.now())
     Vulnerability.objects.bulk_update(
         changes,
-        ["kev", "kev_date_added", "kev_due_date", "kev_ransomware"],
+        ["kev", "kev_date_added", "kev_due_date", "kev_ransomware", "kev_flagged_at"],
         batch_size=1000,
     )
     report.updated = len(changes)
@@ -54,7 +55,7 @@ def kev_import(*, content: bytes, source: str = "") -> KevImportReport:
 
 
 def _kev_changes(
-    listed: dict[str, KevEntry], report: KevImportReport
+    listed: dict[str, KevEntry], report: KevImportReport, *, now
 ) -> tuple[list[Vulnerability], set[str]]:
     """The rows whose KEV columns must change (the whole table read once, in
     chunks), and the catalog CVEs some row names; counts go to the report."""
@@ -68,8 +69,12 @@ def _kev_changes(
         "kev_date_added",
         "kev_due_date",
         "kev_ransomware",
+        "kev_flagged_at",
     )
-    for pk, vuln_id, aliases, *current in rows.iterator(chunk_size=5000):
+    for pk, vuln_id, aliases, kev, added, due, ransomware, flagged_at in rows.iterator(
+        chunk_size=5000
+    ):
+        current = (kev, added, due, ransomware)
         names = [vuln_id, *(alias for alias in aliases or [] if isinstance(alias, str))]
         cve = next((name for name in names if name in listed), None)
         wanted: tuple[bool, date | None, date | None, bool]
@@ -79,7 +84,7 @@ def _kev_changes(
             matched.add(cve)
             wanted = (True, *listed[cve])
             report.flagged += 1
-        if tuple(current) == wanted:
+        if current == wanted:
             continue
         if wanted[0] and not current[0]:
             report.newly_flagged += 1
@@ -92,6 +97,8 @@ def _kev_changes(
                 kev_date_added=wanted[1],
                 kev_due_date=wanted[2],
                 kev_ransomware=wanted[3],
+                # Kept while listed; cleared when the catalog drops it.
+                kev_flagged_at=(flagged_at or now) if wanted[0] else None,
             )
         )
     return changes, matched

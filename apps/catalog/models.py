@@ -10,6 +10,8 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from .formats.verdict import CHECK_LABELS, CHECK_REVOKED
+
 NEARING_EOL_DAYS = 90
 
 
@@ -397,6 +399,12 @@ class Attestation(models.Model):
         "log attests; empty when nothing does.",
     )
     signature_checked_at = models.DateTimeField(null=True, blank=True)
+    signature_check = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="Which check an Invalid or Untrusted verdict comes from "
+        "(signature, subject, transparency_log, revoked, unknown_signer, ...).",
+    )
     signature_message = models.TextField(blank=True)
     signature_file = models.FileField(
         upload_to="evidence/signatures/%Y/%m/",
@@ -481,3 +489,16 @@ class Attestation(models.Model):
     def signature_verified(self) -> bool:
         """Whether a registered signer's valid signature vouches for it."""
         return self.signature_status == self.SignatureStatus.VERIFIED
+
+    @property
+    def signature_no_longer_trusted(self) -> bool:
+        """Validly signed by a signer revoked since."""
+        return (
+            self.signature_status == self.SignatureStatus.UNTRUSTED
+            and self.signature_check == CHECK_REVOKED
+        )
+
+    @property
+    def signature_check_label(self) -> str:
+        """The check an Invalid or Untrusted verdict comes from, in words."""
+        return CHECK_LABELS.get(self.signature_check, self.signature_check)

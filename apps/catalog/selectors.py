@@ -301,7 +301,12 @@ def digest_list_detailed() -> QuerySet[ImageDigest]:
             queryset=TagEvent.objects.order_by("-assigned_at", "-id"),
             to_attr="tag_history",
         ),
-        Prefetch("attestations", queryset=Attestation.objects.order_by("kind", "id")),
+        Prefetch(
+            "attestations",
+            queryset=Attestation.objects.select_related("signature_signer").order_by(
+                "kind", "id"
+            ),
+        ),
     )
 
 
@@ -333,10 +338,11 @@ def digest_tag_events(*, image: ImageDigest) -> list[TagEvent]:
 
 
 def digest_attestations(*, image: ImageDigest) -> QuerySet[Attestation]:
-    """A build's attestations, with who overrode a subject check (if anyone)."""
+    """A build's attestations, with who overrode a subject check (if anyone)
+    and the registered signer whose signature was checked (if any)."""
     return (
         Attestation.objects.filter(digest=image)
-        .select_related("subject_override_by")
+        .select_related("subject_override_by", "signature_signer")
         .order_by("kind", "-created_at")
     )
 

@@ -91,6 +91,7 @@ def attestation_signature_record(
     attestation.signature_identity = verdict.identity[:500]
     attestation.signature_signed_at = verdict.signed_at
     attestation.signature_checked_at = now or timezone.now()
+    attestation.signature_check = verdict.check
     attestation.signature_message = verdict.message
     fields = [
         "signature_status",
@@ -98,6 +99,7 @@ def attestation_signature_record(
         "signature_identity",
         "signature_signed_at",
         "signature_checked_at",
+        "signature_check",
         "signature_message",
     ]
     if verdict.key_ids and not attestation.signer_key_id:

@@ -23,7 +23,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 
 from .formats.keys import public_key_load
-from .formats.verdict import Signer
+from .formats.verdict import CHECK_REVOKED, Signer
 from .models import Attestation, TrustedSigner
 
 NAME_MAX = 200
@@ -287,6 +287,7 @@ def signer_revoke(
         signature_status=Attestation.SignatureStatus.VERIFIED,
     ).update(
         signature_status=Attestation.SignatureStatus.UNTRUSTED,
+        signature_check=CHECK_REVOKED,
         signature_message=message,
         signature_checked_at=now,
     )

@@ -13,6 +13,7 @@ from apps.core.forms import AsciiIntegerField, apply_validation_error
 from apps.core.mixins import StaffOnlyMixin
 
 from .formats.keys import PEM_MAX_CHARS
+from .formats.verdict import CHECK_REVOKED
 from .models import Attestation, TrustedSigner
 from .signers import (
     NAME_MAX,
@@ -107,7 +108,14 @@ class SignerListView(StaffOnlyMixin, TemplateView):
                 filter=Q(
                     attestations__signature_status=Attestation.SignatureStatus.VERIFIED
                 ),
-            )
+            ),
+            no_longer_trusted=Count(
+                "attestations",
+                filter=Q(
+                    attestations__signature_status=Attestation.SignatureStatus.UNTRUSTED,
+                    attestations__signature_check=CHECK_REVOKED,
+                ),
+            ),
         )
         return {
             **super().get_context_data(**kwargs),

@@ -20,6 +20,7 @@ untrusted documents are stored and shown as such).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from typing import Any
 
 from django.conf import settings
@@ -173,10 +174,12 @@ def evidence_signature_check(
     content: bytes,
     signature: bytes | None = None,
     overridden: bool = False,
+    refuse: Collection[str] | None = None,
 ) -> Verdict:
     """Check the signature of a document just attached and keep the verdict
-    with it, or refuse the document when ``EVIDENCE_SIGNATURE_REFUSE`` names
-    the verdict (a ValidationError: the importing transaction writes nothing).
+    with it, or refuse the document when ``refuse`` (by default
+    ``EVIDENCE_SIGNATURE_REFUSE``) names the verdict (a ValidationError: the
+    importing transaction writes nothing).
 
     A statement signed about another image is invalid for this build; with a
     staff subject override it is stored and flagged instead of refused. Call in
@@ -191,7 +194,7 @@ def evidence_signature_check(
     verdict = attestation_signature_verify(
         attestation=attestation, content=content, signature=signature
     )
-    refused = set(settings.EVIDENCE_SIGNATURE_REFUSE)
+    refused = set(settings.EVIDENCE_SIGNATURE_REFUSE if refuse is None else refuse)
     if verdict.status in refused and not (
         overridden and verdict.check == CHECK_SUBJECT
     ):
@@ -279,13 +282,15 @@ def evidence_import(
     match: bool = True,
     subject_override_reason: str | None = None,
     signature: bytes | None = None,
+    signature_refuse: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """Import one document of a kind; returns a summary of what was stored.
 
     ``signature`` is a detached signature of the document (a Sigstore bundle,
     or a DSSE envelope whose statement names the document's SHA-256); without
     one, the document's own signature is checked (see
-    ``evidence_signature_check``).
+    ``evidence_signature_check``). ``signature_refuse`` names the verdicts
+    that refuse the document instead of ``EVIDENCE_SIGNATURE_REFUSE``.
 
     ``subject_override_reason`` (publisher staff only, never blank) attaches
     a document whose own subject is another image; without it such a document
@@ -328,6 +333,7 @@ def evidence_import(
                 content=content,
                 signature=signature,
                 overridden=override is not None,
+                refuse=signature_refuse,
             )
         summary = evidence_recorded(
             kind=kind, result=result, image=image, actor=actor, request=request

@@ -513,8 +513,11 @@ def test_list_queries_do_not_grow(api, path, pinned, django_assert_max_num_queri
 
 
 def test_detail_queries_are_few(api, world, django_assert_max_num_queries):
-    # build; current tags, tag history, attestations and crypto modules
-    # prefetched; the build assessed
+    # Attestations verified by two signers: named without a query each.
+    for n in range(2):
+        b.sbom(world["image"], b'{"n": %d}' % n, verified_by=b.signer(f"Key {n}"))
+    # build; current tags, tag history, attestations (with their signers) and
+    # crypto modules prefetched; the build assessed
     with django_assert_max_num_queries(5 + ASSESSED_BUILDS):
         _queries(api, f"{API}/digests/{world['image'].digest}/")
     # repository, series, variants; the latest builds assessed

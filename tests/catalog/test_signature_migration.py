@@ -54,3 +54,39 @@ def test_existing_attestations_become_unverified_and_keep_their_data(latest):
     assert rows[0].signature_message == ""
     assert "not checked" in rows[1].signature_message
     assert all(r.signature_signer_id is None for r in rows)
+
+
+def test_attestations_a_revocation_untrusted_name_their_check(latest):
+    image = catalog.build(catalog.series(catalog.repository("python")))
+    image_id = image.pk
+    old = _migrate(AFTER)
+    Signer = old.get_model("catalog", "TrustedSigner")
+    Attestation = old.get_model("catalog", "Attestation")
+    now = timezone.now()
+    signers = [
+        Signer.objects.create(
+            name=name,
+            kind="public_key",
+            public_key_pem="-----BEGIN PUBLIC KEY-----",
+            fingerprint=f"{n}" * 64,
+            revoked_at=now if revoked else None,
+            revocation_reason="leaked" if revoked else "",
+        )
+        for n, (name, revoked) in enumerate((("Leaked", True), ("Kept", False)))
+    ]
+    rows = [("untrusted", signers[0]), ("untrusted", signers[1]), ("invalid", None)]
+    for n, (status, signer) in enumerate(rows):
+        Attestation.objects.create(
+            digest_id=image_id,
+            kind="sbom-cyclonedx",
+            document=f"evidence/{n}.json",
+            sha256=f"{n}" * 64,
+            size=10,
+            signature_status=status,
+            signature_signer=signer,
+            created_at=now,
+        )
+
+    new = _migrate([("catalog", "0006_signature_check")])
+    checks = new.get_model("catalog", "Attestation").objects.order_by("sha256")
+    assert [a.signature_check for a in checks] == ["revoked", "", ""]

@@ -5,6 +5,7 @@ signer verified into "no longer trusted"."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -279,6 +280,8 @@ def test_revoking_a_signer_untrusts_what_it_verified_and_says_why(client, staff)
     mine.refresh_from_db()
     theirs.refresh_from_db()
     assert mine.signature_status == Attestation.SignatureStatus.UNTRUSTED
+    assert mine.signature_check == "revoked"
+    assert mine.signature_no_longer_trusted
     assert "no longer trusted" in mine.signature_message
     assert "public gist" in mine.signature_message
     assert theirs.signature_status == Attestation.SignatureStatus.VERIFIED
@@ -287,6 +290,14 @@ def test_revoking_a_signer_untrusts_what_it_verified_and_says_why(client, staff)
     assert event.details["reason"] == "private key found in a public gist"
     page = client.get(URL).content.decode()
     assert "Revoked" in page
+    # Each signer's row counts what it verified and what is no longer trusted.
+    rows = {
+        name: re.findall(r'<td class="num">(\d+)</td>', row)
+        for row in page.split("<tr>")[1:]
+        for name in ("Leaked key", "Other key")
+        if row.lstrip().startswith(f"<td>{name}<")
+    }
+    assert rows == {"Leaked key": ["0", "1"], "Other key": ["1", "0"]}
     # Revoked once: again, or without a reason, is refused.
     for data in ({"signer": signer.pk, "reason": "again"}, {"signer": other.pk}):
         assert client.post("/staff/signers/revoke/", data).status_code == 400

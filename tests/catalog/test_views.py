@@ -806,7 +806,10 @@ def test_digest_page_queries_do_not_grow(anon, django_assert_max_num_queries):
         while len(made) < total:
             i = len(made)
             comp = b.component(f"pkg-{i}")
-            attestation = b.sbom(image, content=b'{"n": %d}' % i)
+            # Each verified by its own signer: the page names them all.
+            attestation = b.sbom(
+                image, content=b'{"n": %d}' % i, verified_by=b.signer(f"Key {i}")
+            )
             b.contains(image, comp, attestation)
             vuln = b.vulnerability(f"CVE-2025-{i:04d}", ["critical", "low"][i % 2])
             b.finding(image, vuln, comp, fixed_version="2.0")

@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.accounts.models import ApiToken
-from apps.catalog.models import Attestation, ImageDigest, TagEvent
+from apps.catalog.models import Attestation, ImageDigest, TagEvent, TrustedSigner
 from apps.evidence.access import EvidenceAccess, evidence_access, evidence_features
 from apps.fips.models import CryptoModule, DigestCryptoModule
 from apps.fips.status import module_status
@@ -45,8 +45,66 @@ class AttestationWarningOut(serializers.Serializer):
     path = serializers.CharField(help_text="The first place, as a JSON path.")
 
 
+class SignatureSignerOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=TrustedSigner.Kind.choices)
+    revoked = serializers.BooleanField(
+        help_text="Revoked since: what it signed is no longer trusted."
+    )
+
+
+class SignatureOut(serializers.Serializer):
+    """What checking an attestation's signature concluded."""
+
+    status = serializers.ChoiceField(
+        source="signature_status",
+        choices=Attestation.SignatureStatus.choices,
+        help_text="verified: a registered signer's valid signature; unverified: no "
+        "signature; invalid: a check failed (see check); untrusted: a valid "
+        "signature by an unknown, out-of-window or revoked signer.",
+    )
+    check = serializers.CharField(
+        source="signature_check",
+        help_text="Which check an invalid or untrusted verdict comes from "
+        "(signature, subject, transparency_log, timestamp, certificate, "
+        "payload_type, digest, format, unknown_signer, revoked, outside_window); "
+        "empty otherwise.",
+    )
+    signer = SignatureSignerOut(
+        source="signature_signer",
+        allow_null=True,
+        help_text="The registered signer whose key or identity made the signature.",
+    )
+    identity = serializers.CharField(
+        source="signature_identity",
+        help_text="The key (algorithm and fingerprint) or certificate identity "
+        "that signed.",
+    )
+    signed_at = serializers.DateTimeField(
+        source="signature_signed_at",
+        allow_null=True,
+        help_text="When it was signed, as a signed timestamp or the transparency "
+        "log attests; null when nothing does.",
+    )
+    checked_at = serializers.DateTimeField(
+        source="signature_checked_at", allow_null=True
+    )
+    message = serializers.CharField(source="signature_message")
+    no_longer_trusted = serializers.BooleanField(
+        source="signature_no_longer_trusted",
+        help_text="Validly signed by a signer revoked since.",
+    )
+
+
 class AttestationOut(serializers.ModelSerializer):
     download = serializers.SerializerMethodField()
+    signature = SignatureOut(
+        source="*", read_only=True, help_text="The signature check's verdict."
+    )
+    signature_verified = serializers.BooleanField(
+        read_only=True, help_text="Shorthand: signature.status is verified."
+    )
     warnings = AttestationWarningOut(
         many=True,
         read_only=True,
@@ -74,6 +132,7 @@ class AttestationOut(serializers.ModelSerializer):
             "size",
             "signer_key_id",
             "signature_verified",
+            "signature",
             "summary",
             "subject_status",
             "subject_digests",

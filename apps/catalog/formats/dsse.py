@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,24 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     """The DSSE v1 pre-authentication encoding of a payload and its type."""
     kind = payload_type.encode("utf-8")
     return b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(payload), payload)
+
+
+def envelope_json(
+    *, payload_type: str, payload: bytes, signatures: list[tuple[str, bytes]]
+) -> bytes:
+    """A DSSE envelope as JSON bytes: the payload and each (key id, signature
+    over its PAE) in standard base64, as ``envelope_read`` reads it back."""
+    return json.dumps(
+        {
+            "payloadType": payload_type,
+            "payload": base64.b64encode(payload).decode("ascii"),
+            "signatures": [
+                {"keyid": keyid, "sig": base64.b64encode(sig).decode("ascii")}
+                for keyid, sig in signatures
+            ],
+        },
+        indent=2,
+    ).encode()
 
 
 def _refuse(where: str, problem: str) -> ValidationError:

@@ -199,6 +199,26 @@ def signature_valid(key: PublicKey, signature: bytes, data: bytes) -> bool:
     return True
 
 
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+
+
+def sign(private_key: PrivateKey, data: bytes) -> bytes:
+    """Sign ``data`` the way ``signature_valid`` checks it: ECDSA with SHA-256
+    (SHA-384 on P-384, DER), Ed25519, or RSA PKCS#1 v1.5 with SHA-256."""
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        algorithm = _CURVE_HASHES.get(private_key.curve.key_size)
+        if algorithm is None:
+            raise ValueError(
+                f"No signing with an ECDSA key on {private_key.curve.name}."
+            )
+        return private_key.sign(data, ec.ECDSA(algorithm()))
+    if isinstance(private_key, ed25519.Ed25519PrivateKey):
+        return private_key.sign(data)
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        return private_key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    raise ValueError(f"No signing with a {type(private_key).__name__}.")
+
+
 def signature_valid_prehashed(key: PublicKey, signature: bytes, digest: bytes) -> bool:
     """Whether ``signature`` is ``key``'s signature over a message whose SHA-256
     is ``digest`` (a Sigstore message signature). Ed25519 signs messages, not

@@ -43,6 +43,21 @@ CHECK_UNKNOWN_SIGNER = "unknown_signer"
 CHECK_REVOKED = "revoked"
 CHECK_WINDOW = "outside_window"
 
+# Each check as people name it (pages, reports, the bundle's list).
+CHECK_LABELS = {
+    CHECK_FORMAT: "envelope or bundle format",
+    CHECK_SIGNATURE: "signature over the content",
+    CHECK_TRANSPARENCY_LOG: "transparency-log entry",
+    CHECK_TIMESTAMP: "signed timestamp",
+    CHECK_CERTIFICATE: "signing certificate",
+    CHECK_SUBJECT: "statement subject",
+    CHECK_PAYLOAD_TYPE: "payload type",
+    CHECK_DIGEST: "document digest",
+    CHECK_UNKNOWN_SIGNER: "signer not registered",
+    CHECK_REVOKED: "signer revoked",
+    CHECK_WINDOW: "outside the signer's window",
+}
+
 TIME_TIMESTAMP_AUTHORITY = "a signed timestamp"
 TIME_TRANSPARENCY_LOG = "the transparency log"
 TIME_RECEIVED = "when the portal received it"

@@ -1,7 +1,9 @@
 """The evidence bundle: one zip an auditor can check offline.
 
 It holds the signed report (``report.pdf``), the canonical evidence JSON it
-was made from (``evidence.json``), and the documents in scope:
+was made from (``evidence.json``), the organization's OSCAL 1.1.2 POA&M,
+Assessment Results and Component Definition for the same window and cut-off
+(``oscal/``), and the documents in scope:
 
 - ``attestations/<repository>/<digest12>/<kind>-<sha256[:12]>.<ext>``: every
   stored attestation (SBOMs, provenance, OpenVEX, FIPS, STIG) of the builds
@@ -55,6 +57,7 @@ from apps.vulns.selectors import NoVexStatements, openvex_export_for_digest
 
 from .evidence.mirrored import assessed_builds
 from .links import verify_url
+from .oscal.documents import oscal_bundle_documents
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
 READ_CHUNK = 1024 * 1024
@@ -188,6 +191,8 @@ def _plan(report, *, pdf: bytes, evidence_json: bytes) -> list[Entry]:
         Entry("report.pdf", len(pdf), content=pdf),
         Entry("evidence.json", len(evidence_json), content=evidence_json),
     ]
+    for path, document in oscal_bundle_documents(report):
+        entries.append(Entry(path, len(document), content=document))
     entitled: dict[tuple[int, tuple[str, ...]], bool] = {}
     for image in _scope_images(report):
         repository = image.variant.series.repository
@@ -243,6 +248,17 @@ def _contents(written: list[str]) -> list[str]:
         "  report.pdf        the signed report (PDF/A-3b, PAdES signature)",
         "  evidence.json     the canonical evidence the report was made from",
     ]
+    if "oscal/poam.json" in written:
+        lines += [
+            "  oscal/            the OSCAL 1.1.2 POA&M, Assessment Results and",
+            "                    Component Definition (JSON) of the same window",
+        ]
+    else:
+        lines += [
+            "  oscal/            the OSCAL 1.1.2 Assessment Results and Component",
+            "                    Definition (JSON) of the same window; no POA&M:",
+            "                    no SLA clock was running at the data cut-off",
+        ]
     documents = [p for p in written if p.startswith("attestations/")]
     attested = len({"/".join(p.split("/")[1:3]) for p in documents})
     held = {p.rsplit("/", 1)[1].rsplit("-", 1)[0] for p in documents}

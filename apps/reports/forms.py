@@ -12,7 +12,11 @@ from .services.intake import ORG_KINDS
 
 class ReportRequestForm(forms.Form):
     kind = forms.ChoiceField(
-        choices=[(k.value, k.label) for k in Report.Kind if k in ORG_KINDS]
+        choices=[(k.value, k.label) for k in Report.Kind if k in ORG_KINDS],
+        help_text=(
+            "The OSCAL documents are JSON for FedRAMP and other OSCAL tools; "
+            "the XLSX POA&M is the legacy format."
+        ),
     )
     window_start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     window_end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))

@@ -19,8 +19,13 @@ class Report(models.Model):
         ORG_COMPLIANCE = "org_compliance", "Compliance report"
         IMAGE_DOSSIER = "image_dossier", "Image dossier"
         SLA_PERFORMANCE = "sla_performance", "SLA performance across customers"
-        POAM = "poam", "FedRAMP POA&M (XLSX)"
+        # The spreadsheet FedRAMP retires for machine-readable deliverables:
+        # kept for those who still read it; the OSCAL POA&M replaces it.
+        POAM = "poam", "FedRAMP POA&M (XLSX, legacy)"
         EVIDENCE_BUNDLE = "evidence_bundle", "Evidence bundle (zip)"
+        OSCAL_POAM = "oscal_poam", "OSCAL POA&M (JSON)"
+        OSCAL_RESULTS = "oscal_results", "OSCAL Assessment Results (JSON)"
+        OSCAL_COMPONENTS = "oscal_components", "OSCAL Component Definition (JSON)"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

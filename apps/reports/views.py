@@ -28,6 +28,7 @@ EXTENSIONS = {
     "application/pdf": "pdf",
     "application/zip": "zip",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "application/json": "json",
 }
 
 
@@ -70,6 +71,7 @@ class ReportListView(OrgMixin, TemplateView):
         may_request = self.may_request()
         context.update(
             reports=list(reports[:LIST_LIMIT]),
+            kinds=dict(Report.Kind.choices),
             may_request=may_request,
             form=kwargs.get("form") or (ReportRequestForm() if may_request else None),
         )

@@ -252,21 +252,28 @@ def test_readme_says_none_for_a_kind_the_zip_lacks(world):
         data_cutoff=world.report.data_cutoff,
     )
     files = unpack(make(report))
+    # The OSCAL documents are there with nothing in them, but for the POA&M:
+    # OSCAL has none without an item.
     assert sorted(files) == [
         "MANIFEST.sha256",
         "README.txt",
         "evidence.json",
+        "oscal/assessment-results.json",
+        "oscal/component-definition.json",
         "report.pdf",
     ]
     readme = files["README.txt"].decode()
     assert "attestations/" not in readme
     assert "vex/" not in readme
     assert contents(readme)[2:] == [
+        "  oscal/            the OSCAL 1.1.2 Assessment Results and Component",
+        "                    Definition (JSON) of the same window; no POA&M:",
+        "                    no SLA clock was running at the data cut-off",
         "  Attestations      none: no build in scope has a document this",
         "                    organization may receive",
         "  Publisher VEX     none: the publisher made no VEX statement about "
         "a build in scope",
-        "  MANIFEST.sha256   SHA-256 of each of the 3 other files",
+        "  MANIFEST.sha256   SHA-256 of each of the 5 other files",
     ]
 
 

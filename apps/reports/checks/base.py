@@ -54,6 +54,7 @@ class Subject:
     pdf: bytes | None = None
     bundle: IO[bytes] | None = None
     workbook: bytes | None = None
+    oscal: bytes | None = None
     # The build read the ledger between these instants; None: until now.
     built_from: datetime | None = None
     built_until: datetime | None = None
@@ -69,7 +70,7 @@ class Check:
     name: str
     kinds: frozenset[str]
     # The part of the report the check reads: evidence, pdf, bundle,
-    # workbook or stored.
+    # workbook, oscal or stored.
     reads: str
     run: CheckFn
     description: str

@@ -14,13 +14,13 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from ..models import Report
-from . import contents, files
+from . import contents, files, oscal
 from .base import Check, Kind, Subject, Violation, subject_label
 
 # Beyond this many messages a check says how many more it found.
 MESSAGES_PER_CHECK = 20
 # In the order they run: what the evidence says, then the files.
-CHECKS: tuple[Check, ...] = (*contents.CHECKS, *files.CHECKS)
+CHECKS: tuple[Check, ...] = (*contents.CHECKS, *files.CHECKS, *oscal.CHECKS)
 
 
 def check_names() -> list[str]:
@@ -61,6 +61,7 @@ def report_checks(
     pdf: bytes | None = None,
     bundle: bytes | IO[bytes] | None = None,
     workbook: bytes | None = None,
+    oscal: bytes | None = None,
     built_until: datetime | None = None,
 ) -> list[Violation]:
     """Check the parts of ``report`` given; an empty list when all hold.
@@ -75,6 +76,7 @@ def report_checks(
         pdf=pdf,
         bundle=io.BytesIO(bundle) if isinstance(bundle, bytes) else bundle,
         workbook=workbook,
+        oscal=oscal,
         # A report built outside the pipeline is being built now.
         built_from=report.started_at or timezone.now(),
         built_until=built_until,
@@ -89,11 +91,11 @@ def reports_check_stored(*, report: Report | None = None) -> list[Violation]:
 
     ``report``: one report (it must be ready), or None for every ready report,
     read one at a time in id order. Each report's evidence comes from its
-    stored evidence JSON and its file (PDF, evidence bundle zip or POA&M
-    workbook) from storage; the files are also checked against their
-    recorded SHA-256. Ledger recounts count the clocks that existed when the
-    report was built (``started_at`` to ``finished_at``), so a clock created
-    later is not held against it.
+    stored evidence JSON and its file (PDF, evidence bundle zip, POA&M
+    workbook or OSCAL document) from storage; the files are also checked
+    against their recorded SHA-256. Ledger recounts count the clocks that
+    existed when the report was built (``started_at`` to ``finished_at``), so
+    a clock created later is not held against it.
 
     Returns every violation found (``check``, ``subject`` "report <id>",
     ``message``; ``as_dict()`` for JSON); an empty list when all hold.
@@ -157,6 +159,8 @@ def _stored_report_check(report: Report) -> list[Violation]:
                 subject.pdf = None  # the bundle checks say what is wrong
         elif report.kind == Kind.POAM:
             subject.workbook = stored.read()
+        elif report.kind in oscal.OSCAL_KINDS:
+            subject.oscal = stored.read()
         else:
             subject.pdf = stored.read()
         return subject_check(subject)

@@ -28,7 +28,15 @@ Kind = Report.Kind
 
 MAX_WINDOW_DAYS = 3 * 366
 ORG_KINDS = frozenset(
-    {Kind.ORG_COMPLIANCE, Kind.IMAGE_DOSSIER, Kind.POAM, Kind.EVIDENCE_BUNDLE}
+    {
+        Kind.ORG_COMPLIANCE,
+        Kind.IMAGE_DOSSIER,
+        Kind.POAM,
+        Kind.EVIDENCE_BUNDLE,
+        Kind.OSCAL_POAM,
+        Kind.OSCAL_RESULTS,
+        Kind.OSCAL_COMPONENTS,
+    }
 )
 STAFF_KINDS = frozenset({Kind.SLA_PERFORMANCE})
 # Requesting a report is managing the organization's evidence: owners and admins.

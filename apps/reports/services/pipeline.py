@@ -1,6 +1,7 @@
 """One report built by one worker at a time: claimed under a lease, its files
-made (evidence, PDF, POA&M workbook, evidence bundle), checked against itself
-and the ledger, signed, stored with their hashes, and the requester told.
+made (evidence, PDF, POA&M workbook, OSCAL document, evidence bundle), checked
+against itself and the ledger, signed, stored with their hashes, and the
+requester told.
 
 The content, the signature and the exports are made by their own modules;
 this one only runs them in order and keeps the row honest.
@@ -31,8 +32,11 @@ from apps.core.metrics import report_observe
 from ..bundle import evidence_bundle
 from ..checks.runner import report_checks
 from ..evidence.document import build_evidence, canonical_json
+from ..formats.oscal import MEDIA_TYPE as OSCAL_MEDIA_TYPE
+from ..formats.oscal import OscalEmpty
 from ..formats.poam_xlsx import MEDIA_TYPE as XLSX_MEDIA_TYPE
 from ..models import Report
+from ..oscal.documents import OSCAL_KINDS, oscal_document
 from ..poam import poam_xlsx
 from ..render import render_pdf
 from ..signing import sign_pdf
@@ -43,6 +47,9 @@ Kind = Report.Kind
 Status = Report.Status
 
 MAX_ATTEMPTS = 3
+# The stage of a report that failed at once because there was nothing to put
+# in it (an OSCAL POA&M without a running clock); its error says why.
+NOTHING_TO_REPORT = "Nothing to report"
 
 Progress = Callable[[int, str], None]
 
@@ -94,11 +101,27 @@ def _build_poam(report: Report, progress: Progress) -> dict[str, Any]:
     }
 
 
+def _build_oscal(report: Report, progress: Progress) -> dict[str, Any]:
+    progress(10, "Reading the ledger and the images' evidence")
+    content = oscal_document(report)
+    _checked(report, progress, percent=90, oscal=content)
+    return {
+        "content": content,
+        "ext": "json",
+        "media_type": OSCAL_MEDIA_TYPE,
+        "pages": None,
+        "key_id": "",
+        "evidence_json": None,
+    }
+
+
 def _build(report: Report, progress: Progress) -> dict[str, Any]:
     """The files of one report, by kind; nothing stored yet. Each is checked
     before it is signed (an evidence bundle's zip once it is packed)."""
     if report.kind == Kind.POAM:
         return _build_poam(report, progress)
+    if report.kind in OSCAL_KINDS:
+        return _build_oscal(report, progress)
     # A bundle carries the organization's compliance report: same id, window
     # and cut-off, made as that kind.
     as_pdf = report
@@ -216,6 +239,16 @@ def report_run(*, report_id: int, worker: str | None = None) -> Report:
             return _report_check_failed(
                 report_id=report_id, attempt=attempt, violations=failed.violations
             )
+        except OscalEmpty as empty:
+            # The same inputs are as empty next time: not retried.
+            logger.info("report %s attempt %s: %s", report_id, attempt, empty)
+            return _report_failed(
+                report_id=report_id,
+                attempt=attempt,
+                error=empty,
+                final=True,
+                stage=NOTHING_TO_REPORT,
+            )
         except Exception as exc:
             logger.exception("report %s attempt %s failed", report_id, attempt)
             return _report_failed(report_id=report_id, attempt=attempt, error=exc)
@@ -290,15 +323,29 @@ def _forget_earlier_attempts(report: Report, attempt: int, storage, ext: str):
                 storage.delete(name)
 
 
-def _report_failed(*, report_id: int, attempt: int, error: Exception) -> Report:
-    final = attempt >= MAX_ATTEMPTS
-    message = f"{type(error).__name__}: {error}"[:2000]
+def _report_failed(
+    *,
+    report_id: int,
+    attempt: int,
+    error: Exception,
+    final: bool = False,
+    stage: str = "",
+) -> Report:
+    """Queued again for another attempt, or failed after the last (or at
+    once when ``final``; ``stage`` then says why and the error is kept as
+    the plain sentence it is)."""
+    final = final or attempt >= MAX_ATTEMPTS
+    if stage:
+        message = str(error)[:2000]
+    else:
+        message = f"{type(error).__name__}: {error}"[:2000]
+        stage = "Failed" if final else f"Attempt {attempt} failed; retrying"
     with transaction.atomic():
         updated = _mine(report_id, attempt).update(
             status=Status.FAILED if final else Status.QUEUED,
             error=message,
             lease_until=None,
-            stage="Failed" if final else f"Attempt {attempt} failed; retrying",
+            stage=stage,
         )
         report = Report.objects.select_related("org").get(pk=report_id)
         if updated and final:

@@ -1,257 +1,39 @@
-"""OSCAL 1.1.2 JSON: a Plan of Action and Milestones, Assessment Results and a
-Component Definition, built with compliance-trestle's models of OSCAL 1.1.2
-and read back with them.
-
-Plain data in (the dataclasses below), bytes out; no database. Each writer
-builds the document from trestle's pydantic models, serializes it, parses the
-bytes back with the model of its kind and serializes that again: a document
-that does not survive the round trip unchanged is never returned
-(``OscalInvalid``). ``oscal_read`` is the same parse for bytes from anywhere.
-
-Identity: OSCAL asks that a UUID name the same subject across revisions of a
-document. Every UUID here is given by the caller, who derives it with
-``oscal_uuid`` (a version 5 UUID of a namespace and the subject's own ids), so
-the same data gives the same UUIDs, and so the same bytes: timestamps are the
-caller's (a report's data cut-off), never the clock's.
-
-Where the FedRAMP OSCAL POA&M guide defines an extension (``POAM-ID``,
-``impacted-control-id``, ``vendor-dependency``, ``kev-catalog``,
-``kev-due-date``), it is used in FedRAMP's namespace; the portal's own facts
-(the SLA clock, its policy, CVSS vectors) are properties in ``NS``.
-"""
+"""The OSCAL 1.1.2 writers: plain data (``data``) into compliance-trestle's
+models, serialized, and parsed back (``read``) before the bytes are returned."""
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 
-from pydantic.v1 import ValidationError
-from trestle.common.err import TrestleError
 from trestle.oscal import OSCAL_VERSION, common
 from trestle.oscal import assessment_results as ar
 from trestle.oscal import component as cd
 from trestle.oscal import poam as pm
 
-MEDIA_TYPE = "application/json"
-# The portal's namespace for properties and facets OSCAL and FedRAMP do not define.
-NS = "https://hardened-images.dev/ns/oscal"
-FEDRAMP_NS = "https://fedramp.gov/ns/oscal"
-CVE_SYSTEM = "http://cve.mitre.org"
-NIST_800_53_REV5 = (
-    "https://raw.githubusercontent.com/usnistgov/oscal-content/main/nist.gov/"
-    "SP800-53/rev5/json/NIST_SP-800-53_rev5_catalog.json"
+from .data import (
+    ASSESSMENT_RESULTS,
+    COMPONENT_DEFINITION,
+    CVE_SYSTEM,
+    EVIDENCE_STATES,
+    FEDRAMP_NS,
+    NIST_800_53_REV5,
+    NS,
+    POAM,
+    Build,
+    DefinedComponent,
+    Family,
+    Head,
+    Item,
+    Milestone,
+    OscalEmpty,
+    OscalInvalid,
+    Party,
+    Requirement,
+    Results,
+    Tool,
 )
-
-EVIDENCE_STATES = ("assessed", "partial", "not-assessed")
-
-POAM = "plan-of-action-and-milestones"
-ASSESSMENT_RESULTS = "assessment-results"
-COMPONENT_DEFINITION = "component-definition"
-_MODELS: dict[str, Any] = {
-    POAM: pm.PlanOfActionAndMilestones,
-    ASSESSMENT_RESULTS: ar.AssessmentResults,
-    COMPONENT_DEFINITION: cd.ComponentDefinition,
-}
-
-__all__ = [
-    "ASSESSMENT_RESULTS",
-    "COMPONENT_DEFINITION",
-    "OSCAL_VERSION",
-    "POAM",
-    "Build",
-    "DefinedComponent",
-    "Family",
-    "Head",
-    "Item",
-    "LogEntry",
-    "Milestone",
-    "OscalEmpty",
-    "OscalInvalid",
-    "Party",
-    "Requirement",
-    "Results",
-    "Tool",
-    "assessment_results_json",
-    "component_definition_json",
-    "oscal_read",
-    "oscal_uuid",
-    "poam_json",
-]
-
-
-class OscalInvalid(ValueError):
-    """The bytes are not a valid OSCAL 1.1.2 document of the kind expected."""
-
-
-class OscalEmpty(OscalInvalid):
-    """The document would have nothing OSCAL requires at least one of (a
-    POA&M's items): there is no such document to make."""
-
-
-def oscal_uuid(namespace: uuid.UUID, *parts: object) -> str:
-    """A version 5 UUID naming one subject: the same parts, the same UUID."""
-    return str(uuid.uuid5(namespace, "/".join(str(p) for p in parts)))
-
-
-# --- plain data in ---------------------------------------------------------------
-
-Props = tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class Party:
-    uuid: str
-    name: str
-    href: str = ""
-
-
-@dataclass(frozen=True)
-class Head:
-    """The document: its UUID (per subject), title, version and parties."""
-
-    uuid: str
-    title: str
-    last_modified: datetime
-    version: str
-    publisher: Party
-    customer: Party
-    props: Props = ()
-    remarks: str = ""
-
-
-@dataclass(frozen=True)
-class Tool:
-    """What found the findings: a component and the platform that runs it."""
-
-    uuid: str
-    platform_uuid: str
-    title: str
-    description: str
-
-
-@dataclass(frozen=True)
-class Family:
-    """An image family (a catalog repository): a software component."""
-
-    uuid: str
-    name: str
-    title: str
-    description: str
-    href: str
-
-
-@dataclass(frozen=True)
-class Build:
-    """One image digest of a family: an inventory item."""
-
-    uuid: str
-    family_uuid: str
-    digest: str
-    image: str
-    href: str
-
-
-@dataclass(frozen=True)
-class Milestone:
-    uuid: str
-    title: str
-    description: str
-    on: datetime
-
-
-@dataclass(frozen=True)
-class LogEntry:
-    uuid: str
-    title: str
-    description: str
-    start: datetime
-    status_change: str = ""
-
-
-@dataclass(frozen=True)
-class Item:
-    """One SLA clock: the finding observed, its risk, and its remediation."""
-
-    clock_id: int
-    observation_uuid: str
-    risk_uuid: str
-    item_uuid: str
-    recommendation_uuid: str
-    plan_uuid: str
-    title: str
-    description: str
-    statement: str
-    vuln_id: str
-    cve_id: str
-    severity: str
-    risk_rating: str
-    status: str
-    deadline: datetime
-    detected_at: datetime
-    detection_source: str
-    package_url: str
-    family_uuid: str
-    build_uuid: str
-    build_title: str
-    evidence_href: str
-    evidence_description: str
-    recommendation: str
-    plan: str
-    plan_lifecycle: str = "planned"
-    controls: tuple[str, ...] = ("ra-5", "si-2")
-    kev: bool = False
-    kev_due: date | None = None
-    cvss_v3_vector: str = ""
-    milestones: tuple[Milestone, ...] = ()
-    log: tuple[LogEntry, ...] = ()
-    # The portal's facts about the clock and the finding, in NS.
-    props: Props = ()
-    # Assessment Results only: SI-2(c) met (satisfied) or not, or not decided.
-    objective_status: str = ""
-    objective_remarks: str = ""
-
-
-@dataclass(frozen=True)
-class Results:
-    """One set of results of Assessment Results: its window and controls."""
-
-    uuid: str
-    title: str
-    description: str
-    start: datetime
-    end: datetime
-    controls: tuple[str, ...]
-    remarks: str = ""
-
-
-@dataclass(frozen=True)
-class Requirement:
-    """How one component stands on one control, said from the evidence only."""
-
-    uuid: str
-    control_id: str
-    description: str
-    # What the evidence allows: "assessed", "partial" or "not-assessed".
-    evidence: str
-    props: Props = ()
-    remarks: str = ""
-
-
-@dataclass(frozen=True)
-class DefinedComponent:
-    uuid: str
-    implementation_uuid: str
-    name: str
-    title: str
-    description: str
-    href: str
-    requirements: tuple[Requirement, ...]
-    props: Props = ()
-
+from .read import oscal_read
 
 # --- model pieces ----------------------------------------------------------------
 
@@ -533,31 +315,6 @@ def _serialized(model: Any, kind: str) -> bytes:
     return content
 
 
-def oscal_read(content: bytes, kind: str) -> Any:
-    """Parse ``content`` as an OSCAL document of ``kind`` (``POAM``,
-    ``ASSESSMENT_RESULTS``, ``COMPONENT_DEFINITION``) with trestle's model;
-    ``OscalInvalid`` names what is wrong."""
-    model = _MODELS.get(kind)
-    if model is None:
-        raise OscalInvalid(f"Unknown OSCAL document kind {kind!r}.")
-    try:
-        document = json.loads(content)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise OscalInvalid(f"Not JSON: {exc}.") from exc
-    if not isinstance(document, dict) or list(document) != [kind]:
-        raise OscalInvalid(
-            f"An OSCAL {kind} document has the one top-level key {kind}."
-        )
-    try:
-        parsed = model.parse_obj(document[kind])
-    except (ValidationError, TrestleError) as exc:
-        raise OscalInvalid(f"Not a valid OSCAL {kind}: {exc}") from exc
-    version = parsed.metadata.oscal_version.__root__
-    if version != OSCAL_VERSION:
-        raise OscalInvalid(f"OSCAL version {version}, not {OSCAL_VERSION}.")
-    return parsed
-
-
 # --- the documents ------------------------------------------------------------------
 
 
@@ -731,52 +488,3 @@ def component_definition_json(
         or None,
     )
     return _serialized(document, COMPONENT_DEFINITION)
-
-
-@dataclass
-class Summary:
-    """What the checks read of a document: its ids and references."""
-
-    kind: str
-    uuids: list[str] = field(default_factory=list)
-    references: list[str] = field(default_factory=list)
-    clock_ids: list[int] = field(default_factory=list)
-
-
-def _walk(value: Any, summary: Summary) -> None:
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            if key == "uuid" and isinstance(inner, str):
-                summary.uuids.append(inner)
-            elif key in (
-                "observation-uuid",
-                "risk-uuid",
-                "subject-uuid",
-                "component-uuid",
-                "actor-uuid",
-            ) and isinstance(inner, str):
-                summary.references.append(inner)
-            else:
-                _walk(inner, summary)
-    elif isinstance(value, list):
-        for inner in value:
-            _walk(inner, summary)
-
-
-def oscal_summary(content: bytes, kind: str) -> Summary:
-    """Parse ``content`` (``oscal_read``) and list its UUIDs, the UUIDs its
-    references name, and the SLA clock each POA&M item or finding is for."""
-    parsed = oscal_read(content, kind)
-    body = json.loads(content)[kind]
-    summary = Summary(kind=kind)
-    _walk(body, summary)
-    holders: list[Any] = []
-    if kind == POAM:
-        holders = list(parsed.poam_items or [])
-    elif kind == ASSESSMENT_RESULTS:
-        holders = [f for r in parsed.results for f in (r.findings or [])]
-    for holder in holders:
-        for prop in holder.props or []:
-            if prop.name == "sla-clock" and str(prop.ns or "") == NS:
-                summary.clock_ids.append(int(prop.value))
-    return summary

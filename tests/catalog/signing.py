@@ -111,3 +111,63 @@ def tampered(envelope_bytes: bytes) -> bytes:
     payload[at] = ord("R")
     doc["payload"] = base64.b64encode(bytes(payload)).decode()
     return json.dumps(doc).encode()
+
+
+def sbom(n: int) -> bytes:
+    """A small CycloneDX SBOM, one of many told apart by ``n``."""
+    return json.dumps(
+        {
+            "bomFormat": "CycloneDX",
+            "specVersion": "1.6",
+            "serialNumber": f"urn:uuid:00000000-0000-4000-8000-{n:012d}",
+        }
+    ).encode()
+
+
+def load(image, kind: str, content: bytes, signature=None, refuse=None):
+    """Attach a document to ``image`` through the evidence door, with its
+    detached ``signature`` (or none); ``refuse`` as ``signature_refuse``.
+    Returns the stored attestation."""
+    from apps.catalog.models import Attestation
+    from apps.evidence.ingest import evidence_import
+
+    evidence_import(
+        kind=kind,
+        content=content,
+        digest=image.digest,
+        actor=None,
+        match=False,
+        signature=signature,
+        signature_refuse=refuse,
+    )
+    return Attestation.objects.get(
+        digest=image, sha256=hashlib.sha256(content).hexdigest()
+    )
+
+
+def one_of_each(image, *, revoke_reason: str = "Key material leaked") -> dict:
+    """Attach an attestation of each verdict to ``image`` through the door:
+    verified, unverified, invalid (its payload changed after signing, kept by
+    a load that accepts and flags), untrusted (an unknown key) and no longer
+    trusted (its signer revoked afterwards). Returns them by verdict."""
+    from apps.catalog.signers import signer_revoke
+
+    release, retired, stranger = private_key(), private_key(), private_key()
+    register(release, "Catalog release key")
+    old = register(retired, "Retired build key")
+    rows = {
+        "verified": load(image, "sbom", sbom(1), detached(release, sbom(1))),
+        "unverified": load(image, "sbom", sbom(2)),
+        "invalid": load(
+            image,
+            "provenance",
+            tampered(envelope(release, statement(image.digest))),
+            refuse=(),
+        ),
+        "untrusted": load(image, "sbom", sbom(3), detached(stranger, sbom(3))),
+        "revoked": load(image, "sbom", sbom(4), detached(retired, sbom(4))),
+    }
+    signer_revoke(signer=old, reason=revoke_reason, actor=None)
+    for row in rows.values():
+        row.refresh_from_db()
+    return rows

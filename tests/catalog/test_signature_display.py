@@ -14,8 +14,6 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.catalog.models import Attestation
-from apps.catalog.signers import signer_revoke
-from apps.evidence.ingest import evidence_import
 
 from . import builders as b
 from . import signing
@@ -34,55 +32,9 @@ def signed_build():
     """One build with an attestation of each verdict, each loaded through the
     door with its signature (or without one)."""
     image = b.build(b.series(b.repository("python")), tags=["3.12"])
-    release = signing.private_key()
-    retired = signing.private_key()
-    stranger = signing.private_key()
     with time_machine.travel(NOW, tick=False):
-        signing.register(release, "Catalog release key")
-        old = signing.register(retired, "Retired build key")
-
-        def load(kind, content, signature=None, refuse=None):
-            evidence_import(
-                kind=kind,
-                content=content,
-                digest=image.digest,
-                actor=None,
-                match=False,
-                signature=signature,
-                signature_refuse=refuse,
-            )
-            return Attestation.objects.get(digest=image, sha256=_sha(content))
-
-        def sbom(n):
-            return (
-                b'{"bomFormat": "CycloneDX", "specVersion": "1.6", "serialNumber"'
-                + (b': "urn:uuid:00000000-0000-4000-8000-%012d"}' % n)
-            )
-
-        rows = {
-            "verified": load("sbom", sbom(1), signing.detached(release, sbom(1))),
-            "unverified": load("sbom", sbom(2)),
-            # A portal that accepts and flags invalid signatures stores it.
-            "invalid": load(
-                "provenance",
-                signing.tampered(
-                    signing.envelope(release, signing.statement(image.digest))
-                ),
-                refuse=(),
-            ),
-            "untrusted": load("sbom", sbom(3), signing.detached(stranger, sbom(3))),
-            "revoked": load("sbom", sbom(4), signing.detached(retired, sbom(4))),
-        }
-        signer_revoke(signer=old, reason="Key material leaked", actor=None)
-    for row in rows.values():
-        row.refresh_from_db()
+        rows = signing.one_of_each(image)
     return image, rows
-
-
-def _sha(content: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(content).hexdigest()
 
 
 def test_each_verdict_is_stored_from_real_verification(signed_build):

@@ -333,6 +333,65 @@ def findings_by_severity(subject: Subject) -> Iterator[str]:
         )
 
 
+SIGNATURE_VERDICTS = ("verified", "unverified", "invalid", "untrusted")
+
+
+def _signature_counts_hold(
+    counts: dict[str, int], attestations: int, revoked: int | None, where: str
+) -> Iterator[str]:
+    verdicts = sum(counts.get(v, 0) for v in SIGNATURE_VERDICTS)
+    if verdicts != attestations:
+        yield (
+            f"{where}: the signature verdicts add up to {verdicts}, not the "
+            f"{plural(attestations, 'attestation', 'attestations')} counted."
+        )
+    later = counts.get("no_longer_trusted", 0)
+    if later > counts.get("untrusted", 0):
+        yield (
+            f"{where}: {later} no longer trusted, more than the "
+            f"{counts.get('untrusted', 0)} untrusted."
+        )
+    if revoked is not None and later != revoked:
+        yield (
+            f"{where}: {later} said no longer trusted; the attestations listed "
+            f"have {revoked} untrusted by a revoked signer."
+        )
+
+
+@check(CHECKS, "signature_counts", kinds={*COMPLIANCE, Kind.IMAGE_DOSSIER})
+def signature_counts(subject: Subject) -> Iterator[str]:
+    """The signature verdicts counted are the attestations' own: the dossier's
+    counts are its attestations' verdicts, counted; the compliance report's
+    add up to the attestations it counts by kind."""
+    e = subject.evidence or {}
+    if subject.report.kind == Kind.IMAGE_DOSSIER:
+        counts = e.get("signature_counts")
+        if counts is None:  # a report made before signatures were counted
+            return
+        listed = [a.get("signature", {}) for a in e["attestations"]]
+        recounted = Counter(s.get("status") for s in listed)
+        for verdict in SIGNATURE_VERDICTS:
+            if counts.get(verdict, 0) != recounted.get(verdict, 0):
+                yield (
+                    f"Signatures {verdict}: {counts.get(verdict, 0)} counted, "
+                    f"{recounted.get(verdict, 0)} listed."
+                )
+        revoked = sum(
+            1
+            for s in listed
+            if s.get("status") == "untrusted" and s.get("check") == "revoked"
+        )
+        yield from _signature_counts_hold(
+            counts, len(listed), revoked, "The attestations"
+        )
+        return
+    counts = e.get("attestation_signatures")
+    if counts is None:
+        return
+    kinds = sum(e.get("attestation_kinds", {}).values())
+    yield from _signature_counts_hold(counts, kinds, None, "Signatures")
+
+
 SECTION_OF_EVIDENCE = {
     "sla_ledger": ("appendix", "clocks"),
     "stig_scans": ("stig",),

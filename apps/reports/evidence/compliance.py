@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.models import Count, Q
 
+from apps.catalog.formats.verdict import CHECK_REVOKED
 from apps.catalog.models import Attestation
 from apps.compliance.models import EvidenceKind
 from apps.compliance.selectors import control_map
@@ -115,6 +116,31 @@ def _attestation_kinds(repositories: list[int], end: datetime) -> dict[str, int]
         .order_by("kind")
     )
     return {row["kind"]: row["n"] for row in rows}
+
+
+def _attestation_signatures(repositories: list[int], end: datetime) -> dict[str, int]:
+    """The signature verdicts of the same attestations ``_attestation_kinds``
+    counts: how many in each (every verdict named), and how many untrusted
+    because their signer was revoked since ("no longer trusted")."""
+    rows = (
+        Attestation.objects.filter(
+            digest__variant__series__repository_id__in=repositories,
+            created_at__lt=end,
+        )
+        .values("signature_status")
+        .annotate(
+            n=Count("pk"),
+            revoked=Count("pk", filter=Q(signature_check=CHECK_REVOKED)),
+        )
+        .order_by("signature_status")
+    )
+    counts = dict.fromkeys(Attestation.SignatureStatus.values, 0)
+    counts["no_longer_trusted"] = 0
+    for row in rows:
+        counts[row["signature_status"]] = row["n"]
+        if row["signature_status"] == Attestation.SignatureStatus.UNTRUSTED:
+            counts["no_longer_trusted"] = row["revoked"]
+    return counts
 
 
 def _controls(present: dict[str, bool]) -> list[dict]:
@@ -254,6 +280,9 @@ def org_compliance_evidence(report: Report, progress: Progress) -> dict[str, Any
         mirrors, start.date(), report.window_end or start.date()
     )
     sections["attestation_kinds"] = _attestation_kinds(
+        [m.repository_id for m in mirrors], end
+    )
+    sections["attestation_signatures"] = _attestation_signatures(
         [m.repository_id for m in mirrors], end
     )
     sections["vulnerability_assessment"] = mirrored.vulnerability_assessment(

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db.models import Q
 
+from apps.catalog.formats.verdict import CHECK_LABELS
 from apps.catalog.models import Attestation, ImageDigest, TagEvent
 from apps.fips.selectors import digest_crypto_modules
 from apps.fips.status import module_status
@@ -18,6 +19,8 @@ from apps.vulns.selectors import assessment as vuln_assessment
 
 from ..models import Report
 from .common import CHUNK, Progress, day, scan_json, ts
+
+SIGNATURE_STATUSES = tuple(Attestation.SignatureStatus.values)
 
 
 def _tags(image: ImageDigest, cutoff: datetime) -> list[dict]:
@@ -35,6 +38,8 @@ def _tags(image: ImageDigest, cutoff: datetime) -> list[dict]:
 
 
 def _attestations(image: ImageDigest, cutoff: datetime) -> list[dict]:
+    """The build's attestations with each one's signature verdict (as last
+    checked: a signer revoked since shows as no longer trusted)."""
     return [
         {
             "kind": a["kind"],
@@ -42,8 +47,18 @@ def _attestations(image: ImageDigest, cutoff: datetime) -> list[dict]:
             "size": a["size"],
             "media_type": a["media_type"],
             "spec_version": a["spec_version"],
-            "signer": a["signer_key_id"],
+            "signer_key_id": a["signer_key_id"],
             "signature_verified": a["signature_status"] == "verified",
+            "signature": {
+                "status": a["signature_status"],
+                "check": a["signature_check"],
+                "check_label": CHECK_LABELS.get(a["signature_check"], ""),
+                "signer": a["signature_signer__name"] or "",
+                "identity": a["signature_identity"],
+                "signed_at": ts(a["signature_signed_at"]),
+                "checked_at": ts(a["signature_checked_at"]),
+                "message": a["signature_message"],
+            },
             "created_at": ts(a["created_at"]),
         }
         for a in Attestation.objects.filter(digest=image, created_at__lt=cutoff)
@@ -55,10 +70,30 @@ def _attestations(image: ImageDigest, cutoff: datetime) -> list[dict]:
             "spec_version",
             "signer_key_id",
             "signature_status",
+            "signature_check",
+            "signature_signer__name",
+            "signature_identity",
+            "signature_signed_at",
+            "signature_checked_at",
+            "signature_message",
             "created_at",
         )
         .order_by("kind", "created_at", "sha256")
     ]
+
+
+def signature_counts(attestations: list[dict]) -> dict[str, int]:
+    """How many attestations end in each signature verdict, every verdict
+    named (0 when none), and how many of the untrusted ones are so because
+    their signer was revoked since ("no longer trusted")."""
+    counts = {status: 0 for status in SIGNATURE_STATUSES}
+    counts["no_longer_trusted"] = 0
+    for a in attestations:
+        signature = a["signature"]
+        counts[signature["status"]] += 1
+        if signature["status"] == "untrusted" and signature["check"] == "revoked":
+            counts["no_longer_trusted"] += 1
+    return counts
 
 
 def _provenance(image: ImageDigest, cutoff: datetime) -> list[Any]:
@@ -230,6 +265,7 @@ def image_dossier_evidence(report: Report, progress: Progress) -> dict[str, Any]
         "image": _image_json(image, cutoff),
         "tags": tags,
         "attestations": attestations,
+        "signature_counts": signature_counts(attestations),
         "provenance": provenance,
         "components": components,
         "findings": findings,

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 
-from apps.catalog.models import Repository
+from apps.catalog.formats.verdict import CHECK_REVOKED
+from apps.catalog.models import Attestation, Repository
 from apps.entitlements.models import Entitlement, FeatureKey, Mirror
 from apps.entitlements.selectors import entitlement_cache, has_feature
 from apps.orgs.models import Organization
@@ -327,6 +328,58 @@ def _evidence_subject(at: datetime) -> Iterator[Violation]:
             f"another image ({', '.join(found.named)}): remove it, or keep it "
             "with a staff override and its reason.",
         )
+
+
+@register("signature_verified_by_revoked_signer")
+def _verified_by_revoked(at: datetime) -> Iterator[Violation]:
+    """A revoked signer vouches for nothing: what it verified says so ("no
+    longer trusted"), never Verified."""
+    kinds = dict(Attestation.Kind.choices)
+    rows = (
+        Attestation.objects.filter(
+            signature_status=Attestation.SignatureStatus.VERIFIED,
+            signature_signer__revoked_at__isnull=False,
+        )
+        .values_list(
+            "kind",
+            "sha256",
+            "digest__digest",
+            "signature_signer__name",
+            "signature_signer__revoked_at",
+        )
+        .order_by("pk")
+    )
+    for kind, sha256, digest, signer, revoked_at in rows.iterator(chunk_size=2000):
+        yield Violation(
+            "signature_verified_by_revoked_signer",
+            f"{kinds.get(kind, kind)} {sha256[:12]} on {digest}",
+            f"Shown as Verified by {signer}, which was revoked on "
+            f"{revoked_at:%Y-%m-%d %H:%M} UTC: its signature is no longer "
+            "trusted (manage.py signatures_recheck records it).",
+        )
+
+
+def ledger_figures(*, at: datetime) -> dict[str, int]:
+    """What the checks count but do not call wrong: attestations whose
+    signature is no longer trusted because their signer was revoked, and
+    the attestations by signature verdict."""
+    rows = (
+        Attestation.objects.values("signature_status")
+        .annotate(
+            n=Count("pk"),
+            revoked=Count("pk", filter=Q(signature_check=CHECK_REVOKED)),
+        )
+        .order_by("signature_status")
+    )
+    figures = {
+        f"signatures_{status}": 0 for status in Attestation.SignatureStatus.values
+    }
+    figures["signatures_no_longer_trusted"] = 0
+    for row in rows:
+        figures[f"signatures_{row['signature_status']}"] = row["n"]
+        if row["signature_status"] == Attestation.SignatureStatus.UNTRUSTED:
+            figures["signatures_no_longer_trusted"] = row["revoked"]
+    return figures
 
 
 def ledger_violations(*, at: datetime) -> tuple[dict[str, int], list[Violation]]:

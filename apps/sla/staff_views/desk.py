@@ -13,6 +13,7 @@ from django.views.generic import TemplateView
 from apps.core.mixins import StaffOnlyMixin
 from apps.cra.selectors import cra_desk_figures
 
+from ..ledger_checks import ledger_figures
 from ..models import SlaWaiver
 from ..selectors.desk import (
     ledger_check_last,
@@ -89,7 +90,9 @@ class LedgerCheckView(StaffOnlyMixin, TemplateView):
 
     def get(self, request, *args, **kwargs):
         run = ledger_check_last()
-        context = self.get_context_data(run=run)
+        context = self.get_context_data(
+            run=run, figures=ledger_figures(at=timezone.now())
+        )
         if run is not None:
             context["checks"] = sorted(run.checks.items())
             took = (run.finished_at - run.started_at).total_seconds()

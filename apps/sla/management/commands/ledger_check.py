@@ -7,6 +7,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.sla.ledger_checks import ledger_figures
 from apps.sla.services import sla_ledger_check_run, sla_ledger_reconcile
 
 
@@ -14,7 +15,9 @@ class Command(BaseCommand):
     help = (
         "Check the SLA ledger's invariants (every entitled org has a policy, every "
         "finding in scope a clock, no clock runs on an unmirrored repository, "
-        "states follow the clock) and the stored reports' consistency checks. "
+        "states follow the clock, nothing shows Verified by a revoked signer) "
+        "and the stored reports' consistency checks, and count the signatures "
+        "by verdict. "
         "Exits 1 when any is violated."
     )
 
@@ -38,6 +41,7 @@ class Command(BaseCommand):
                     f"{repaired['resumed']} resumed, {repaired['stopped']} stopped."
                 )
         run = sla_ledger_check_run(trigger="command")
+        figures = ledger_figures(at=run.started_at)
         if options["json"]:
             self.stdout.write(
                 json.dumps(
@@ -46,6 +50,7 @@ class Command(BaseCommand):
                         "checks": run.checks,
                         "violation_count": run.violation_count,
                         "violations": run.violations,
+                        "figures": figures,
                     },
                     indent=2,
                     sort_keys=True,
@@ -64,6 +69,7 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"... and {run.violation_count - len(run.violations)} more."
                 )
+            self.stdout.write(_figures_text(figures))
         if not run.ok:
             raise CommandError(
                 f"{run.violation_count} violation(s) of the ledger's invariants.",
@@ -71,3 +77,15 @@ class Command(BaseCommand):
             )
         if not options["json"]:
             self.stdout.write(self.style.SUCCESS("The ledger holds."))
+
+
+def _figures_text(figures: dict[str, int]) -> str:
+    """The signature figures in a line: counted, not violations."""
+    return (
+        f"Signatures: {figures['signatures_verified']} verified, "
+        f"{figures['signatures_unverified']} unverified, "
+        f"{figures['signatures_invalid']} invalid, "
+        f"{figures['signatures_untrusted']} untrusted "
+        f"({figures['signatures_no_longer_trusted']} no longer trusted: "
+        "signer revoked)."
+    )

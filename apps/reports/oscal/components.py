@@ -165,6 +165,16 @@ def _ra5(mirror: Mirror, builds: list[dict], kev: dict | None):
     if evidence == NOT_ASSESSED:
         text = f"Not assessed: no build of {name} this organization takes could be "
         text += "matched against advisory sources: " + "; ".join(lines) + "."
+    sources = sorted(
+        {
+            f"{source['name']} (imported {source['imported_at']})"
+            for b in mine
+            for ecosystem in b["ecosystems"]
+            for source in ecosystem["sources"]
+        }
+    )
+    if sources:
+        text += " Advisory sources: " + ", ".join(sources) + "."
     if kev is None:
         text += " No CISA KEV catalog had been imported."
     else:

@@ -87,8 +87,9 @@ def _sc13(report, mirror: Mirror, modules: list[dict], has_fips: bool):
         )
     day = report.data_cutoff.astimezone(UTC).date()
     lines = [
-        f"{m['name']} {m['version']} by {m['vendor']}: CMVP certificate "
-        f"#{m['certificate']}, {m['standard']}, {m['status_label']} on {day}"
+        " ".join(part for part in (m["name"], m["version"]) if part)
+        + f" by {m['vendor']}: CMVP certificate #{m['certificate']}, "
+        f"{m['standard']}, {m['status_label']} on {day}"
         + (f", sunset {m['sunset_date']}" if m["sunset_date"] else "")
         for m in mine
     ]

@@ -8,6 +8,7 @@ from typing import Any
 
 from allauth.socialaccount.models import SocialApp
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
@@ -85,6 +86,12 @@ def api_token_create(
 
 
 @transaction.atomic
+def api_token_cache_key(token_hash: str) -> str:
+    """Where a reader may keep what it derived from a token (for less than a
+    token lifetime); revoking the token deletes it at once."""
+    return f"api-token:{token_hash}"
+
+
 def api_token_revoke(
     *, token: ApiToken, actor, request: HttpRequest | None = None
 ) -> ApiToken:
@@ -93,6 +100,10 @@ def api_token_revoke(
     token.revoked_at = timezone.now()
     token.revoked_by = actor
     token.save(update_fields=["revoked_at", "revoked_by"])
+    key = api_token_cache_key(token.token_hash)
+    cache.delete(key)
+    # Again after commit: a reader between the two saw the token unrevoked.
+    transaction.on_commit(lambda: cache.delete(key), robust=True)
     audit_record(
         action=Action.TOKEN_REVOKED,
         actor=actor,

@@ -40,6 +40,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from django.core.cache import cache
+
+from apps.catalog.generation import catalog_generation
 from apps.catalog.models import Repository, Series, Variant
 from apps.entitlements.models import FeatureKey, Mirror
 from apps.entitlements.selectors import has_feature
@@ -112,7 +115,26 @@ def _suffix_exists(repository: Repository, suffix: str) -> bool:
     return Variant.objects.filter(series__repository=repository, **flags).exists()
 
 
+# Catalog paths resolved, kept under the catalog's generation (any write to
+# repositories, series or variants makes them unused).
+PATH_CACHE_SECONDS = 600
+_NOT_A_PATH = "-"
+
+
 def _catalog_target(path: str) -> Target | None:
+    key = f"registry:path:{catalog_generation()}:{path}"
+    cached = cache.get(key)
+    if cached == _NOT_A_PATH:
+        return None
+    if cached is not None:
+        return cached
+    target = _catalog_target_read(path)
+    # Paths that are not the catalog's are kept briefly: anyone may ask for any.
+    cache.set(key, target or _NOT_A_PATH, timeout=PATH_CACHE_SECONDS if target else 60)
+    return target
+
+
+def _catalog_target_read(path: str) -> Target | None:
     repository = Repository.objects.filter(name=path).first()
     if repository is not None:
         return Target(repository=repository, suffix="")

@@ -2,7 +2,7 @@
 
 ``registry_token_issue`` is the one writer: it decides every requested scope
 with ``mapping.access_decide``, records each decision in the pull log (in one
-transaction, before the token leaves) and signs a token that grants exactly
+INSERT, before the token leaves) and signs a token that grants exactly
 what was decided.
 """
 
@@ -21,18 +21,22 @@ from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.cache import cache
-from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import ApiToken
-from apps.accounts.services import TOKEN_PREFIX, api_token_authenticate
+from apps.accounts.services import (
+    TOKEN_PREFIX,
+    api_token_authenticate,
+    api_token_cache_key,
+)
 from apps.accounts.standing import token_suspension
 from apps.core.mixins import staff_in_standing
+from apps.core.tokens import secret_hash
 from apps.orgs.selectors import user_memberships
 
 from .formats.scope import Scope
 from .keys import token_key
-from .mapping import Principal, access_decide
+from .mapping import PULL, Principal, access_decide
 from .models import PullLogEntry
 
 MAX_AUTHORIZATION_LENGTH = 1024
@@ -79,21 +83,57 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
     return account[:MAX_ACCOUNT_LENGTH], secret
 
 
-def _token_principal(account: str, raw: str, now: datetime) -> Principal:
+# How long the token service keeps what it read of a pull token (the token,
+# its suspension, whether it may push). Revoking the token drops it at once;
+# a change of its creator's role or standing shows within this time, shorter
+# than a registry token's lifetime.
+PRINCIPAL_CACHE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class _TokenFacts:
+    token: ApiToken
+    suspension: str | None
+    can_push: bool
+
+
+def _token_facts(raw: str, now: datetime) -> _TokenFacts | None:
+    key = api_token_cache_key(secret_hash(raw))
+    facts = cache.get(key)
+    if facts is not None and facts.token.is_active_at(now):
+        return facts
     token = api_token_authenticate(raw=raw, now=now)
     if token is None:
+        return None
+    facts = _TokenFacts(
+        token=token,
+        suspension=token_suspension(token),
+        can_push=token.has_scope(Scopes.REGISTRY_PUSH)
+        and staff_in_standing(token.created_by),
+    )
+    cache.set(
+        key,
+        facts,
+        timeout=min(PRINCIPAL_CACHE_SECONDS, settings.REGISTRY_TOKEN_TTL_SECONDS),
+    )
+    return facts
+
+
+def _token_principal(account: str, raw: str, now: datetime) -> Principal:
+    facts = _token_facts(raw, now)
+    if facts is None:
         raise CredentialsRefused(
             401, "UNAUTHORIZED", "Unknown, expired or revoked token.", account=account
         )
-    reason = token_suspension(token)
-    if reason is not None:
+    token = facts.token
+    if facts.suspension is not None:
         raise CredentialsRefused(
-            401, "DENIED", f"The token is suspended: {reason}.", account=account
+            401,
+            "DENIED",
+            f"The token is suspended: {facts.suspension}.",
+            account=account,
         )
-    can_push = token.has_scope(Scopes.REGISTRY_PUSH) and staff_in_standing(
-        token.created_by
-    )
-    if not can_push and not token.has_scope(Scopes.REGISTRY_PULL):
+    if not facts.can_push and not token.has_scope(Scopes.REGISTRY_PULL):
         raise CredentialsRefused(
             401, "DENIED", "The token has no registry:pull scope.", account=account
         )
@@ -102,7 +142,7 @@ def _token_principal(account: str, raw: str, now: datetime) -> Principal:
         orgs=(token.org,),
         user=token.created_by,
         token=token,
-        can_push=can_push,
+        can_push=facts.can_push,
         account=token.prefix,
     )
 
@@ -194,6 +234,10 @@ class IssuedToken:
     expires_in: int
     issued_at: datetime
     access: list[dict]
+    # Set (and no token signed) when nothing was granted and a pull was
+    # refused for a missing entitlement: the person is told why, by the
+    # token endpoint, instead of the registry's bare "denied".
+    refusal: str = ""
 
 
 def _log(principal: Principal, scope: Scope, decision, *, ip: str | None, now):
@@ -248,7 +292,6 @@ def _sign(principal: Principal, access: list[dict], *, service: str, now) -> str
     return jwt.encode(claims, key.key, algorithm="ES256", headers=headers)
 
 
-@transaction.atomic
 def registry_token_issue(
     *,
     principal: Principal,
@@ -257,12 +300,15 @@ def registry_token_issue(
     ip: str | None,
     now: datetime | None = None,
 ) -> IssuedToken:
-    """Decide each scope, log each decision, and sign what was granted."""
+    """Decide each scope, log each decision (one INSERT, before the answer
+    leaves), and sign what was granted."""
     now = now or timezone.now()
-    access, entries = [], []
+    access, entries, entitlement_refusals = [], [], []
     for scope in scopes:
         decision = access_decide(principal=principal, scope=scope, at=now)
         entries.append(_log(principal, scope, decision, ip=ip, now=now))
+        if decision.missing and PULL not in decision.granted:
+            entitlement_refusals.append(decision.reason)
         if scope.type == "repository":
             access.append(
                 {
@@ -272,6 +318,14 @@ def registry_token_issue(
                 }
             )
     PullLogEntry.objects.bulk_create(entries)
+    if entitlement_refusals and not any(a["actions"] for a in access):
+        return IssuedToken(
+            token="",
+            expires_in=0,
+            issued_at=now,
+            access=access,
+            refusal="; ".join(entitlement_refusals),
+        )
     token = _sign(principal, access, service=service, now=now)
     return IssuedToken(
         token=token,

@@ -79,6 +79,12 @@ def token(request: HttpRequest) -> JsonResponse:
         ip=_client_ip(request),
         now=now,
     )
+    if issued.refusal:
+        # Docker and skopeo print a 401's message from the token endpoint (a
+        # 403's they drop); a token with empty access would only get the
+        # registry's bare "denied".
+        code = "UNAUTHORIZED" if principal.kind == "anonymous" else "DENIED"
+        return _error(401, code, issued.refusal)
     return JsonResponse(
         {
             "token": issued.token,

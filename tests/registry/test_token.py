@@ -17,11 +17,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import ApiToken
-from apps.accounts.services import api_token_create
+from apps.accounts.services import api_token_create, api_token_revoke
 from apps.catalog.models import Variant
 from apps.entitlements.models import Entitlement
 from apps.orgs.models import Role
 from apps.registry.models import PullLogEntry
+from apps.registry.services import PRINCIPAL_CACHE_SECONDS
 from tests.catalog import builders as catalog
 from tests.entitlements.builders import entitle
 from tests.factories import (
@@ -156,6 +157,44 @@ def test_anonymous_pulls_free_images_and_nothing_paid(client, nginx):
     assert PullLogEntry.objects.get(repository="nginx").granted == ["pull"]
 
 
+def test_anonymous_asking_only_for_a_paid_path_is_told_to_sign_in(client, nginx):
+    """Nothing granted for want of an entitlement: the token endpoint says
+    why (docker and skopeo print it), instead of a token the registry would
+    answer with a bare "denied"."""
+    response = _ask(client, "repository:nginx-fips:pull")
+    message = _refused(response, anonymous=True)
+    assert "FIPS variants for nginx needs an entitled organization" in message
+    assert response["WWW-Authenticate"].startswith("Basic ")
+    assert PullLogEntry.objects.get().granted == []
+
+
+def test_a_revoked_token_is_refused_at_once_though_its_facts_are_cached(client, nginx):
+    org = OrganizationFactory()
+    token, raw = _token(org)
+    assert _granted(_ask(client, "repository:nginx:pull", auth=_basic("ci", raw))) == {
+        "nginx": ["pull"]
+    }
+    api_token_revoke(token=token, actor=token.created_by)
+    response = _ask(client, "repository:nginx:pull", auth=_basic("ci", raw))
+    assert response.status_code == 401
+    assert "revoked" in response.json()["errors"][0]["message"]
+
+
+def test_a_cached_path_follows_the_catalog(client, nginx):
+    """A path asked for before the catalog had it is known once it does."""
+    org = OrganizationFactory()
+    entitle(org, "fips")
+    _, raw = _token(org)
+    redis = catalog.repository("redis", category="database")
+    line = catalog.series(redis, "7")
+    catalog.build(line)
+    first = _ask(client, "repository:redis-fips:pull", auth=_basic("ci", raw))
+    assert _granted(first) == {"redis-fips": []}
+    catalog.build(line, fips=True)
+    second = _ask(client, "repository:redis-fips:pull", auth=_basic("ci", raw))
+    assert _granted(second) == {"redis-fips": ["pull"]}
+
+
 def test_an_entitled_org_token_pulls_the_fips_path(client, nginx):
     org = OrganizationFactory()
     entitle(org, "fips", repository=nginx)
@@ -170,14 +209,21 @@ def test_an_entitled_org_token_pulls_the_fips_path(client, nginx):
     )
 
 
-def test_a_community_org_gets_empty_access_and_a_denial_naming_the_feature(
-    client, nginx
-):
+def _refused(response, *, anonymous: bool = False) -> str:
+    """The token endpoint's refusal: the message docker and skopeo print."""
+    assert response.status_code == 401, response.content
+    (error,) = response.json()["errors"]
+    assert error["code"] == ("UNAUTHORIZED" if anonymous else "DENIED")
+    assert "token" not in response.json()
+    return error["message"]
+
+
+def test_a_community_org_is_refused_with_the_missing_feature_named(client, nginx):
     org = OrganizationFactory(features=())
     _, raw = _token(org)
     response = _ask(client, "repository:nginx-stig:pull", auth=_basic("ci", raw))
-    assert response.status_code == 200
-    assert _granted(response) == {"nginx-stig": []}
+    message = _refused(response)
+    assert message == f"{org.name} is not entitled to STIG variants for nginx"
     entry = PullLogEntry.objects.get()
     assert entry.org == org
     assert entry.granted == []
@@ -190,7 +236,7 @@ def test_an_entitlement_for_another_repository_does_not_open_this_one(client, ng
     entitle(org, "fips", repository=other)
     _, raw = _token(org)
     response = _ask(client, "repository:nginx-fips:pull", auth=_basic("ci", raw))
-    assert _granted(response) == {"nginx-fips": []}
+    assert "not entitled to FIPS variants for nginx" in _refused(response)
 
 
 def test_a_lapsed_entitlement_denies_the_next_token(client, nginx):
@@ -203,7 +249,7 @@ def test_a_lapsed_entitlement_denies_the_next_token(client, nginx):
         ends_at=timezone.now() - timedelta(seconds=1)
     )
     second = _ask(client, "repository:nginx-els:pull", auth=_basic("ci", raw))
-    assert _granted(second) == {"nginx-els": []}
+    assert "Extended lifecycle support" in _refused(second)
     assert "Extended lifecycle support" in PullLogEntry.objects.first().reason
 
 
@@ -214,7 +260,7 @@ def test_fips_stig_needs_both_features(client, nginx):
     entitle(org, "fips")
     _, raw = _token(org)
     response = _ask(client, "repository:nginx-fips-stig:pull", auth=_basic("ci", raw))
-    assert _granted(response) == {"nginx-fips-stig": []}
+    assert "STIG variants" in _refused(response)
     entitle(org, "stig")
     response = _ask(client, "repository:nginx-fips-stig:pull", auth=_basic("ci", raw))
     assert _granted(response) == {"nginx-fips-stig": ["pull"]}
@@ -249,7 +295,13 @@ def test_a_staff_push_token_pushes_and_loses_it_without_a_second_factor(client, 
     from allauth.mfa.models import Authenticator
 
     Authenticator.objects.filter(user=staff).delete()
-    response = _ask(client, "repository:nginx-fips:pull,push", auth=_basic("ci", raw))
+    # What the service read of the token is kept for less than a token
+    # lifetime (revoking drops it at once); then the loss shows.
+    later = timezone.now() + timedelta(seconds=PRINCIPAL_CACHE_SECONDS + 1)
+    with time_machine.travel(later, tick=False):
+        response = _ask(
+            client, "repository:nginx-fips:pull,push", auth=_basic("ci", raw)
+        )
     # registry:push alone, creator no longer staff in standing: no registry scope.
     assert response.status_code == 401
     assert "registry:pull" in response.json()["errors"][0]["message"]

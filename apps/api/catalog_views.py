@@ -14,16 +14,23 @@ from django.core.cache import cache
 from django.http import Http404, HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from apps.catalog import selectors as catalog
 from apps.catalog.generation import KEY as GENERATION_KEY
 from apps.catalog.generation import catalog_generation
 from apps.fips.selectors import digest_list_with_modules
+from apps.reports.statements import (
+    SIGNATURE_DSSE,
+    SIGNATURE_PARAM,
+    signature_wanted,
+    signed_response,
+)
 from apps.vulns import selectors as vulns
 from apps.vulns.selectors import (
     NoVexStatements,
@@ -161,11 +168,32 @@ class PublicCatalogViewSet(
         return {**super().get_serializer_context(), "today": timezone.now().date()}
 
 
-def _vex(export, **target) -> Response:
+def _vex(request, export, **target) -> HttpResponse:
+    """The publisher's VEX for ``target``; with ``?signature=dsse``, a DSSE
+    envelope by the portal's key whose payload is the exact bytes the same
+    URL serves without it."""
+    signed = signature_wanted(request.query_params)
     try:
-        return Response(export(**target))
+        document = export(**target)
     except NoVexStatements as exc:
         raise Http404("The publisher has made no VEX statement for it.") from exc
+    if not signed:
+        return Response(document)
+    return signed_response(
+        JSONRenderer().render(document), payload_type=JSONRenderer.media_type
+    )
+
+
+SIGNATURE_PARAMETER = OpenApiParameter(
+    SIGNATURE_PARAM,
+    str,
+    enum=[SIGNATURE_DSSE],
+    required=False,
+    description="dsse: answer a DSSE envelope (application/vnd.dsse.envelope.v1"
+    "+json) whose payload is the exact bytes served without this parameter, "
+    "signed by the portal's report-signing key and naming its key id; check it "
+    "with manage.py verify_evidence.",
+)
 
 
 def _filtered(filter_class):
@@ -189,11 +217,16 @@ class RepositoryViewSet(PublicCatalogViewSet):
     def detail_queryset(self):
         return catalog.repository_list_detailed()
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: None})
+    @extend_schema(
+        parameters=[SIGNATURE_PARAMETER],
+        responses={200: OpenApiTypes.OBJECT, 400: None, 404: None},
+    )
     @action(detail=True, methods=["get"], url_path="openvex")
     def openvex(self, request, name=None, format=None):
         """The publisher's OpenVEX v0.2.0 document for this repository."""
-        return _vex(openvex_export_for_repository, repository=self.get_object())
+        return _vex(
+            request, openvex_export_for_repository, repository=self.get_object()
+        )
 
 
 @_filtered(SeriesFilterIn)
@@ -232,17 +265,23 @@ class DigestViewSet(PublicCatalogViewSet):
         self.kwargs[self.lookup_field] = digest
         return super().get_object()
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: None})
+    @extend_schema(
+        parameters=[SIGNATURE_PARAMETER],
+        responses={200: OpenApiTypes.OBJECT, 400: None, 404: None},
+    )
     @action(detail=True, methods=["get"], url_path="openvex")
     def openvex(self, request, digest=None, format=None):
         """The publisher's OpenVEX v0.2.0 document for this build."""
-        return _vex(openvex_export_for_digest, image=self.get_object())
+        return _vex(request, openvex_export_for_digest, image=self.get_object())
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=[SIGNATURE_PARAMETER],
+        responses={200: OpenApiTypes.OBJECT, 400: None, 404: None},
+    )
     @action(detail=True, methods=["get"], url_path="cyclonedx-vex")
     def cyclonedx_vex(self, request, digest=None, format=None):
         """The publisher's VEX for this build as a CycloneDX 1.6 document."""
-        return _vex(cyclonedx_vex_export_for_digest, image=self.get_object())
+        return _vex(request, cyclonedx_vex_export_for_digest, image=self.get_object())
 
 
 @_filtered(ComponentFilterIn)

@@ -18,7 +18,11 @@ from apps.reports import selectors
 from apps.reports.models import Report
 from apps.reports.services.downloads import report_download_record
 from apps.reports.services.intake import ORG_KINDS, report_request
-from apps.reports.views import report_file_response
+from apps.reports.views import (
+    report_file_response,
+    report_signature_wanted,
+    report_signed_response,
+)
 
 from .base import OrgScopedViewSet
 from .pagination import CursorPagination
@@ -142,7 +146,16 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedV
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("part", str, enum=["report", "evidence"], required=False)
+            OpenApiParameter("part", str, enum=["report", "evidence"], required=False),
+            OpenApiParameter(
+                "signature",
+                str,
+                enum=["dsse"],
+                required=False,
+                description="With part=evidence: a DSSE envelope whose payload is "
+                "the evidence JSON as served, signed by the portal's report-"
+                "signing key (check it with manage.py verify_evidence).",
+            ),
         ],
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
     )
@@ -156,6 +169,7 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedV
             report, part
         ):
             raise Http404("This report has no such file (yet).")
+        signed = report_signature_wanted(request.query_params, part)
         report_download_record(
             report=report,
             part=part,
@@ -164,4 +178,6 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedV
             user=request.user,
             token=request.auth,
         )
+        if signed:
+            return report_signed_response(report)
         return report_file_response(report, part)

@@ -29,6 +29,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -245,8 +246,19 @@ def _record(cert: x509.Certificate, *, source: str) -> SigningKey:
     return row
 
 
-def signing_material() -> SigningMaterial:
-    """The current key, loaded, with its recorded row."""
+@dataclass(frozen=True)
+class KeyPair:
+    """The current key as ``cryptography`` loads it, its certificate and its
+    recorded row."""
+
+    key: PrivateKeyTypes
+    certificate: x509.Certificate
+    row: SigningKey
+
+
+def signing_key_pair() -> KeyPair:
+    """The current key (generated on first use in development, configured in
+    production), loaded, with its certificate and recorded row."""
     if settings.REPORT_SIGNING_KEY_FILE:
         key_pem, cert_pem = _configured_key_files()
         passphrase, source = settings.REPORT_SIGNING_KEY_PASSPHRASE, CONFIGURED
@@ -259,7 +271,13 @@ def signing_material() -> SigningMaterial:
             "REPORT_SIGNING_KEY_FILE and REPORT_SIGNING_CERT_FILE."
         )
     key, cert = _load(key_pem, cert_pem, passphrase=passphrase)
-    row = _record(cert, source=source)
+    return KeyPair(key=key, certificate=cert, row=_record(cert, source=source))
+
+
+def signing_material() -> SigningMaterial:
+    """The current key, loaded, with its recorded row."""
+    pair = signing_key_pair()
+    key, cert, row = pair.key, pair.certificate, pair.row
     signing_cert = asn1_x509.Certificate.load(
         cert.public_bytes(serialization.Encoding.DER)
     )

@@ -5,8 +5,8 @@ across customers."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404
+from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import NoReverseMatch, reverse
 from django.views import View
@@ -22,6 +22,7 @@ from .forms import ReportRequestForm, StaffReportRequestForm
 from .models import Report
 from .services.downloads import report_download_record
 from .services.intake import REQUEST_PERMS, report_request
+from .statements import SIGNATURE_PARAM, signature_wanted, signed_response
 
 LIST_LIMIT = 100
 EXTENSIONS = {
@@ -34,6 +35,41 @@ EXTENSIONS = {
 
 def _part(request) -> str:
     return "evidence" if request.GET.get("part") == "evidence" else "report"
+
+
+def report_signature_wanted(params, part: str) -> bool:
+    """Whether a download asks for the evidence JSON's DSSE signature by the
+    portal (``?part=evidence&signature=dsse``); any other use of the
+    parameter is refused (ValidationError)."""
+    if not signature_wanted(params):
+        return False
+    if part != "evidence":
+        raise ValidationError(
+            {
+                SIGNATURE_PARAM: "A DSSE signature is offered for the evidence JSON "
+                "(part=evidence); the report PDF carries its own PAdES signature."
+            }
+        )
+    return True
+
+
+def report_signed_response(report: Report) -> HttpResponse:
+    """The evidence JSON's DSSE envelope by the portal's key: its payload is
+    the evidence JSON as ``?part=evidence`` serves it."""
+    with report.evidence_file.open("rb") as handle:
+        payload = handle.read()
+    return signed_response(
+        payload,
+        payload_type="application/json",
+        filename=f"report-{report.public_id}.evidence.json.dsse.json",
+    )
+
+
+def _signed(request, part: str) -> bool:
+    try:
+        return report_signature_wanted(request.GET, part)
+    except ValidationError as exc:
+        raise BadRequest(" ".join(exc.messages)) from None
 
 
 def report_file_response(report: Report, part: str) -> FileResponse:
@@ -142,6 +178,7 @@ class ReportDownloadView(ReportObjectMixin, View):
         report = selectors.report_for_download(
             org=self.org, access=self.access, public_id=public_id, part=part
         )
+        signed = _signed(request, part)
         report_download_record(
             report=report,
             part=part,
@@ -149,6 +186,8 @@ class ReportDownloadView(ReportObjectMixin, View):
             via="auditor" if self.access.is_auditor else "member",
             user=request.user,
         )
+        if signed:
+            return report_signed_response(report)
         return report_file_response(report, part)
 
 
@@ -235,7 +274,10 @@ class StaffReportDownloadView(StaffOnlyMixin, View):
             report, part
         ):
             raise Http404("This report has no such file (yet).")
+        signed = _signed(request, part)
         report_download_record(
             report=report, part=part, request=request, via="staff", user=request.user
         )
+        if signed:
+            return report_signed_response(report)
         return report_file_response(report, part)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from django.core.exceptions import ValidationError
 
@@ -199,10 +200,7 @@ def signature_valid(key: PublicKey, signature: bytes, data: bytes) -> bool:
     return True
 
 
-PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
-
-
-def sign(private_key: PrivateKey, data: bytes) -> bytes:
+def sign(private_key: PrivateKeyTypes, data: bytes) -> bytes:
     """Sign ``data`` the way ``signature_valid`` checks it: ECDSA with SHA-256
     (SHA-384 on P-384, DER), Ed25519, or RSA PKCS#1 v1.5 with SHA-256."""
     if isinstance(private_key, ec.EllipticCurvePrivateKey):

@@ -36,6 +36,7 @@ from .keys import signature_valid
 from .sigstore_bundle import bundle_read, is_bundle
 from .sigstore_verify import NoKnownKey, Refused, Signed, bundle_verify
 from .verdict import (
+    CHECK_DIGEST,
     CHECK_FORMAT,
     CHECK_PAYLOAD_TYPE,
     CHECK_SIGNATURE,
@@ -288,6 +289,47 @@ def document_signature_verify(
             expected=subject_digests,
         )
     return unverified()
+
+
+def payload_envelope_verify(
+    *,
+    document: bytes,
+    signature: bytes,
+    signers: list[Signer],
+    received_at: datetime,
+) -> Verdict:
+    """The verdict on a DSSE envelope whose payload is ``document`` itself,
+    byte for byte (how the portal signs what it serves): the payload must be
+    the document, and a signature over its pre-authentication encoding must
+    verify with one of ``signers``' keys."""
+    obj = _json(signature)
+    if obj is None:
+        return invalid(
+            CHECK_FORMAT, "The signature file is not JSON (a DSSE envelope)."
+        )
+    if not _is_envelope(obj):
+        return invalid(
+            CHECK_FORMAT,
+            "The signature file is not a DSSE envelope (payloadType, payload, "
+            "signatures).",
+        )
+    try:
+        envelope = envelope_read(obj)
+    except ValidationError as exc:
+        return invalid(CHECK_FORMAT, " ".join(exc.messages))
+    if envelope.payload != document:
+        return invalid(
+            CHECK_DIGEST,
+            f"The envelope signs another file: its payload is {len(envelope.payload)} "
+            f"bytes with SHA-256 {hashlib.sha256(envelope.payload).hexdigest()}, "
+            f"not this file's {len(document)} bytes with SHA-256 "
+            f"{hashlib.sha256(document).hexdigest()}.",
+        )
+    return _checked(
+        lambda: envelope_verify(envelope, signers=signers),
+        expected=None,
+        received_at=received_at,
+    )
 
 
 def dumps_verdict(verdict: Verdict) -> str:

@@ -49,7 +49,9 @@ def _check_size(document):
 class VerifyFileForm(forms.Form):
     document = forms.FileField(
         label="Report file",
-        help_text="The PDF (or the evidence bundle or POA&M) as you received it.",
+        help_text=(
+            "The PDF (or the evidence bundle, POA&M or OSCAL JSON) as you received it."
+        ),
         error_messages={
             "required": "Choose the report file to check.",
             "empty": "The file is empty.",
@@ -66,7 +68,9 @@ class VerifyForm(forms.Form):
     document = forms.FileField(
         label="Report file",
         required=False,
-        help_text="The PDF (or the evidence bundle or POA&M) as you received it.",
+        help_text=(
+            "The PDF (or the evidence bundle, POA&M or OSCAL JSON) as you received it."
+        ),
         error_messages={"empty": "The file is empty."},
     )
     sha256 = forms.CharField(

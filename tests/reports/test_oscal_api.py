@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
@@ -189,3 +190,22 @@ def test_a_poam_with_no_running_clock_is_nothing_to_report(
     assert "Nothing to report" in page
     assert "no SLA clock was running at the data cut-off" in page
     assert not ReportDownload.objects.exists()
+
+
+def test_anyone_checks_an_oscal_document_on_the_verify_page(client, built):
+    _, reports = built
+    report = reports["oscal_components"]
+    content = report.file.read()
+    report.file.close()
+    page = client.post(
+        reverse("reports_verify:form"),
+        {"document": SimpleUploadedFile("cd.json", content, "application/json")},
+    ).content.decode()
+    assert "Valid" in page
+    assert "carries no signature of its own" in page
+    altered = content.replace(b'"assessed"', b'"not-assessed"', 1)
+    page = client.post(
+        reverse("reports_verify:form"),
+        {"document": SimpleUploadedFile("cd.json", altered, "application/json")},
+    ).content.decode()
+    assert "Not valid" in page

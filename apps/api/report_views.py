@@ -83,7 +83,14 @@ class ReportOut(serializers.ModelSerializer):
 
 
 class ReportIn(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=sorted(ORG_KINDS))
+    kind = serializers.ChoiceField(
+        choices=sorted(ORG_KINDS),
+        help_text=(
+            "oscal_poam, oscal_results and oscal_components are OSCAL 1.1.2 JSON "
+            "(POA&M, Assessment Results, Component Definition); poam is the "
+            "legacy XLSX POA&M."
+        ),
+    )
     window_start = serializers.DateField()
     window_end = serializers.DateField()
     request_id = serializers.CharField(max_length=64)

@@ -425,3 +425,29 @@ def test_the_reader_refuses_another_oscal_version(ledger):  # noqa: F811
     document["plan-of-action-and-milestones"]["metadata"]["oscal-version"] = "1.1.3"
     with pytest.raises(fmt.OscalInvalid, match=r"not 1\.1\.2"):
         fmt.oscal_read(json.dumps(document).encode(), fmt.POAM)
+
+
+def test_an_advisory_known_by_another_id_names_its_cve_too(ledger):  # noqa: F811
+    clock = ledger.open_clocks["medium"]
+    vulnerability = clock.finding.vulnerability
+    vulnerability.vuln_id = "GHSA-4c2x-8r3q-mm9v"
+    vulnerability.aliases = ["CVE-2026-31337"]
+    vulnerability.save(update_fields=["vuln_id", "aliases"])
+    report = report_of(ledger.org, Report.Kind.OSCAL_POAM, window=WINDOW)
+    _, raw = parsed(oscal_document(report), Report.Kind.OSCAL_POAM)
+    (risk,) = risks_of(raw, clock)
+    (observation,) = [
+        o
+        for o in raw["observations"]
+        if o["uuid"] == risk["related-observations"][0]["observation-uuid"]
+    ]
+    assert props(observation)["vulnerability-id"] == ["GHSA-4c2x-8r3q-mm9v"]
+    assert props(observation)["cve-id"] == ["CVE-2026-31337"]
+    facets = [f for c in risk["characterizations"] for f in c["facets"]]
+    assert {
+        "name": "vulnerability-id",
+        "system": fmt.CVE_SYSTEM,
+        "value": "CVE-2026-31337",
+    } in facets
+    others = [o for o in raw["observations"] if o is not observation]
+    assert all("cve-id" not in props(o) for o in others)

@@ -166,6 +166,7 @@ def _observation(item: Item, tool: Tool) -> common.Observation:
         props=_props(
             [
                 ("vulnerability-id", item.vuln_id),
+                ("cve-id", item.cve_id if item.cve_id != item.vuln_id else ""),
                 ("package-url", item.package_url),
                 ("detection-source", item.detection_source),
             ]

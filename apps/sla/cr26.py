@@ -674,8 +674,8 @@ def _acceptance(
         found.append(
             (
                 since,
-                f"Declared accepted on {_when(since)}: the provider does not intend "
-                f"to fully mitigate or remediate it. {latest.reason}",
+                "Declared accepted: the provider does not intend to fully "
+                f"mitigate or remediate it. {latest.reason}",
             )
         )
     if not found:

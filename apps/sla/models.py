@@ -472,3 +472,155 @@ class LedgerCheckRun(models.Model):
     @property
     def ok(self) -> bool:
         return self.violation_count == 0
+
+
+# --- FedRAMP CR26 inputs ----------------------------------------------------------
+#
+# Each is append-only: a change is a new row from its moment on, so the history
+# of every evaluation (who, when, why) is kept, and a report as of a past moment
+# reads the inputs of that moment (apps/sla/cr26.py).
+
+
+class FedrampClass(models.TextChoices):
+    A = "A", "Class A"
+    B = "B", "Class B"
+    C = "C", "Class C"
+    D = "D", "Class D"
+
+
+class FedrampDisposition(models.TextChoices):
+    FULLY_MITIGATED = "fully_mitigated", "Fully mitigated"
+    FALSE_POSITIVE = "false_positive", "False positive"
+
+
+def _pain_ok(name: str, *, nullable: bool) -> Q:
+    ok = Q(**{f"{name}__gte": 1, f"{name}__lte": 5})
+    return ok | Q(**{f"{name}__isnull": True}) if nullable else ok
+
+
+class FedrampProfile(models.Model):
+    """An organization's FedRAMP certification class from ``set_at`` on
+    (blank: not a FedRAMP customer from then), with the URI of its
+    Certification Package Overview its VER reports name."""
+
+    org = models.ForeignKey(
+        "orgs.Organization", on_delete=models.PROTECT, related_name="+"
+    )
+    certification_class = models.CharField(
+        max_length=1, choices=FedrampClass.choices, blank=True
+    )
+    package_uri = models.URLField(max_length=500, blank=True)
+    reason = models.TextField(blank=True)
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    set_by_staff = models.BooleanField(default=False)
+    set_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["org", "set_at", "id"]
+        indexes = [models.Index(fields=["org", "set_at"], name="sla_fedramp_profile")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(certification_class="") | ~Q(package_uri=""),
+                name="sla_fedramp_profile_class_has_package",
+                violation_error_message=(
+                    "A FedRAMP class needs the URI of the Certification Package "
+                    "Overview its reports name."
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.org_id}: {self.certification_class or 'no class'}"
+
+
+class FedrampExposure(models.Model):
+    """A mirrored repository's CR26 defaults for its clocks from ``set_at``
+    on: whether the service running it is internet-reachable (IRV) and the
+    potential agency impact N-rating (PAIN)."""
+
+    org = models.ForeignKey(
+        "orgs.Organization", on_delete=models.PROTECT, related_name="+"
+    )
+    repository = models.ForeignKey(
+        "catalog.Repository", on_delete=models.PROTECT, related_name="+"
+    )
+    internet_reachable = models.BooleanField()
+    pain = models.PositiveSmallIntegerField()
+    reason = models.TextField(blank=True)
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    set_by_staff = models.BooleanField(default=False)
+    set_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["org", "repository", "set_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["org", "repository", "set_at"], name="sla_fedramp_exposure"
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=_pain_ok("pain", nullable=False),
+                name="sla_fedramp_exposure_pain",
+                violation_error_message="PAIN is N1 to N5.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository_id}: N{self.pain}, IRV {self.internet_reachable}"
+
+
+class FedrampClockEvaluation(models.Model):
+    """A person's CR26 evaluation of one clock from ``set_at`` on: each row
+    is the whole override (empty follows the repository's default or the
+    derived LEV), with the reason; a disposition closes the vulnerability,
+    ``accepted`` declares it accepted."""
+
+    clock = models.ForeignKey(
+        SlaClock, on_delete=models.PROTECT, related_name="fedramp_evaluations"
+    )
+    pain = models.PositiveSmallIntegerField(null=True, blank=True)
+    internet_reachable = models.BooleanField(null=True, blank=True)
+    likely_exploitable = models.BooleanField(null=True, blank=True)
+    disposition = models.CharField(
+        max_length=20, choices=FedrampDisposition.choices, blank=True
+    )
+    accepted = models.BooleanField(default=False)
+    reason = models.TextField()
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    set_by_staff = models.BooleanField(default=False)
+    set_at = models.DateTimeField(default=timezone.now)
+
+    org_lookup = "clock__org"
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["clock", "set_at", "id"]
+        indexes = [
+            models.Index(fields=["clock", "set_at"], name="sla_fedramp_evaluation")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=_pain_ok("pain", nullable=True),
+                name="sla_fedramp_evaluation_pain",
+                violation_error_message="PAIN is N1 to N5.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(reason=""),
+                name="sla_fedramp_evaluation_reason",
+                violation_error_message="An evaluation states its reason.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Evaluation of clock {self.clock_id} at {self.set_at:%Y-%m-%d %H:%M}"

@@ -4,8 +4,13 @@ Each overlay is data: a start event and, per severity, a span (calendar days
 or calendar months) in UTC. A severity an overlay does not name is outside it.
 Overlays read the finding's stored timestamps and never change a clock.
 
-- FedRAMP RA-5(d): high 30, moderate 90, low 180 days from discovery (the
-  publisher's detection of the affected digest); critical counts as high.
+- FedRAMP RA-5(d), legacy: high 30, moderate 90, low 180 days from
+  discovery (the publisher's detection of the affected digest); critical
+  counts as high. FedRAMP's windows before the Consolidated Rules for 2026.
+- FedRAMP CR26: not a fixed span but the organization's own evaluation
+  (class, PAIN, LEV, IRV) under VDR and VER, measured by ``apps/sla/cr26.py``
+  from the inputs in ``apps/sla/selectors/fedramp.py``; it joins the others
+  here as one more result (``cr26_result``).
 - PCI DSS 6.3.3: critical and high within one month of the fix's release
   (the upstream fix).
 - CRA checklist: critical 7, high 30, medium 90 days from detection, the time
@@ -23,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from . import clock as arithmetic
+from . import cr26
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,7 @@ class Overlay:
 OVERLAYS = (
     Overlay(
         key="fedramp_ra5d",
-        name="FedRAMP RA-5(d)",
+        name="FedRAMP RA-5(d) (legacy)",
         start_event=arithmetic.DETECTION,
         days={"critical": 30, "high": 30, "medium": 90, "low": 180},
         months={},
@@ -64,6 +70,14 @@ MET = "met"
 MISSED = "missed"
 EXEMPT = "exempt"
 NOT_APPLICABLE = "not_applicable"
+# CR26's own: not fully mitigated or remediated within 192 days of evaluation.
+ACCEPTED = cr26.ACCEPTED
+STATUSES = (OPEN, BREACHED, MET, MISSED, EXEMPT, ACCEPTED, NOT_APPLICABLE)
+
+CR26_KEY = "fedramp_cr26"
+CR26_NAME = "FedRAMP CR26"
+# Every overlay's key and name, in the order pages list them.
+NAMES = {CR26_KEY: CR26_NAME, **{o.key: o.name for o in OVERLAYS}}
 
 
 @dataclass(frozen=True)
@@ -132,9 +146,28 @@ def measure(
     return results
 
 
-def clock_overlays(clock, *, now: datetime) -> list[OverlayResult]:
-    """A clock's overlays; the clock needs its finding, the finding's
-    vulnerability and digest loaded (select_related) to cost no query."""
+def cr26_result(result: cr26.Result) -> OverlayResult:
+    """A clock's CR26 measure as an overlay row: due at the earliest of its
+    evaluation deadline (until evaluated), its window and its KEV due date,
+    measured from its evaluation (or detection, until evaluated)."""
+    if not result.applies:
+        return OverlayResult(CR26_KEY, CR26_NAME, None, None, None, NOT_APPLICABLE)
+    start: datetime | None
+    if result.evaluated_at is not None:
+        event, start = "evaluation", result.evaluated_at
+    else:
+        event, start = arithmetic.DETECTION, result.start_at
+    return OverlayResult(
+        CR26_KEY, CR26_NAME, event, start, result.due_at, result.status
+    )
+
+
+def clock_overlays(
+    clock, *, now: datetime, cr26_measure: cr26.Result | None = None
+) -> list[OverlayResult]:
+    """A clock's overlays, CR26's first when its measure is given; the clock
+    needs its finding, the finding's vulnerability and digest loaded
+    (select_related) to cost no query."""
     finding = clock.finding
     events = arithmetic.Events(
         disclosed_at=finding.disclosed_at or finding.vulnerability.disclosed_at,
@@ -142,13 +175,16 @@ def clock_overlays(clock, *, now: datetime) -> list[OverlayResult]:
         detected_at=finding.detected_at,
         released_at=finding.digest.built_at,
     )
-    return measure(
+    results = measure(
         severity=clock.severity,
         events=events,
         fixed_at=finding.fixed_published_at,
         exempt=clock.state == "exempt",
         now=now,
     )
+    if cr26_measure is not None:
+        results.insert(0, cr26_result(cr26_measure))
+    return results
 
 
 # The columns ``overlay_attainment_rows`` reads, in order, from a clock.
@@ -164,23 +200,16 @@ ROW_FIELDS = (
 )
 
 
-def overlay_attainment_rows(rows: Iterable[tuple], *, now: datetime) -> dict:
+def overlay_attainment_rows(
+    rows: Iterable[tuple], *, now: datetime, cr26_measures: Iterable | None = None
+) -> dict:
     """``overlay_summary`` of ``values_list(*ROW_FIELDS)`` rows: the figures
     ``clock_overlays`` gives clock by clock, without building three model
-    instances per clock."""
-    return overlay_summary(
-        measure(
-            severity=severity,
-            events=arithmetic.Events(
-                disclosed_at=disclosed or vulnerability_disclosed,
-                upstream_fix_at=upstream_fix,
-                detected_at=detected,
-                released_at=built,
-            ),
-            fixed_at=fixed,
-            exempt=state == "exempt",
-            now=now,
-        )
+    instances per clock. ``cr26_measures``, when given, holds each row's
+    CR26 measure in the same order."""
+    measures = iter(cr26_measures) if cr26_measures is not None else None
+
+    def each():
         for (
             severity,
             state,
@@ -190,15 +219,32 @@ def overlay_attainment_rows(rows: Iterable[tuple], *, now: datetime) -> dict:
             detected,
             built,
             fixed,
-        ) in rows
-    )
+        ) in rows:
+            results = measure(
+                severity=severity,
+                events=arithmetic.Events(
+                    disclosed_at=disclosed or vulnerability_disclosed,
+                    upstream_fix_at=upstream_fix,
+                    detected_at=detected,
+                    released_at=built,
+                ),
+                fixed_at=fixed,
+                exempt=state == "exempt",
+                now=now,
+            )
+            if measures is not None:
+                results.insert(0, cr26_result(next(measures)))
+            yield results
+
+    return overlay_summary(each())
 
 
 def overlay_summary(measured: Iterable[list[OverlayResult]]) -> dict[str, dict]:
     """Per overlay, from each clock's results: counts by status and compliance
     % (met over met, missed and breached)."""
     summary: dict[str, dict] = {
-        o.key: {"name": o.name, "counts": {}, "percent": None} for o in OVERLAYS
+        key: {"name": name, "counts": {}, "percent": None}
+        for key, name in NAMES.items()
     }
     for results in measured:
         for result in results:

@@ -17,6 +17,7 @@ from django import forms
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
@@ -26,6 +27,7 @@ from apps.orgs.mixins import OrgMixin
 from apps.orgs.permissions import Perm
 
 from . import overlays, services
+from .fedramp_context import cr26_clock_context
 from .formats.csv_export import CLOCK_COLUMNS, clock_row
 from .models import SLA_SEVERITIES, ClockStartEvent, SlaClock
 from .selectors.clocks import (
@@ -100,7 +102,7 @@ class ClockFilterForm(forms.Form):
         return data.get("window") or DEFAULT_WINDOW
 
 
-class _SlaReader:
+class SlaReader:
     """Members and auditors read the ledger; nobody writes through it."""
 
     access: object
@@ -157,7 +159,7 @@ def _chart(months: list[MonthAttainment]) -> dict:
     }
 
 
-class ClockListView(OrgMixin, _SlaReader, TemplateView):
+class ClockListView(OrgMixin, SlaReader, TemplateView):
     permission = None
     template_name = "sla/customer_clocks.html"
 
@@ -273,6 +275,7 @@ def _overlay_rows(summary: dict[str, dict]) -> list[dict]:
                 "breached": counts.get(overlays.BREACHED, 0),
                 "open": counts.get(overlays.OPEN, 0),
                 "exempt": counts.get(overlays.EXEMPT, 0),
+                "accepted": counts.get(overlays.ACCEPTED, 0),
                 "outside": counts.get(overlays.NOT_APPLICABLE, 0),
             }
         )
@@ -292,7 +295,7 @@ class _ClockLookup:
         return super().dispatch(request, *args, **kwargs)
 
 
-class ClockDetailView(OrgMixin, _SlaReader, _ClockLookup, TemplateView):
+class ClockDetailView(OrgMixin, SlaReader, _ClockLookup, TemplateView):
     permission = None
     template_name = "sla/clock_detail.html"
 
@@ -300,6 +303,15 @@ class ClockDetailView(OrgMixin, _SlaReader, _ClockLookup, TemplateView):
         context = super().get_context_data(**kwargs)
         clock = self.clock
         now = timezone.now()
+        slug = self.org.slug
+        cr26_part = cr26_clock_context(
+            clock=clock,
+            now=now,
+            may_evaluate=self.access.can(Perm.ORG_MANAGE),
+            evaluate_url=reverse("sla:clock_evaluate", args=[slug, clock.pk]),
+            fedramp_url=reverse("sla:fedramp", args=[slug]),
+            form=kwargs.get("evaluation_form"),
+        )
         context.update(
             clock=clock,
             finding=clock.finding,
@@ -307,9 +319,16 @@ class ClockDetailView(OrgMixin, _SlaReader, _ClockLookup, TemplateView):
             repository=clock.finding.digest.variant.series.repository,
             timeline=sla_clock_timeline(clock),
             overlays=[
-                {**vars(result), "start_label": EVENT_LABELS.get(result.start_event)}
-                for result in overlays.clock_overlays(clock, now=now)
+                {
+                    **vars(result),
+                    "start_label": EVENT_LABELS.get(result.start_event)
+                    or str(result.start_event or "").capitalize(),
+                }
+                for result in overlays.clock_overlays(
+                    clock, now=now, cr26_measure=cr26_part["cr26"]
+                )
             ],
+            **cr26_part,
             waivers=list(clock.waivers.all()),
             entitlement=sla_entitlement_state(org=self.org, now=now),
             now=now,
@@ -320,7 +339,7 @@ class ClockDetailView(OrgMixin, _SlaReader, _ClockLookup, TemplateView):
 # --- CSV -----------------------------------------------------------------------
 
 
-class ClockExportView(OrgMixin, _SlaReader, View):
+class ClockExportView(OrgMixin, SlaReader, View):
     """The filtered clocks as CSV, streamed in chunks."""
 
     permission = None

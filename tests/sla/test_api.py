@@ -190,7 +190,12 @@ def test_metrics_for_the_default_window(client, sla_org, auth):
     assert body["overall"]["at_risk"] == 1
     assert body["overall"]["mttr_median_seconds"] > 0
     assert set(body["severities"]) >= {"critical", "high", "medium", "low"}
-    assert set(body["overlays"]) == {"fedramp_ra5d", "pci_dss_633", "cra"}
+    assert set(body["overlays"]) == {
+        "fedramp_cr26",
+        "fedramp_ra5d",
+        "pci_dss_633",
+        "cra",
+    }
     assert body["overlay_clocks_total"] == 6
 
 

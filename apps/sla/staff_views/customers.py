@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Max
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import TemplateView
 
@@ -18,6 +19,8 @@ from apps.core.mixins import StaffOnlyMixin
 from apps.orgs.models import Organization
 
 from .. import services
+from ..fedramp_context import cr26_clock_context, fedramp_settings_context
+from ..fedramp_forms import FedrampClockEvaluationForm
 from ..ledger_checks import ledger_gaps
 from ..models import SlaClock, SlaPolicyAssignment, SlaWaiver
 from ..overlays import clock_overlays
@@ -66,7 +69,12 @@ class OrgView(StaffOnlyMixin, TemplateView):
     def _assign_form(self, data=None) -> PolicyAssignForm:
         return PolicyAssignForm(data, org=self.customer)
 
-    def _render(self, window_form: WindowForm, assign_form: PolicyAssignForm):
+    def _render(
+        self,
+        window_form: WindowForm,
+        assign_form: PolicyAssignForm,
+        **fedramp: Any,
+    ):
         org, now = self.customer, timezone.now()
         start, end = window_form.window()
         running = DeskFilters(states=tuple(SlaClock.RUNNING), org_id=org.pk)
@@ -113,6 +121,15 @@ class OrgView(StaffOnlyMixin, TemplateView):
             gaps=ledger_gaps(at=now, orgs=[org]),
             entitlement=sla_entitlement_state(org=org, now=now),
             now=now,
+            **fedramp_settings_context(
+                org=org,
+                can_manage=True,
+                profile_action=reverse("staff_sla_org_fedramp", args=[org.slug]),
+                exposure_action=lambda m: reverse(
+                    "staff_sla_org_exposure", args=[org.slug, m.pk]
+                ),
+                **fedramp,
+            ),
         )
         return with_status(self.render_to_response(context), window_form)
 
@@ -168,8 +185,20 @@ class ClockView(StaffOnlyMixin, TemplateView):
         response.status_code = 400
         return response
 
-    def _render(self, form: WaiverRequestForm):
+    def _render(
+        self,
+        form: WaiverRequestForm,
+        evaluation_form: FedrampClockEvaluationForm | None = None,
+    ):
         clock, now = self.clock, timezone.now()
+        cr26_part = cr26_clock_context(
+            clock=clock,
+            now=now,
+            may_evaluate=True,
+            evaluate_url=reverse("staff_sla_clock_evaluate", args=[clock.pk]),
+            fedramp_url=reverse("staff_sla_org", args=[clock.org.slug]) + "#fedramp",
+            form=evaluation_form,
+        )
         waivers = list(clock.waivers.all())
         pending = any(
             w.state in (SlaWaiver.State.REQUESTED, SlaWaiver.State.APPROVED)
@@ -181,8 +210,11 @@ class ClockView(StaffOnlyMixin, TemplateView):
                 timeline=sla_clock_timeline(clock),
                 overlays=[
                     {"result": o, "label": o.status.replace("_", " ").capitalize()}
-                    for o in clock_overlays(clock, now=now)
+                    for o in clock_overlays(
+                        clock, now=now, cr26_measure=cr26_part["cr26"]
+                    )
                 ],
+                **cr26_part,
                 waivers=waivers,
                 can_request=clock.state in SlaClock.RUNNING and not pending,
                 form=form,

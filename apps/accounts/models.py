@@ -59,6 +59,9 @@ class ApiToken(models.Model):
         CUSTOMIZATIONS_READ = "customizations:read", "Read customizations"
         CUSTOMIZATIONS_WRITE = "customizations:write", "Manage customizations"
         SLA_READ = "sla:read", "Read SLA clocks, metrics and waivers"
+        # The FedRAMP CR26 inputs: class, repositories' IRV and PAIN, clock
+        # evaluations (owners and admins).
+        SLA_WRITE = "sla:write", "Set FedRAMP CR26 evaluations"
         # Reading and downloading reports is evidence:read.
         REPORTS_WRITE = "reports:write", "Request reports"
         # Pull images the organization is entitled to (apps/registry).

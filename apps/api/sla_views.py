@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.utils import (
     extend_schema,
@@ -17,12 +18,13 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
     inline_serializer,
 )
-from rest_framework import mixins, serializers
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.accounts.models import ApiToken
 from apps.sla import overlays
-from apps.sla.models import SLA_SEVERITIES, SlaClock, SlaWaiver
+from apps.sla.models import SLA_SEVERITIES, FedrampDisposition, SlaClock, SlaWaiver
 from apps.sla.selectors.clocks import (
     SLA_ENTITLEMENT_ACTIVE,
     SLA_ENTITLEMENT_LAPSED,
@@ -30,10 +32,13 @@ from apps.sla.selectors.clocks import (
     sla_clock_timeline,
     sla_entitlement_state,
 )
+from apps.sla.selectors.fedramp import clock_cr26
 from apps.sla.selectors.metrics import SeverityFigures, sla_metrics
 from apps.sla.selectors.overlay_figures import sla_overlay_figures
+from apps.sla.services import fedramp as fedramp_services
 
 from .base import OrgScopedViewSet
+from .errors import api_validation_error
 
 Scope = ApiToken.Scope
 MAX_WINDOW = timedelta(days=3 * 366)
@@ -95,6 +100,7 @@ class OverlayOut(serializers.Serializer):
             overlays.MET,
             overlays.MISSED,
             overlays.EXEMPT,
+            overlays.ACCEPTED,
             overlays.NOT_APPLICABLE,
         ]
     )
@@ -137,9 +143,65 @@ class VexOut(serializers.Serializer):
     timestamp = serializers.DateTimeField()
 
 
+class Cr26EvaluationOut(serializers.Serializer):
+    at = serializers.DateTimeField()
+    pain = serializers.IntegerField()
+    internet_reachable = serializers.BooleanField()
+    likely_exploitable = serializers.BooleanField()
+    pain_source = serializers.CharField()
+    irv_source = serializers.CharField()
+    lev_source = serializers.CharField()
+    lev_rule = serializers.CharField()
+    kind = serializers.CharField()
+    timeframe = serializers.CharField(source="timeframe_label")
+    due_at = serializers.DateTimeField(allow_null=True)
+    by = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class Cr26Out(serializers.Serializer):
+    """A clock under FedRAMP CR26 (apps/sla/cr26.py), now."""
+
+    applies = serializers.BooleanField()
+    tracking_id = serializers.SerializerMethodField()
+    certification_class = serializers.CharField()
+    status = serializers.CharField()
+    overdue = serializers.BooleanField()
+    explanation = serializers.CharField()
+    detected_at = serializers.DateTimeField(allow_null=True)
+    evaluation_due_at = serializers.DateTimeField(allow_null=True)
+    evaluated_at = serializers.DateTimeField(allow_null=True)
+    window_due_at = serializers.DateTimeField(allow_null=True)
+    kev_due_at = serializers.DateTimeField(allow_null=True)
+    due_at = serializers.DateTimeField(allow_null=True)
+    accepted_at = serializers.DateTimeField(allow_null=True)
+    accepted_reason = serializers.CharField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+    disposition = serializers.CharField()
+    evaluations = Cr26EvaluationOut(many=True)
+
+    @extend_schema_field(serializers.CharField())
+    def get_tracking_id(self, result) -> str:
+        return f"V-{self.context['clock'].pk}"
+
+
+class EvaluationIn(serializers.Serializer):
+    pain = serializers.IntegerField(
+        min_value=1, max_value=5, allow_null=True, default=None
+    )
+    internet_reachable = serializers.BooleanField(allow_null=True, default=None)
+    likely_exploitable = serializers.BooleanField(allow_null=True, default=None)
+    disposition = serializers.ChoiceField(
+        choices=["", *FedrampDisposition.values], allow_blank=True, default=""
+    )
+    accepted = serializers.BooleanField(default=False)
+    reason = serializers.CharField(max_length=fedramp_services.REASON_MAX)
+
+
 class SlaClockDetailOut(SlaClockOut):
     timeline = serializers.SerializerMethodField()
     overlays = serializers.SerializerMethodField()
+    cr26 = serializers.SerializerMethodField()
     vex_statement = VexOut(allow_null=True)
     waivers = WaiverOut(many=True, source="waivers.all")
 
@@ -148,9 +210,15 @@ class SlaClockDetailOut(SlaClockOut):
             *SlaClockOut.Meta.fields,
             "timeline",
             "overlays",
+            "cr26",
             "vex_statement",
             "waivers",
         ]
+
+    def _cr26(self, clock):
+        if not hasattr(clock, "_cr26"):
+            clock._cr26 = clock_cr26(clock, as_of=timezone.now())
+        return clock._cr26
 
     @extend_schema_field(TimelineOut(many=True))
     def get_timeline(self, clock):
@@ -158,8 +226,14 @@ class SlaClockDetailOut(SlaClockOut):
 
     @extend_schema_field(OverlayOut(many=True))
     def get_overlays(self, clock):
-        results = overlays.clock_overlays(clock, now=timezone.now())
+        results = overlays.clock_overlays(
+            clock, now=timezone.now(), cr26_measure=self._cr26(clock)
+        )
         return OverlayOut(results, many=True).data
+
+    @extend_schema_field(Cr26Out)
+    def get_cr26(self, clock):
+        return Cr26Out(self._cr26(clock), context={"clock": clock}).data
 
 
 class ClockFilterIn(serializers.Serializer):
@@ -259,7 +333,11 @@ class SlaClockViewSet(
     severity, repository name and kev); one clock with its timeline,
     overlays, VEX statement and waivers."""
 
-    required_scopes = {"list": Scope.SLA_READ, "retrieve": Scope.SLA_READ}
+    required_scopes = {
+        "list": Scope.SLA_READ,
+        "retrieve": Scope.SLA_READ,
+        "evaluate": Scope.SLA_WRITE,
+    }
     serializer_class = SlaClockOut
     base_queryset = SlaClock.objects.select_related(
         "finding__vulnerability",
@@ -272,7 +350,9 @@ class SlaClockViewSet(
 
     def get_queryset(self):
         queryset = super().get_queryset()
-        if self.action == "retrieve" and not getattr(self, "swagger_fake_view", False):
+        if self.action in ("retrieve", "evaluate") and not getattr(
+            self, "swagger_fake_view", False
+        ):
             return queryset.select_related(
                 "finding__fixed_in",
                 "finding__component",
@@ -302,6 +382,27 @@ class SlaClockViewSet(
             queryset = queryset.filter(finding__vulnerability__kev=filters["kev"])
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(request=EvaluationIn, responses={201: SlaClockDetailOut})
+    @action(detail=True, methods=["post"])
+    def evaluate(self, request, pk=None, format=None):
+        """The clock's own FedRAMP CR26 evaluation from now on (each value
+        left null follows the repository's default or the derived LEV);
+        always with a reason."""
+        clock = self.get_object()
+        data = EvaluationIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            fedramp_services.fedramp_clock_evaluate(
+                clock=clock, actor=request.user, request=request, **data.validated_data
+            )
+        except DjangoValidationError as exc:
+            raise api_validation_error(exc) from exc
+        clock = self.get_queryset().get(pk=clock.pk)
+        return Response(
+            SlaClockDetailOut(clock, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class SlaWaiverViewSet(

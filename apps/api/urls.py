@@ -8,6 +8,7 @@ from . import (
     catalog_views,
     customization_views,
     evidence_views,
+    fedramp_views,
     fips_views,
     registry_views,
     report_views,
@@ -33,6 +34,19 @@ router.register(
 router.register("sla/clocks", sla_views.SlaClockViewSet, basename="slaclock")
 router.register("sla/waivers", sla_views.SlaWaiverViewSet, basename="slawaiver")
 router.register("sla/metrics", sla_views.SlaMetricsViewSet, basename="slametrics")
+router.register(
+    "fedramp/documents",
+    fedramp_views.FedrampDocumentViewSet,
+    basename="fedrampdocument",
+)
+router.register(
+    "fedramp/profile", fedramp_views.FedrampProfileViewSet, basename="fedrampprofile"
+)
+router.register(
+    "fedramp/exposures",
+    fedramp_views.FedrampExposureViewSet,
+    basename="fedrampexposure",
+)
 router.register("fips/modules", fips_views.FipsModuleViewSet, basename="fipsmodule")
 router.register("reports", report_views.ReportViewSet, basename="report")
 router.register("registry/pulls", registry_views.PullLogViewSet, basename="pulllog")

@@ -8,6 +8,9 @@ Assessment Results and Component Definition for the same window and cut-off
 - ``attestations/<repository>/<digest12>/<kind>-<sha256[:12]>.<ext>``: every
   stored attestation (SBOMs, provenance, OpenVEX, FIPS, STIG) of the builds
   in scope, byte for byte as stored;
+- ``fedramp/<name>.json``: the FedRAMP VER reports and the crypto-module
+  inventory the evidence carries (``evidence.fedramp``), byte for byte as
+  they are downloaded;
 - ``vex/<repository>/<digest12>.openvex.json``: the publisher's VEX for each
   build in scope, as ``/catalog/digest/<d>/vex/`` serves it (builds without
   any statement have none);
@@ -55,6 +58,9 @@ from apps.evidence.access import evidence_features
 from apps.sla.models import SlaClock
 from apps.vulns.selectors import NoVexStatements, openvex_export_for_digest
 
+from .bundle_signatures import contents_lines as signature_contents_lines
+from .bundle_signatures import signature_files
+from .evidence.fedramp import fedramp_bundle_files
 from .evidence.mirrored import assessed_builds
 from .links import verify_url
 from .oscal.documents import oscal_bundle_documents
@@ -193,6 +199,10 @@ def _plan(report, *, pdf: bytes, evidence_json: bytes) -> list[Entry]:
     ]
     for path, document in oscal_bundle_documents(report):
         entries.append(Entry(path, len(document), content=document))
+    entries.extend(
+        Entry(path, len(document), content=document)
+        for path, document in fedramp_bundle_files(evidence_json)
+    )
     entitled: dict[tuple[int, tuple[str, ...]], bool] = {}
     for image in _scope_images(report):
         repository = image.variant.series.repository
@@ -219,6 +229,17 @@ def _plan(report, *, pdf: bytes, evidence_json: bytes) -> list[Entry]:
                     Entry(path, a.size, attestation_id=a.pk, sha256=a.sha256)
                 )
         entries.append(Entry(f"vex/{folder}.openvex.json", 0, vex_digest_id=image.pk))
+    entries.extend(
+        Entry(path, len(content), content=content)
+        for path, content in signature_files(
+            evidence_json=evidence_json,
+            documents=[
+                (e.path, e.attestation_id)
+                for e in entries
+                if e.attestation_id is not None
+            ],
+        )
+    )
     entries.sort(key=lambda e: e.path)
     return entries
 
@@ -259,6 +280,14 @@ def _contents(written: list[str]) -> list[str]:
             "                    Definition (JSON) of the same window; no POA&M:",
             "                    no SLA clock was running at the data cut-off",
         ]
+    if any(p.startswith("fedramp/") for p in written):
+        lines += [
+            "  fedramp/          FedRAMP's VER reports (VER-RPT-VDT, VER-RPT-AVI,",
+            "                    VER-TFR-MRH; when the organization states a class)",
+            "                    and the crypto-module inventory (CMU), as JSON; the",
+            "                    evidence.json the signed PDF carries holds each",
+            "                    one and its SHA-256",
+        ]
     documents = [p for p in written if p.startswith("attestations/")]
     attested = len({"/".join(p.split("/")[1:3]) for p in documents})
     held = {p.rsplit("/", 1)[1].rsplit("-", 1)[0] for p in documents}
@@ -284,6 +313,7 @@ def _contents(written: list[str]) -> list[str]:
             "  Publisher VEX     none: the publisher made no VEX statement about "
             "a build in scope"
         )
+    lines += signature_contents_lines(written)
     lines.append(
         f"  {MANIFEST}   SHA-256 of each of the {len(written) + 1} other files"
     )
@@ -317,6 +347,8 @@ def _readme(report, written: list[str]) -> bytes:
         f"       {verify_url(report)}",
         "  3. report.pdf carries the portal's PAdES signature; a PDF signature",
         "     validator shows whether it is intact and by whom it was signed.",
+        "  4. The signatures on evidence.json and on the attestations: see",
+        "     signatures/VERIFY.txt.",
         "",
     ]
     return "\n".join(lines).encode()

@@ -45,6 +45,7 @@ STATE_LABELS = {
 }
 
 START_EVENTS = {
+    "evaluation": "the organization's evaluation (CR26)",
     "detection": "detection",
     "upstream_fix": "the upstream fix",
     "disclosure": "disclosure",
@@ -256,6 +257,75 @@ def _assessment_line(block: dict) -> str:
     return "; ".join(parts)
 
 
+def _ver_row(detail: dict, accepted: dict | None = None) -> dict[str, Any]:
+    """One vulnerability of a VER document, as the report's table shows it."""
+    deadlines = detail.get("deadlines", {})
+    if detail.get("closedAt"):
+        status = detail.get("finalDisposition") or (
+            "Remediated" if detail.get("remediation") else "Closed"
+        )
+        status += f" {on(detail['closedAt'])}"
+    elif accepted is not None:
+        status = f"Accepted {on(detail.get('acceptedAt'))}"
+    elif detail["overdueStatus"]["isOverdue"]:
+        status = "Overdue"
+    elif "evaluationCompletedAt" not in detail:
+        status = "Awaiting evaluation"
+    else:
+        status = "Open"
+    irv = detail.get("isInternetReachable")
+    return {
+        "id": detail["providerTrackingId"],
+        "vulnerability": detail["vulnerabilityIds"][0],
+        "image": detail["affectedImage"].split("@")[0],
+        "detected": on(detail["detection"]["detectedAt"]),
+        "evaluated": on(detail.get("evaluationCompletedAt")),
+        "rating": f"N{detail['currentRating']}" if "currentRating" in detail else "",
+        "irv": "" if irv is None else ("IRV" if irv else "NIRV"),
+        "lev": "LEV" if detail["isLikelyExploitable"] else "NLEV",
+        "due": on(deadlines.get("dueAt")),
+        "status": status,
+        "overdue": detail["overdueStatus"]["isOverdue"],
+        "explanation": detail["overdueStatus"].get("explanation", ""),
+        "rationale": accepted["acceptanceRationale"] if accepted else "",
+        "reductions": [
+            f"N{r['rating']} on {on(r['reducedAt'])}" for r in detail["painReductions"]
+        ],
+    }
+
+
+def _fedramp_context(block: dict | None) -> dict[str, Any]:
+    """The VER section: the documents the report carries, for people."""
+    if not block or not block.get("certification_class"):
+        return {"applies": False, "files": (block or {}).get("files", {})}
+    documents = block["documents"]
+    rows = [_ver_row(d) for d in documents["vdt"]["vulnerabilities"]]
+    accepted = [
+        _ver_row(a["vulnerabilityDetail"], a)
+        for a in documents["avi"]["acceptedVulnerabilities"]
+    ]
+    return {
+        "applies": True,
+        "certification_class": block["certification_class"],
+        "package_uri": block["package_uri"],
+        "rules": block["rules"],
+        "timeframes": [
+            (t["pain"], [t["spans"][c] for c in ("LEV + IRV", "LEV + NIRV", "NLEV")])
+            for t in block["rules"]["timeframes"]
+        ],
+        "summary": block["summary"],
+        "rows": rows,
+        "accepted": accepted,
+        "reductions": [
+            (row["id"], row["vulnerability"], reduction)
+            for row in rows + accepted
+            for reduction in row["reductions"]
+        ],
+        "files": block["files"],
+        "period": documents["vdt"]["reportPeriod"],
+    }
+
+
 def _org_compliance_context(evidence: dict) -> dict[str, Any]:
     contract = evidence["sla"]["contract"]
     overall = contract["overall"]
@@ -309,6 +379,7 @@ def _org_compliance_context(evidence: dict) -> dict[str, Any]:
         ],
         "controls": controls,
         "controls_supported": supported,
+        "ver": _fedramp_context(evidence.get("fedramp")),
         "appendix_blocks": _appendix_blocks(evidence["appendix"]["clocks"]),
         "appendix_header": _listing_line([name for name, _, _ in LISTING_COLUMNS]),
         "appendix_states": [

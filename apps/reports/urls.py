@@ -1,11 +1,19 @@
 from django.urls import path
 
-from . import views
+from . import fedramp_views, views
 
 app_name = "reports"
 
 urlpatterns = [
     path("reports/", views.ReportListView.as_view(), name="list"),
+    *(
+        path(
+            f"reports/fedramp/{kind}.json",
+            fedramp_views.FedrampDocumentView.as_view(kind=kind),
+            name=f"fedramp_{kind}",
+        )
+        for kind in fedramp_views.KINDS
+    ),
     path("reports/<uuid:public_id>/", views.ReportDetailView.as_view(), name="detail"),
     path(
         "reports/<uuid:public_id>/progress/",
@@ -16,6 +24,14 @@ urlpatterns = [
         "reports/<uuid:public_id>/download/",
         views.ReportDownloadView.as_view(),
         name="download",
+    ),
+    *(
+        path(
+            f"reports/<uuid:public_id>/fedramp/{kind}.json",
+            fedramp_views.ReportFedrampDownloadView.as_view(kind=kind),
+            name=f"fedramp_part_{kind}",
+        )
+        for kind in fedramp_views.KINDS
     ),
 ]
 

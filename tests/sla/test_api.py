@@ -139,11 +139,15 @@ def test_one_clock_carries_its_timeline_overlays_and_waivers(
     assert body["id"] == clock.pk
     assert {e["key"] for e in body["timeline"]} >= {"started", "due", "detected"}
     assert [o["key"] for o in body["overlays"]] == [
+        "fedramp_cr26",
         "fedramp_ra5d",
         "pci_dss_633",
         "cra",
     ]
-    assert body["overlays"][0]["status"] in ("open", "breached")
+    # Not a FedRAMP customer: CR26 does not apply.
+    assert body["overlays"][0]["status"] == "not_applicable"
+    assert body["cr26"]["applies"] is False
+    assert body["overlays"][1]["status"] in ("open", "breached")
     assert body["vex_statement"] is None
     (waiver,) = body["waivers"]
     assert waiver["requested_by"] == "asker@publisher.example"

@@ -14,13 +14,18 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from ..models import Report
-from . import contents, files, oscal
+from . import contents, fedramp, files, oscal
 from .base import Check, Kind, Subject, Violation, subject_label
 
 # Beyond this many messages a check says how many more it found.
 MESSAGES_PER_CHECK = 20
 # In the order they run: what the evidence says, then the files.
-CHECKS: tuple[Check, ...] = (*contents.CHECKS, *files.CHECKS, *oscal.CHECKS)
+CHECKS: tuple[Check, ...] = (
+    *contents.CHECKS,
+    *fedramp.CHECKS,
+    *files.CHECKS,
+    *oscal.CHECKS,
+)
 
 
 def check_names() -> list[str]:

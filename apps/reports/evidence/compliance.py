@@ -25,6 +25,7 @@ from apps.vulns.models import VexStatement
 from ..models import Report
 from . import ledger, mirrored
 from .common import Progress, metrics_json, pct, ts, window_bounds
+from .fedramp import fedramp_json, fedramp_pack
 
 # Overlays are measured clock by clock; a report measures every clock of its
 # window (the pages cap theirs for speed and say so).
@@ -32,24 +33,43 @@ OVERLAY_CAP = 10_000_000
 
 
 def overlays_json(figures: OverlayFigures) -> list[dict[str, Any]]:
-    from apps.sla.overlays import OVERLAYS
+    from apps.sla.overlays import CR26_KEY, OVERLAYS
 
     rows = []
-    for overlay in OVERLAYS:
-        entry = figures.summary[overlay.key]
+    cr26_row: dict[str, Any] = {
+        "key": CR26_KEY,
+        "start_event": "evaluation",
+        "spans": [
+            {
+                "severity": "all",
+                "span": "VDR-TFR-PVR by class, PAIN, LEV and IRV; "
+                "KEV due dates where earlier",
+            }
+        ],
+    }
+    static: list[dict[str, Any]] = [
+        {
+            "key": o.key,
+            "start_event": o.start_event,
+            "spans": [
+                {"severity": s, "span": f"{o.days[s]} days"}
+                if s in o.days
+                else {"severity": s, "span": f"{o.months[s]} month(s)"}
+                for s in SLA_SEVERITIES
+                if s in o.days or s in o.months
+            ],
+        }
+        for o in OVERLAYS
+    ]
+    for overlay in [cr26_row, *static]:
+        entry = figures.summary[overlay["key"]]
         counts = entry["counts"]
-        spans = {s: f"{d} days" for s, d in overlay.days.items()}
-        spans.update({s: f"{m} month(s)" for s, m in overlay.months.items()})
         rows.append(
             {
-                "key": overlay.key,
+                "key": overlay["key"],
                 "name": entry["name"],
-                "start_event": overlay.start_event,
-                "spans": [
-                    {"severity": s, "span": spans[s]}
-                    for s in SLA_SEVERITIES
-                    if s in spans
-                ],
+                "start_event": overlay["start_event"],
+                "spans": overlay["spans"],
                 "counts": {k: counts[k] for k in sorted(counts)},
                 "judged": sum(counts.get(k, 0) for k in ("met", "missed", "breached")),
                 "attainment": pct(entry["percent"]),
@@ -291,6 +311,8 @@ def org_compliance_evidence(report: Report, progress: Progress) -> dict[str, Any
     sections["images_pulled"] = images_pulled(org, start, end)
     progress(65, "Appendix of clocks")
     appendix = list(ledger.appendix_rows(org, start, end))
+    progress(68, "FedRAMP VER reports and crypto modules")
+    fedramp = fedramp_json(fedramp_pack(org=org, start=start, end=end, mirrors=mirrors))
     progress(70, "Control map")
     controls = _controls(_present(sections, appendix, mirrors, end))
     return {
@@ -303,6 +325,7 @@ def org_compliance_evidence(report: Report, progress: Progress) -> dict[str, Any
             "overlays": overlays_json(overlays),
         },
         **sections,
+        "fedramp": fedramp,
         "controls": controls,
         "appendix": _appendix_json(appendix),
     }

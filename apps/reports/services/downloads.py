@@ -20,8 +20,10 @@ def report_download_record(
     via: str,
     user=None,
     token=None,
+    sha256: str | None = None,
 ) -> ReportDownload:
-    """Who took which file of a report, when and from where."""
+    """Who took which file of a report, when and from where (``sha256``: of
+    a part that is neither the report nor its evidence)."""
     meta = request.META if request is not None else {}
     with transaction.atomic():
         download = ReportDownload.objects.create(
@@ -43,9 +45,8 @@ def report_download_record(
             details={
                 "part": part,
                 "via": via,
-                "sha256": report.evidence_sha256
-                if part == "evidence"
-                else report.sha256,
+                "sha256": sha256
+                or (report.evidence_sha256 if part == "evidence" else report.sha256),
                 "token": token.prefix if token is not None else None,
             },
         )

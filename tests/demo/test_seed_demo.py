@@ -1,5 +1,7 @@
 """The README's run command loads this demo: real documents, and it can run twice."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.management import call_command
 from django.test import Client
@@ -124,3 +126,28 @@ def test_the_demo_ledger_tells_a_story_and_holds(monkeypatch):
         ("els",),
         ("fips",),
     }
+    # Acme is a FedRAMP Class C customer: every clock is under CR26, one
+    # reduced and one accepted by its admin, and last month's VER documents
+    # hold to FedRAMP's schemas.
+    from django.utils import timezone
+
+    from apps.reports.evidence.fedramp import default_window, fedramp_pack
+    from apps.sla.selectors.overlay_figures import sla_overlay_figures
+    from tests.fedramp.builders import schema_errors
+
+    now = timezone.now()
+    figures = sla_overlay_figures(
+        org=acme, start=now - timedelta(days=400), end=now, now=now
+    )
+    cr26 = figures.summary["fedramp_cr26"]["counts"]
+    assert "not_applicable" not in cr26
+    assert sum(cr26.values()) == SlaClock.objects.filter(org=acme).count()
+    pack = fedramp_pack(org=acme, start=now - timedelta(days=45), end=now)
+    for kind, document in pack.documents.items():
+        assert schema_errors(kind, document) == [], kind
+    (accepted,) = pack.documents["avi"]["acceptedVulnerabilities"]
+    assert "offline" in accepted["acceptanceRationale"]
+    assert any(d["painReductions"] for d in pack.documents["vdt"]["vulnerabilities"])
+    assert pack.documents["cmu"]["images"]
+    start, end = default_window(now)
+    assert fedramp_pack(org=acme, start=start, end=end).documents["vdt"]

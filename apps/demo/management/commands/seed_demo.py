@@ -16,6 +16,12 @@ from apps.accounts.services import api_token_create
 from apps.billing.tiers import tiers_load
 from apps.catalog.models import Repository
 from apps.demo.catalog import demo_catalog_load
+from apps.demo.fedramp import (
+    demo_fedramp_acceptance,
+    demo_fedramp_exposures,
+    demo_fedramp_profile,
+    demo_fedramp_reduction,
+)
 from apps.demo.fips import demo_fips_load
 from apps.demo.registry import demo_registry_load
 from apps.demo.sla import (
@@ -45,6 +51,8 @@ STORY = {
     "catalog": timedelta(days=45),
     "fixed_in_time": timedelta(days=42),
     "fixed_late": timedelta(days=20),
+    "fedramp_reduction": timedelta(days=18),
+    "fedramp_acceptance": timedelta(days=9),
 }
 
 
@@ -227,6 +235,12 @@ class Command(BaseCommand):
         if start is not None:
             with _at(start, True):
                 demo_vulnerable_release(variant=last, actor=staff, label="new-package")
+        # The customer's admin re-evaluates two clocks under FedRAMP CR26.
+        admin = org.memberships.get(role=Role.ADMIN).user
+        with _at(now - STORY["fedramp_reduction"], True):
+            demo_fedramp_reduction(org=org, actor=admin)
+        with _at(now - STORY["fedramp_acceptance"], True):
+            demo_fedramp_acceptance(org=org, actor=admin)
 
     def _mirror_fips(self) -> None:
         """The demo org mirrors the generated repositories whose FIPS builds
@@ -245,6 +259,9 @@ class Command(BaseCommand):
                     include_fips=True,
                     include_stig=repository.series.filter(variants__stig=True).exists(),
                 )
+        if not mirrored:
+            # A FedRAMP customer: what each service running these is exposed to.
+            demo_fedramp_exposures(org=org, actor=owner)
 
     def _seed(self, password: str) -> list[tuple[str, User]]:
         owner = _user(f"owner@{DEMO_DOMAIN}", password)
@@ -314,6 +331,8 @@ class Command(BaseCommand):
                 actor=staff,
                 monthly_fee_cents=1_250_000,
             )
+            # A FedRAMP Class C customer: every clock shows its CR26 window.
+            demo_fedramp_profile(org=org, actor=owner)
             other_owner = _user(f"owner@globex.{DEMO_DOMAIN}", password)
             org_services.org_create(name="Globex", owner=other_owner)
 

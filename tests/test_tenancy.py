@@ -33,6 +33,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import re
 import shutil
 from collections.abc import Callable
@@ -61,6 +62,9 @@ from apps.orgs.services import invitation_create
 from apps.registry.models import PullLogEntry, RegistryEvent
 from apps.reports.models import Report, ReportDownload
 from apps.sla.models import (
+    FedrampClockEvaluation,
+    FedrampExposure,
+    FedrampProfile,
     LedgerCheckRun,
     SlaClock,
     SlaPolicy,
@@ -183,7 +187,11 @@ def _sla_ledger(org: Organization) -> dict:
         due_at=now - timedelta(days=1),
         at_risk_at=now - timedelta(days=3),
         state=SlaClock.State.BREACHED,
+        # Known since before last month: in its FedRAMP documents.
+        created_at=now - timedelta(days=40),
     )
+    finding.detected_at = now - timedelta(days=40)
+    finding.save(update_fields=["detected_at"])
     requester = UserFactory(email=f"requester-{org.pk}@portal.example", is_staff=True)
     waiver = SlaWaiver.objects.create(
         clock=clock,
@@ -202,11 +210,20 @@ def _sla_ledger(org: Organization) -> dict:
         created_at=now,
     )
     case.digests.add(image)
+    # A FedRAMP customer: its clocks are evaluated under CR26.
+    FedrampProfile.objects.create(
+        org=org,
+        certification_class="C",
+        package_uri=f"https://trust-{org.pk}.example/package.json",
+        set_by=requester,
+        set_at=now - timedelta(days=60),
+    )
     return {
         "cra_case_pk": case.pk,
         "sla_clock_pk": clock.pk,
         "sla_waiver_pk": waiver.pk,
         "sla_policy_pk": policy.pk,
+        "fedramp_kind": "vdt",
     }
 
 
@@ -314,6 +331,14 @@ def _ready_report(org: Organization, owner: Membership) -> Report:
         media_type="application/pdf",
     )
     report.file.save(f"walker-{org.pk}.pdf", ContentFile(b"%PDF-1.7 walker"))
+    # Its evidence carries FedRAMP documents (read by the report's downloads).
+    kinds = ("vdt", "avi", "history", "cmu")
+    evidence = {"fedramp": {"documents": {kind: {"walker": kind} for kind in kinds}}}
+    report.evidence_file.save(
+        f"walker-{org.pk}.evidence.json", ContentFile(json.dumps(evidence).encode())
+    )
+    report.evidence_sha256 = "1" * 64
+    report.save(update_fields=["evidence_sha256"])
     return report
 
 
@@ -509,6 +534,9 @@ def fingerprint() -> dict:
         "reports": sorted(Report.objects.values_list("id", "org_id", "status")),
         "report_downloads": sorted(ReportDownload.objects.values_list("id", "org_id")),
         "ledger_checks": sorted(LedgerCheckRun.objects.values_list("id")),
+        "fedramp_profiles": sorted(FedrampProfile.objects.values_list("id")),
+        "fedramp_exposures": sorted(FedrampExposure.objects.values_list("id")),
+        "fedramp_evaluations": sorted(FedrampClockEvaluation.objects.values_list("id")),
     }
 
 
@@ -735,7 +763,7 @@ def _api_expect(spec: ApiRoute, principal: str, method: str, w: World) -> Expect
         return Expect(404)
     if op.other == "create":
         return Expect(201, effect=op.other_effect or _created_in_other_org)
-    return Expect(200)
+    return Expect(200, effect=op.other_effect)
 
 
 def _created_in_other_org(o: Outcome) -> None:
@@ -802,6 +830,9 @@ def test_api_route(spec, principal, method, fmt, world: World):
         elif op.other == "digests":
             digests = {row["digest"] for row in payload["results"]}
             assert digests == spec.rows(org), "a list answered another org's pulls"
+        elif op.other == "document":
+            # A FedRAMP document: only the token's own organization's clocks.
+            assert spec.rows(payload) <= spec.rows(org), "another org's records"
         else:
             assert payload["id"] == world.refs[spec.kwargs["pk"]]
 

@@ -298,9 +298,11 @@ class ApiOp:
     # What another org's token gets: "detail" -> 404, "list" -> only its own
     # rows, "current" -> its own org, "create" -> created in its own org,
     # "figures" -> figures of its own org, "digests" -> only digests its own
-    # org pulled (rows without ids).
+    # org pulled (rows without ids), "document" -> a document whose records
+    # (``rows(payload)``) are all among its own org's (``rows(org)``).
     other: str = "detail"
-    # For "create": what the other org's token made (default: an auditor grant).
+    # For "create": what the other org's token made (default: an auditor grant);
+    # otherwise what its request may change (default: nothing).
     other_effect: Effect | None = None
 
 

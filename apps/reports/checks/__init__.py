@@ -15,9 +15,10 @@ the build began and none it did not have when the build ended.
 ``reports_check_stored`` runs the same checks on stored ready reports, from
 their stored evidence JSON and files.
 
-The checks come in three families, run in this order: ``contents`` (what the
-evidence says, against itself and the ledger), ``files`` (the PDF, the
-POA&M workbook, the evidence bundle's zip and the stored files) and ``oscal``
-(the OSCAL documents, alone and in a bundle); ``base`` holds what they share
-and ``runner`` runs them.
+The checks come in four families, run in this order: ``contents`` (what the
+evidence says, against itself and the ledger), ``fedramp`` (the FedRAMP VER
+documents the evidence carries), ``files`` (the PDF, the POA&M workbook, the
+evidence bundle's zip and the stored files) and ``oscal`` (the OSCAL
+documents, alone and in a bundle); ``base`` holds what they share and
+``runner`` runs them.
 """

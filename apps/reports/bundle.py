@@ -58,6 +58,8 @@ from apps.evidence.access import evidence_features
 from apps.sla.models import SlaClock
 from apps.vulns.selectors import NoVexStatements, openvex_export_for_digest
 
+from .bundle_signatures import contents_lines as signature_contents_lines
+from .bundle_signatures import signature_files
 from .evidence.fedramp import fedramp_bundle_files
 from .evidence.mirrored import assessed_builds
 from .links import verify_url
@@ -227,6 +229,17 @@ def _plan(report, *, pdf: bytes, evidence_json: bytes) -> list[Entry]:
                     Entry(path, a.size, attestation_id=a.pk, sha256=a.sha256)
                 )
         entries.append(Entry(f"vex/{folder}.openvex.json", 0, vex_digest_id=image.pk))
+    entries.extend(
+        Entry(path, len(content), content=content)
+        for path, content in signature_files(
+            evidence_json=evidence_json,
+            documents=[
+                (e.path, e.attestation_id)
+                for e in entries
+                if e.attestation_id is not None
+            ],
+        )
+    )
     entries.sort(key=lambda e: e.path)
     return entries
 
@@ -300,6 +313,7 @@ def _contents(written: list[str]) -> list[str]:
             "  Publisher VEX     none: the publisher made no VEX statement about "
             "a build in scope"
         )
+    lines += signature_contents_lines(written)
     lines.append(
         f"  {MANIFEST}   SHA-256 of each of the {len(written) + 1} other files"
     )
@@ -333,6 +347,8 @@ def _readme(report, written: list[str]) -> bytes:
         f"       {verify_url(report)}",
         "  3. report.pdf carries the portal's PAdES signature; a PDF signature",
         "     validator shows whether it is intact and by whom it was signed.",
+        "  4. The signatures on evidence.json and on the attestations: see",
+        "     signatures/VERIFY.txt.",
         "",
     ]
     return "\n".join(lines).encode()

@@ -22,6 +22,7 @@ from apps.entitlements.models import Mirror
 from apps.reports import bundle
 from apps.reports.links import verify_url
 from apps.reports.models import Report
+from apps.reports.signing import current_signing_key
 from apps.sla.defaults import defaults_load
 from apps.sla.models import SlaPolicyVersion
 from tests.catalog import builders as catalog
@@ -253,14 +254,21 @@ def test_readme_says_none_for_a_kind_the_zip_lacks(world):
     )
     files = unpack(make(report))
     # The OSCAL documents are there with nothing in them, but for the POA&M:
-    # OSCAL has none without an item.
+    # OSCAL has none without an item. The portal's signature of the evidence
+    # and its key come with every bundle.
+    portal = current_signing_key().key_id.removeprefix("sha256:")[:16]
     assert sorted(files) == [
         "MANIFEST.sha256",
         "README.txt",
         "evidence.json",
+        "evidence.json.dsse.json",
         "oscal/assessment-results.json",
         "oscal/component-definition.json",
         "report.pdf",
+        "signatures/VERIFY.txt",
+        f"signatures/keys/portal-{portal}.crt",
+        f"signatures/keys/portal-{portal}.pem",
+        "signatures/verdicts.json",
     ]
     readme = files["README.txt"].decode()
     assert "attestations/" not in readme
@@ -273,7 +281,13 @@ def test_readme_says_none_for_a_kind_the_zip_lacks(world):
         "                    organization may receive",
         "  Publisher VEX     none: the publisher made no VEX statement about "
         "a build in scope",
-        "  MANIFEST.sha256   SHA-256 of each of the 5 other files",
+        "  evidence.json.dsse.json",
+        "                    the portal's DSSE signature of evidence.json",
+        "  signatures/       the signature verdicts, the signers' public keys and",
+        "                    how to check them offline (signatures/VERIFY.txt);",
+        "                    a document's own detached signature is beside it",
+        "                    as <document>.sig.json",
+        "  MANIFEST.sha256   SHA-256 of each of the 10 other files",
     ]
 
 

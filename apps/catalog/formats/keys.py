@@ -202,14 +202,16 @@ def signature_valid(key: PublicKey, signature: bytes, data: bytes) -> bool:
 
 def sign(private_key: PrivateKeyTypes, data: bytes) -> bytes:
     """Sign ``data`` the way ``signature_valid`` checks it: ECDSA with SHA-256
-    (SHA-384 on P-384, DER), Ed25519, or RSA PKCS#1 v1.5 with SHA-256."""
+    (SHA-384 on P-384, DER), Ed25519, or RSA PKCS#1 v1.5 with SHA-256. Every
+    one is deterministic (ECDSA per RFC 6979): the same data signs to the same
+    bytes, so a document made twice from the same inputs is the same file."""
     if isinstance(private_key, ec.EllipticCurvePrivateKey):
         algorithm = _CURVE_HASHES.get(private_key.curve.key_size)
         if algorithm is None:
             raise ValueError(
                 f"No signing with an ECDSA key on {private_key.curve.name}."
             )
-        return private_key.sign(data, ec.ECDSA(algorithm()))
+        return private_key.sign(data, ec.ECDSA(algorithm(), deterministic_signing=True))
     if isinstance(private_key, ed25519.Ed25519PrivateKey):
         return private_key.sign(data)
     if isinstance(private_key, rsa.RSAPrivateKey):

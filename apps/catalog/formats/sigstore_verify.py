@@ -41,6 +41,7 @@ from typing import Any
 import rfc8785
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509 import ExtendedKeyUsage, KeyUsage
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import (
@@ -214,7 +215,7 @@ def _same_key(
             logged = x509.load_pem_x509_certificate(pem)
             if certificate is not None:
                 return logged == certificate
-            logged_key = logged.public_key()
+            logged_key: PublicKeyTypes = logged.public_key()
         else:
             logged_key = serialization.load_pem_public_key(pem)
     except (ValueError, TypeError):

@@ -201,6 +201,9 @@ class OrgRoute:
     overrides: dict[tuple[str, str], Expect] = field(default_factory=dict)
     # refs the POST body names: object ids an outsider could smuggle in
     body_refs: tuple[str, ...] = ()
+    # The query string every request carries: a parameter that changes what
+    # the route answers gets a spec of its own.
+    query: tuple[tuple[str, str], ...] = ()
 
     @property
     def has_object_refs(self) -> bool:
@@ -254,6 +257,7 @@ class SiteRoute:
     principals: tuple[str, ...] = SITE_PRINCIPALS
     requires_login: bool = True
     data: Callable[[dict], dict] = no_body  # the POST body, from the refs
+    query: tuple[tuple[str, str], ...] = ()  # as OrgRoute.query
 
     def expect(self, principal: str, method: str) -> Expect:
         if principal == "anonymous" and self.requires_login:
@@ -315,6 +319,7 @@ class ApiRoute:
     rows: Callable[[Any], set] | None = None  # list routes: the org's row ids
     formats: tuple[str | None, ...] = (None, "json")
     public: bool = False
+    query: tuple[tuple[str, str], ...] = ()  # as OrgRoute.query
 
     def principals(self, method: str):
         if self.public:
@@ -325,6 +330,14 @@ class ApiRoute:
 
     def op(self, method: str) -> ApiOp | None:
         return self.get if method == "GET" else self.post
+
+
+def spec_label(spec, suffix: str = "") -> str:
+    """A spec's name (and format ``suffix``), with its query string when it
+    has one: what tells two specs of one route apart."""
+    if not spec.query:
+        return spec.name + suffix
+    return f"{spec.name}{suffix}?" + "&".join(f"{k}={v}" for k, v in spec.query)
 
 
 def ids(model) -> Callable[[Any], set]:

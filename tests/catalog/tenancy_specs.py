@@ -49,4 +49,13 @@ SPECS = [
     ApiRoute("api:repository-openvex", {"name": "repository_name"}, public=True),
     ApiRoute("api:digest-openvex", {"digest": "digest"}, public=True),
     ApiRoute("api:digest-cyclonedx-vex", {"digest": "digest"}, public=True),
+    # The same, as a DSSE envelope signed by the portal: public too.
+    *(
+        ApiRoute(name, kwargs, public=True, query=(("signature", "dsse"),))
+        for name, kwargs in (
+            ("api:repository-openvex", {"name": "repository_name"}),
+            ("api:digest-openvex", {"digest": "digest"}),
+            ("api:digest-cyclonedx-vex", {"digest": "digest"}),
+        )
+    ),
 ]

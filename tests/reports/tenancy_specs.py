@@ -50,6 +50,7 @@ def _report_downloaded(o: Outcome) -> None:
 
 
 REPORT_READERS = frozenset({OWNER, ADMIN, MEMBER, AUDITOR})
+SIGNED_EVIDENCE = (("part", "evidence"), ("signature", "dsse"))
 _REPORT = {"org_slug": "org_slug", "public_id": "report_public_id"}
 
 
@@ -86,6 +87,25 @@ ORG_ROUTES = [
             (p, "GET"): Expect(200, effect=_report_downloaded) for p in REPORT_READERS
         },
     ),
+    # The evidence JSON's DSSE signature by the portal: a download like any.
+    OrgRoute(
+        "reports:download",
+        kwargs=_REPORT,
+        get=REPORT_READERS,
+        overrides={
+            (p, "GET"): Expect(200, effect=_report_downloaded) for p in REPORT_READERS
+        },
+        query=SIGNED_EVIDENCE,
+    ),
+    # A signature of something else: refused to readers, nothing recorded;
+    # outsiders still get 404.
+    OrgRoute(
+        "reports:download",
+        kwargs=_REPORT,
+        get=REPORT_READERS,
+        overrides={(p, "GET"): Expect(400) for p in REPORT_READERS},
+        query=(("signature", "dsse"),),
+    ),
 ]
 
 
@@ -119,6 +139,13 @@ STAFF_ROUTES = [
         kwargs={"public_id": "report_public_id"},
         get=lambda p: staff_only(p, Expect(200, effect=_staff_report_downloaded)),
         post=lambda p: staff_only(p, Expect(405)),
+    ),
+    SiteRoute(
+        "staff_report_download",
+        kwargs={"public_id": "report_public_id"},
+        get=lambda p: staff_only(p, Expect(200, effect=_staff_report_downloaded)),
+        post=lambda p: staff_only(p, Expect(405)),
+        query=SIGNED_EVIDENCE,
     ),
 ]
 
@@ -190,6 +217,12 @@ API_ROUTES = [
         "api:report-download",
         kwargs={"pk": "report_public_id"},
         get=ApiOp(Scope.EVIDENCE_READ, binary=True, effect=_api_report_downloaded),
+    ),
+    ApiRoute(
+        "api:report-download",
+        kwargs={"pk": "report_public_id"},
+        get=ApiOp(Scope.EVIDENCE_READ, binary=True, effect=_api_report_downloaded),
+        query=SIGNED_EVIDENCE,
     ),
 ]
 

@@ -72,7 +72,7 @@ class FedrampDocumentViewSet(OrgScopedViewSet):
     required_scopes = {"list": Scope.EVIDENCE_READ, "retrieve": Scope.EVIDENCE_READ}
     base_queryset = SlaClock.objects.all()
     pagination_class = None
-    lookup_value_regex = "|".join(KINDS)
+    lookup_value_regex = "[^/.]+"
 
     @extend_schema(
         operation_id="fedramp_documents_list",

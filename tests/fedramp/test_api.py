@@ -130,3 +130,66 @@ def test_a_members_token_cannot_write(client, sla_org, owner, member, clock):
     )
     assert response.status_code == 403
     assert not FedrampClockEvaluation.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"start": "2026-13-01"}, "start"),
+        ({"end": "yesterday"}, "end"),
+        ({"start": "2026-05-02", "end": "2026-05-01"}, "non_field_errors"),
+        ({"start": "2020-01-01", "end": "2025-12-31"}, "non_field_errors"),
+        ({"start": "2999-01-01", "end": "2999-01-02"}, "non_field_errors"),
+    ],
+)
+def test_a_bad_window_is_400_and_downloads_nothing(
+    client, sla_org, owner, query, field
+):
+    from apps.audit.models import AuditEvent
+
+    fedramp_customer(sla_org, owner.user)
+    auth = _bearer(sla_org, owner.user, Scope.EVIDENCE_READ)
+    response = client.get("/api/v1/fedramp/documents/vdt/", query, **auth)
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not AuditEvent.objects.filter(
+        action=AuditEvent.Action.EVIDENCE_DOWNLOADED
+    ).exists()
+
+
+def test_an_unknown_document_is_404(client, sla_org, owner):
+    auth = _bearer(sla_org, owner.user, Scope.EVIDENCE_READ)
+    assert client.get("/api/v1/fedramp/documents/poam/", **auth).status_code == 404
+
+
+def test_without_a_class_the_ver_documents_are_404_and_the_inventory_is_there(
+    client, sla_org, owner
+):
+    auth = _bearer(sla_org, owner.user, Scope.EVIDENCE_READ)
+    listing = client.get("/api/v1/fedramp/documents/", **auth).json()
+    assert set(listing["documents"]) == {"cmu"}
+    assert client.get("/api/v1/fedramp/documents/vdt/", **auth).status_code == 404
+    assert client.get("/api/v1/fedramp/documents/cmu/", **auth).status_code == 200
+
+
+def test_an_auditor_downloads_only_inside_the_grants_window(client, sla_org, owner):
+    from django.urls import reverse
+
+    from tests.factories import AuditorGrantFactory, UserFactory
+
+    fedramp_customer(sla_org, owner.user)
+    auditor = UserFactory(email="eve@audit.example")
+    today = timezone.now().date()
+    AuditorGrantFactory(
+        org=sla_org,
+        email=auditor.email,
+        created_by=owner.user,
+        window_start=today - timedelta(days=20),
+        window_end=today,
+    )
+    client.force_login(auditor)
+    url = reverse("reports:fedramp_vdt", args=[sla_org.slug])
+    inside = {"start": str(today - timedelta(days=10)), "end": str(today)}
+    outside = {"start": str(today - timedelta(days=40)), "end": str(today)}
+    assert client.get(url, inside).status_code == 200
+    assert client.get(url, outside).status_code == 403

@@ -41,8 +41,8 @@ def overlays_json(figures: OverlayFigures) -> list[dict[str, Any]]:
         "start_event": "evaluation",
         "spans": [
             {
-                "severity": "all",
-                "span": "VDR-TFR-PVR by class, PAIN, LEV and IRV; "
+                "severity": "",
+                "span": "the VDR-TFR-PVR window of the class, PAIN, LEV and IRV; "
                 "KEV due dates where earlier",
             }
         ],

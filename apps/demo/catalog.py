@@ -3,6 +3,10 @@
 The real part loads, through the same door staff use, SBOMs of public images
 (Syft output published by GUAC), Docker Hardened Images' own OpenVEX, Ubuntu's
 and GitHub's OSV advisories and the CISA KEV catalog; see ATTRIBUTION.md. The
+demo publisher signs what it attaches to a build (``signing``): each SBOM with
+a detached DSSE envelope, each build's SLSA provenance as one, and the
+portal verifies them; one provenance is changed after signing and shows
+Invalid. The
 generated part adds repositories named ``gen-*``, flagged ``is_generated`` and
 described as generated, whose SBOMs carry real vulnerable package versions so
 the pages show findings at some scale.
@@ -23,6 +27,14 @@ from django.utils import timezone
 
 from apps.catalog import services as catalog
 from apps.evidence.ingest import evidence_import
+
+from .signing import (
+    demo_detached,
+    demo_envelope,
+    demo_provenance,
+    demo_signer_register,
+    tampered,
+)
 
 SBOMS = settings.BASE_DIR / "apps/catalog/testdata"
 VULNS = settings.BASE_DIR / "apps/vulns/testdata"
@@ -93,6 +105,8 @@ REAL_IMAGES = (
         "guac__big-mongo-cyclonedx.json",
     ),
 )
+# The real image whose provenance the demo changes after signing.
+TAMPERED = "mongo"
 VEX_DOCUMENTS = (
     "dhi/dhi-alpine-base.vex.json",
     "dhi/dhi-busybox.vex.json",
@@ -145,13 +159,36 @@ def _ensure_real(actor) -> int:
             built_at=image.built_at,
             tags=[image.series, "latest"],
         )
+        sbom = (SBOMS / image.sbom).read_bytes()
         evidence_import(
             kind="sbom",
-            content=(SBOMS / image.sbom).read_bytes(),
+            content=sbom,
             digest=image.digest,
             actor=actor,
             match=False,
+            signature=demo_detached(sbom, name=image.sbom),
         )
+        envelope = demo_envelope(
+            demo_provenance(
+                repository=image.repository,
+                digest=image.digest,
+                built_at=image.built_at,
+            )
+        )
+        if image.repository == TAMPERED:
+            # Changed after signing, and kept (as a portal that accepts and
+            # flags invalid signatures would) to show what Invalid looks like.
+            evidence_import(
+                kind="provenance",
+                content=tampered(envelope),
+                digest=image.digest,
+                actor=actor,
+                signature_refuse=(),
+            )
+        else:
+            evidence_import(
+                kind="provenance", content=envelope, digest=image.digest, actor=actor
+            )
         loaded += 1
     debian = catalog.repository_upsert(
         name="debian-base",
@@ -260,19 +297,20 @@ def _ensure_generated(count: int, actor) -> int:
                 built_at=datetime.combine(ga, datetime.min.time(), tzinfo=UTC),
                 tags=[f"{series.name}{'-' + variant.suffix if variant.suffix else ''}"],
             )
+            sbom = generated_cyclonedx(name=name, digest=digest, packages=packages)
             evidence_import(
                 kind="sbom",
-                content=generated_cyclonedx(
-                    name=name, digest=digest, packages=packages
-                ),
+                content=sbom,
                 digest=digest,
                 actor=actor,
                 match=False,
+                signature=demo_detached(sbom, name=f"{name}.cdx.json"),
             )
     return count
 
 
 def demo_catalog_load(*, actor, generated: int = 24) -> dict[str, int]:
+    demo_signer_register(actor=actor)
     real = _ensure_real(actor)
     made = _ensure_generated(generated, actor)
     from apps.vulns.services import findings_match

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from apps.catalog.models import ImageDigest, Repository
 from apps.catalog.services import digest_register
+from apps.demo.signing import demo_envelope
 from apps.evidence.ingest import evidence_import
 from apps.fips.attestations import FIPS_PREDICATE_TYPE
 from apps.fips.models import CryptoModule
@@ -84,7 +85,7 @@ def demo_fips_load(*, actor, repositories: int = 3) -> int:
         for image in builds:
             evidence_import(
                 kind="fips",
-                content=_statement(image, [old]),
+                content=demo_envelope(_statement(image, [old])),
                 digest=image.digest,
                 actor=actor,
             )
@@ -105,7 +106,7 @@ def demo_fips_load(*, actor, repositories: int = 3) -> int:
             )
             evidence_import(
                 kind="fips",
-                content=_statement(successor, [new]),
+                content=demo_envelope(_statement(successor, [new])),
                 digest=successor.digest,
                 actor=actor,
             )

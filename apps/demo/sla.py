@@ -18,6 +18,7 @@ from django.utils import timezone
 from apps.catalog import services as catalog
 from apps.catalog.models import ImageDigest, Variant
 from apps.demo.catalog import SAFE_PYPI, VULNERABLE_PYPI, generated_cyclonedx
+from apps.demo.signing import demo_detached
 from apps.evidence.ingest import evidence_import
 from apps.sla import clock as arithmetic
 from apps.sla.models import SlaPolicyVersion
@@ -39,12 +40,14 @@ def _build(variant: Variant, label: str, packages: list[tuple[str, str]], actor)
         built_at=timezone.now(),
         tags=[f"{variant.series.name}{suffix}"],
     )
+    sbom = generated_cyclonedx(name=name, digest=digest, packages=packages)
     evidence_import(
         kind="sbom",
-        content=generated_cyclonedx(name=name, digest=digest, packages=packages),
+        content=sbom,
         digest=digest,
         actor=actor,
         match=False,
+        signature=demo_detached(sbom, name=f"{name}.cdx.json"),
     )
     findings_match(digests=[image])
     sla_transitions_run()

@@ -14,6 +14,7 @@ from django.conf import settings
 from apps.catalog.models import ImageDigest, Repository
 from apps.catalog.services import digest_register, variant_get_or_create
 from apps.demo.catalog import SAFE_PYPI, generated_cyclonedx
+from apps.demo.signing import demo_detached
 from apps.evidence.ingest import evidence_import
 
 RESULTS = settings.BASE_DIR / "apps/stig/testdata/saf__xccdf-results-openscap-rhel8.xml"
@@ -33,15 +34,22 @@ def demo_stig_load(*, actor) -> Repository | None:
         built_at=datetime(2021, 11, 12, 16, 0, tzinfo=UTC),
         tags=[f"{series.name}-{variant.suffix}"],
     )
-    evidence_import(
-        kind="sbom",
-        content=generated_cyclonedx(
-            name=repository.name, digest=image.digest, packages=list(SAFE_PYPI)
-        ),
-        digest=image.digest,
-        actor=actor,
+    sbom = generated_cyclonedx(
+        name=repository.name, digest=image.digest, packages=list(SAFE_PYPI)
     )
     evidence_import(
-        kind="stig", content=RESULTS.read_bytes(), digest=image.digest, actor=actor
+        kind="sbom",
+        content=sbom,
+        digest=image.digest,
+        actor=actor,
+        signature=demo_detached(sbom, name=f"{repository.name}.cdx.json"),
+    )
+    results = RESULTS.read_bytes()
+    evidence_import(
+        kind="stig",
+        content=results,
+        digest=image.digest,
+        actor=actor,
+        signature=demo_detached(results, name=RESULTS.name),
     )
     return repository

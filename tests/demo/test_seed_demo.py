@@ -1,5 +1,6 @@
 """The README's run command loads this demo: real documents, and it can run twice."""
 
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -8,7 +9,8 @@ from django.test import Client
 
 from apps.accounts.models import User
 from apps.audit.models import AuditEvent
-from apps.catalog.models import Attestation, Repository
+from apps.catalog.models import Attestation, Repository, TrustedSigner
+from apps.catalog.signatures import attestations_signature_recheck
 from apps.fips.models import DigestCryptoModule, FipsEvent
 from apps.notifications.models import Notification
 from apps.stig.models import StigScan
@@ -61,6 +63,43 @@ def test_demo_loads_real_documents_and_is_idempotent(capsys):
     staff.force_login(User.objects.get(email="staff@demo.example"))
     for path in ("/admin/catalog/attestation/", "/admin/vulns/vulnerability/"):
         assert staff.get(path).status_code == 200, path
+    # The demo publisher signed every document it attached, and the portal
+    # verified each signature: all Verified by its registered key, but the one
+    # provenance changed after signing, which is Invalid.
+    statuses = _signature_statuses()
+    total = Attestation.objects.count()
+    assert statuses == {"verified": total - 1, "invalid": 1}
+    assert total >= 80
+    invalid = Attestation.objects.get(signature_status="invalid")
+    assert (
+        invalid.kind,
+        invalid.digest.variant.series.repository.name,
+        invalid.signature_check,
+    ) == ("slsa-provenance", "mongo", "signature")
+    assert "changed after signing" in invalid.signature_message
+    (signer,) = TrustedSigner.objects.all()
+    assert signer.name == "Demo publisher release key"
+    assert set(
+        Attestation.objects.filter(signature_status="verified").values_list(
+            "signature_signer", flat=True
+        )
+    ) == {signer.pk}
+    kinds = set(
+        Attestation.objects.filter(signature_status="verified").values_list(
+            "kind", flat=True
+        )
+    )
+    assert kinds == {"sbom-cyclonedx", "slsa-provenance", "fips", "stig-scan"}
+    # Checked again from the stored documents and signatures: the same.
+    assert attestations_signature_recheck() == statuses
+    busybox = Client().get(
+        Attestation.objects.filter(digest__variant__series__repository__name="busybox")
+        .first()
+        .digest.get_absolute_url()
+    )
+    page = busybox.content.decode()
+    assert page.count('data-status="verified">Verified<') == 2  # SBOM, provenance
+    assert "by Demo publisher release key" in page
     counts = (
         Repository.objects.count(),
         Attestation.objects.count(),
@@ -75,6 +114,13 @@ def test_demo_loads_real_documents_and_is_idempotent(capsys):
         Finding.objects.count(),
         VexStatement.objects.count(),
     ) == counts
+    # Run again: the same key, found registered, and the same verdicts.
+    assert TrustedSigner.objects.count() == 1
+    assert _signature_statuses() == statuses
+
+
+def _signature_statuses() -> dict[str, int]:
+    return dict(Counter(Attestation.objects.values_list("signature_status", flat=True)))
 
 
 @pytest.mark.django_db

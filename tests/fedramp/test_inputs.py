@@ -387,3 +387,21 @@ def test_a_member_cannot_evaluate_a_clock(client, sla_org, owner, member, clock)
         {"pain": "3", "reason": "x"},
     )
     assert response.status_code == 403
+
+
+def test_the_evidence_settings_and_mirrors_pages_lead_to_fedramp(
+    client, sla_org, member
+):
+    client.force_login(member.user)
+    evidence = client.get(reverse("orgs:evidence", args=[sla_org.slug])).content
+    for kind in ("vdt", "avi", "history", "cmu"):
+        assert reverse(f"reports:fedramp_{kind}", args=[sla_org.slug]) in (
+            evidence.decode()
+        )
+    fedramp = reverse("sla:fedramp", args=[sla_org.slug])
+    assert (
+        fedramp
+        in client.get(
+            reverse("entitlements:mirrors", args=[sla_org.slug])
+        ).content.decode()
+    )

@@ -291,8 +291,10 @@ def test_desk_query_count_is_the_same_for_5_and_60_clocks(
     with django_assert_max_num_queries(few):
         response = staff_client.get(path)
     assert len(ids_in(response)) == 50
-    # one of them reads the last ledger check, one the staff's second factor
-    assert few <= 18
+    # one of them reads the last ledger check, one the staff's second factor,
+    # one the CRA Article 14 cases (three when there are some, whatever their
+    # number: tests/cra)
+    assert few <= 19
 
 
 def test_waivers_query_count_is_the_same_for_5_and_60_waivers(

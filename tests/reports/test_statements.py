@@ -304,6 +304,10 @@ def test_a_report_s_evidence_json_comes_signed(
     )
     # Each fetch is a download of the evidence, recorded.
     assert ReportDownload.objects.filter(part="evidence").count() == 2
+    if door == "web":
+        # The report's page links to it.
+        detail = client.get(reverse("reports:detail", args=[org.slug, ready.public_id]))
+        assert f"{url}?part=evidence&amp;signature=dsse" in detail.content.decode()
     (tmp_path / "e.json").write_bytes(body)
     (tmp_path / "e.dsse.json").write_bytes(response.content)
     assert _verify(capsys, tmp_path / "e.json", tmp_path / "e.dsse.json")[0] == 0

@@ -417,6 +417,8 @@ def test_every_import_command_refuses_bad_json(
     path.write_bytes(content)
     values = {"digest": world.refs["stig_scan_digest"], "file": str(path)}
     values["path"] = str(path)
+    # verify_evidence FILE SIGNATURE: the envelope is the JSON it reads.
+    values["signature"] = str(path)
     before = everything()
     with pytest.raises(CommandError) as exc:
         call_command(command, *[values[p] for p in positional])

@@ -302,10 +302,13 @@ def payload_envelope_verify(
     byte for byte (how the portal signs what it serves): the payload must be
     the document, and a signature over its pre-authentication encoding must
     verify with one of ``signers``' keys."""
-    obj = _json(signature)
-    if obj is None:
+    try:
+        obj = document_loads(signature)
+    except ValidationError as exc:
         return invalid(
-            CHECK_FORMAT, "The signature file is not JSON (a DSSE envelope)."
+            CHECK_FORMAT,
+            "The signature file is not JSON (a DSSE envelope): "
+            + " ".join(exc.messages),
         )
     if not _is_envelope(obj):
         return invalid(

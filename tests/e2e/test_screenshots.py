@@ -885,7 +885,10 @@ def test_customer_sla_pages(acme, customer_sla, new_tab):
     s.visit("sla_clocks", f"/o/{slug}/sla/", h1="SLA")
     main = s.page.locator("main")
     assert s.page.locator("#chart rect").count() == 12
-    assert s.page.locator("#overlays tbody tr").count() == 3
+    # The contract's regulators: RA-5(d) (legacy), PCI DSS, the CRA checklist
+    # and FedRAMP CR26.
+    assert s.page.locator("#overlays tbody tr").count() == 4
+    assert "FedRAMP CR26" in s.page.locator("#overlays").inner_text()
     assert s.page.locator("#clocks tbody tr").count() == 50
     assert "Page 1 of" in s.page.locator("#pager").inner_text()
     s.tab.goto(f"/o/{slug}/sla/?state=breached&window=365")

@@ -45,17 +45,16 @@ def cra_cases_open(*, now: datetime | None = None) -> int:
             vulnerability__kev=True,
             vulnerability__cra_case__isnull=True,
         )
-        .values("vulnerability_id")
+        .values(
+            "vulnerability_id",
+            "vulnerability__vuln_id",
+            "vulnerability__kev_flagged_at",
+        )
         .annotate(first=Min("detected_at"))
-    )
-    flagged = dict(
-        Vulnerability.objects.filter(
-            pk__in=[row["vulnerability_id"] for row in firsts]
-        ).values_list("pk", "kev_flagged_at")
     )
     opened = 0
     for row in firsts:
-        listed = flagged.get(row["vulnerability_id"]) or now
+        listed = row["vulnerability__kev_flagged_at"] or now
         case = CraCase.objects.create(
             vulnerability_id=row["vulnerability_id"],
             source=CraCase.Source.KEV,
@@ -67,7 +66,7 @@ def cra_cases_open(*, now: datetime | None = None) -> int:
             target=case,
             details={
                 "source": case.source,
-                "vulnerability": case.vulnerability.vuln_id,
+                "vulnerability": row["vulnerability__vuln_id"],
                 "aware_at": case.aware_at.isoformat(),
             },
         )
